@@ -1,0 +1,36 @@
+//! Numeric kernels and memory maps: every `unsafe` line in tartan lives here.
+//!
+//! The other crates are `#![forbid(unsafe_code)]`; they call these safe wrappers:
+//!
+//! * [`dot`]: dot product, AVX2+FMA when the CPU has it (detected once), scalar otherwise.
+//! * [`matmul_nt`]: `C = A · Bᵀ` for row-major `A` and `B` (the shape of "queries × centroids"
+//!   and "points × centroids"), through `matrixmultiply`'s packed, vectorised `sgemm`.
+//! * [`max_assign`]: element-wise running maximum, the inner step of MaxSim.
+//! * [`ReadOnlyMap`]: a read-only memory map of a file.
+//!
+//! Each vectorised kernel has a scalar reference in [`scalar`] and tests that run every
+//! implementation available on this CPU against it.
+//!
+//! ```
+//! let a = [1.0f32, 2.0, 3.0];
+//! let b = [4.0f32, 5.0, 6.0];
+//! assert_eq!(tartan_kernels::dot(&a, &b), 32.0);
+//!
+//! // Two rows of A against three rows of B.
+//! let a = [1.0f32, 0.0, 0.0, 1.0];
+//! let b = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
+//! let mut c = [0.0f32; 6];
+//! tartan_kernels::matmul_nt(&a, &b, 2, &mut c);
+//! assert_eq!(c, [1.0, 3.0, 5.0, 2.0, 4.0, 6.0]);
+//! ```
+
+#![deny(missing_docs)]
+
+mod dot;
+mod matmul;
+mod mmap;
+pub mod scalar;
+
+pub use dot::{dot, dot_impls, max_assign};
+pub use matmul::matmul_nt;
+pub use mmap::ReadOnlyMap;

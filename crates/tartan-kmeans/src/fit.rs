@@ -1,0 +1,203 @@
+use linfa::dataset::{DatasetBase, Records};
+use linfa::traits::{Fit, PredictInplace};
+use ndarray::{Array1, Array2, ArrayBase, ArrayView2, Data, Ix2};
+use rand::seq::index::sample;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::assign::nearest_centroids;
+use crate::params::{KMeansInit, KMeansValidParams};
+use crate::KMeansError;
+
+/// A trained k-means model: the centroids and what training measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KMeans {
+    centroids: Array2<f32>,
+    inertia: f64,
+    n_train_points: usize,
+}
+
+/// faiss's relative perturbation when splitting a cluster to fill an empty one.
+const SPLIT_EPS: f32 = 1.0 / 1024.0;
+
+impl KMeans {
+    /// Wraps given centroids (`n_centroids × dim`) as a model, e.g. a codebook read from disk.
+    pub fn from_centroids(centroids: Array2<f32>) -> Self {
+        Self { centroids, inertia: f64::NAN, n_train_points: 0 }
+    }
+    /// The centroids, `n_centroids × dim`.
+    pub fn centroids(&self) -> &Array2<f32> {
+        &self.centroids
+    }
+    /// Sum of squared distances of the training points to their nearest centroid, measured
+    /// in the last pass (before the final update and normalisation). NaN for
+    /// [`KMeans::from_centroids`].
+    pub fn inertia(&self) -> f64 {
+        self.inertia
+    }
+    /// Training points actually used (after subsampling).
+    pub fn n_train_points(&self) -> usize {
+        self.n_train_points
+    }
+    /// Nearest centroid of every row of `points`.
+    ///
+    /// # Panics
+    /// If `points` does not have the centroids' dimension.
+    pub fn assign(&self, points: ArrayView2<'_, f32>) -> Vec<u32> {
+        assert_eq!(points.ncols(), self.centroids.ncols(), "points have the wrong dimension");
+        let owned;
+        let flat = match points.as_slice() {
+            Some(s) => s,
+            None => {
+                owned = points.as_standard_layout().into_owned();
+                owned.as_slice().expect("standard layout")
+            }
+        };
+        let cents = self.centroids.as_slice().expect("centroids are kept in standard layout");
+        nearest_centroids(flat, cents, self.centroids.ncols()).0
+    }
+    /// Sum of squared distances from every row of `points` to its nearest centroid.
+    pub fn inertia_of(&self, points: ArrayView2<'_, f32>) -> f64 {
+        let p = points.as_standard_layout();
+        let cents = self.centroids.as_slice().expect("standard layout");
+        let (_, d) = nearest_centroids(p.as_slice().expect("standard"), cents, p.ncols());
+        d.iter().map(|&x| x as f64).sum()
+    }
+}
+
+impl<D: Data<Elem = f32>, T> Fit<ArrayBase<D, Ix2>, T, KMeansError> for KMeansValidParams {
+    type Object = KMeans;
+
+    fn fit(&self, dataset: &DatasetBase<ArrayBase<D, Ix2>, T>) -> Result<KMeans, KMeansError> {
+        let x = dataset.records();
+        let (n, dim) = (x.nsamples(), x.ncols());
+        if dim == 0 {
+            return Err(KMeansError::ZeroDim);
+        }
+        let k = self.n_centroids;
+        if n < k {
+            return Err(KMeansError::TooFewPoints { n_points: n, n_centroids: k });
+        }
+        if let Some(row) = x.rows().into_iter().position(|r| r.iter().any(|v| !v.is_finite())) {
+            return Err(KMeansError::NonFinite { row });
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+        // Subsample to at most max_points_per_centroid · k points (faiss does the same).
+        let cap = self.max_points_per_centroid.saturating_mul(k);
+        let rows: Vec<usize> = if n > cap {
+            let mut r = sample(&mut rng, n, cap).into_vec();
+            r.sort_unstable();
+            r
+        } else {
+            (0..n).collect()
+        };
+        let mut pts = Vec::with_capacity(rows.len() * dim);
+        for &r in &rows {
+            pts.extend(x.row(r).iter());
+        }
+        let n_pts = rows.len();
+
+        let mut cents: Vec<f32> = match &self.init {
+            KMeansInit::Precomputed(c) => {
+                if c.ncols() != dim {
+                    return Err(KMeansError::InitShape { expected: (k, dim), got: c.dim() });
+                }
+                c.as_standard_layout().iter().copied().collect()
+            }
+            KMeansInit::RandomPoints => {
+                let mut idx = sample(&mut rng, n_pts, k).into_vec();
+                idx.sort_unstable();
+                idx.iter().flat_map(|&i| pts[i * dim..(i + 1) * dim].iter().copied()).collect()
+            }
+        };
+
+        let mut inertia = f64::NAN;
+        for _ in 0..self.max_iters {
+            let (labels, dists) = nearest_centroids(&pts, &cents, dim);
+            inertia = dists.iter().map(|&d| d as f64).sum();
+            update_centroids(&pts, &labels, dim, &mut cents, &mut rng);
+        }
+        if self.normalize {
+            for c in cents.chunks_exact_mut(dim) {
+                let norm = tartan_kernels::dot(c, c).sqrt();
+                if norm > 0.0 {
+                    c.iter_mut().for_each(|v| *v /= norm);
+                }
+            }
+        }
+        let centroids = Array2::from_shape_vec((k, dim), cents).expect("k·dim values");
+        Ok(KMeans { centroids, inertia, n_train_points: n_pts })
+    }
+}
+
+/// One Lloyd update: each centroid becomes the mean of its points; empty clusters take half of
+/// a large cluster (picked with probability proportional to its size − 1, as faiss does).
+fn update_centroids(pts: &[f32], labels: &[u32], dim: usize, cents: &mut [f32], rng: &mut impl Rng) {
+    let k = cents.len() / dim;
+    let mut sums = vec![0f64; k * dim];
+    let mut counts = vec![0usize; k];
+    for (p, &l) in pts.chunks_exact(dim).zip(labels) {
+        let l = l as usize;
+        counts[l] += 1;
+        for (s, &v) in sums[l * dim..(l + 1) * dim].iter_mut().zip(p) {
+            *s += v as f64;
+        }
+    }
+    for c in 0..k {
+        if counts[c] > 0 {
+            let inv = 1.0 / counts[c] as f64;
+            for (dst, s) in cents[c * dim..(c + 1) * dim].iter_mut().zip(&sums[c * dim..]) {
+                *dst = (s * inv) as f32;
+            }
+        }
+    }
+    let n = labels.len();
+    for empty in 0..k {
+        if counts[empty] != 0 {
+            continue;
+        }
+        // Walk clusters with probability (size − 1) / (n − k), like faiss's split.
+        let big = loop {
+            let r = rng.gen::<f64>() * (n.saturating_sub(k).max(1)) as f64;
+            let mut acc = 0.0;
+            let mut chosen = None;
+            for (j, &cnt) in counts.iter().enumerate() {
+                acc += cnt.saturating_sub(1) as f64;
+                if acc > r {
+                    chosen = Some(j);
+                    break;
+                }
+            }
+            if let Some(j) = chosen {
+                break j;
+            }
+            if counts.iter().all(|&c| c <= 1) {
+                break counts.iter().position(|&c| c == 1).unwrap_or(0);
+            }
+        };
+        for d in 0..dim {
+            let v = cents[big * dim + d];
+            let (a, b) = if d % 2 == 0 {
+                (v * (1.0 + SPLIT_EPS), v * (1.0 - SPLIT_EPS))
+            } else {
+                (v * (1.0 - SPLIT_EPS), v * (1.0 + SPLIT_EPS))
+            };
+            cents[empty * dim + d] = a;
+            cents[big * dim + d] = b;
+        }
+        counts[empty] = counts[big] / 2;
+        counts[big] -= counts[empty];
+    }
+}
+
+impl<D: Data<Elem = f32>> PredictInplace<ArrayBase<D, Ix2>, Array1<usize>> for KMeans {
+    fn predict_inplace(&self, x: &ArrayBase<D, Ix2>, y: &mut Array1<usize>) {
+        assert_eq!(x.nrows(), y.len(), "targets and records have different lengths");
+        for (t, l) in y.iter_mut().zip(self.assign(x.view())) {
+            *t = l as usize;
+        }
+    }
+    fn default_target(&self, x: &ArrayBase<D, Ix2>) -> Array1<usize> {
+        Array1::zeros(x.nrows())
+    }
+}
