@@ -1,0 +1,375 @@
+//! The embeddings directory: how users hand tartan precomputed token vectors.
+//!
+//! | file | content |
+//! |---|---|
+//! | `doc_embs.npy` | float16 or float32 `[total_doc_tokens, dim]`, documents' tokens in order |
+//! | `doc_lens.npy` | int32 or int64 `[n_docs]`, tokens per document |
+//! | `doc_ids.txt` | one unique external id per line |
+//! | `query_embs.npy`, `query_lens.npy`, `query_ids.txt` | the same for queries (optional) |
+//!
+//! [`Embeddings::open`] memory-maps the vectors (no copy when the file is aligned, as numpy
+//! writes it) and validates everything up front, naming the file, row and id of the first
+//! problem: lengths that do not sum to the rows, differing dimensions, NaN/Inf, empty
+//! documents, duplicate ids, vectors that are not unit length (unless
+//! [`LoadOptions::normalize`] asks to normalise them as they are read).
+//!
+//! ```
+//! use tartan_embeddings::{Embeddings, Kind, LoadOptions, Precision};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let e = Embeddings::from_parts(2, &[1, 2], vec!["a".into(), "b".into()],
+//!     vec![1.0, 0.0, 0.0, 1.0, -1.0, 0.0], LoadOptions::default())?;
+//! e.write(dir.path(), Kind::Docs, Precision::F16)?;
+//! let back = Embeddings::open(dir.path(), Kind::Docs, LoadOptions::default())?;
+//! assert_eq!(back.n_docs(), 2);
+//! assert_eq!(back.id(1), "b");
+//! assert_eq!(back.doc(1), vec![0.0, 1.0, -1.0, 0.0]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod error;
+mod npy;
+mod validate;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use half::f16;
+use tartan_kernels::ReadOnlyMap;
+
+pub use error::EmbError;
+pub use npy::DType;
+
+/// Which half of an embeddings directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `doc_*` files.
+    Docs,
+    /// `query_*` files.
+    Queries,
+}
+
+impl Kind {
+    fn prefix(self) -> &'static str {
+        match self {
+            Kind::Docs => "doc",
+            Kind::Queries => "query",
+        }
+    }
+    /// Path of the vectors file (`doc_embs.npy` / `query_embs.npy`) in `dir`.
+    pub fn embs_path(self, dir: &Path) -> PathBuf {
+        dir.join(format!("{}_embs.npy", self.prefix()))
+    }
+    /// Path of the lengths file.
+    pub fn lens_path(self, dir: &Path) -> PathBuf {
+        dir.join(format!("{}_lens.npy", self.prefix()))
+    }
+    /// Path of the ids file.
+    pub fn ids_path(self, dir: &Path) -> PathBuf {
+        dir.join(format!("{}_ids.txt", self.prefix()))
+    }
+}
+
+/// Options for loading.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// L2-normalise every vector as it is read instead of rejecting non-unit vectors.
+    /// Default: false (tartan's scores assume unit vectors, so a silent fix would hide a bug
+    /// upstream).
+    pub normalize: bool,
+}
+
+/// Precision to write vectors in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    /// float16: half the size; ample for unit vectors.
+    F16,
+    /// float32.
+    F32,
+}
+
+enum Tokens {
+    F32Map(ReadOnlyMap, usize),
+    F16Map(ReadOnlyMap, usize),
+    Owned(Vec<f32>),
+}
+
+/// Documents' (or queries') token vectors with their lengths and ids.
+pub struct Embeddings {
+    dim: usize,
+    offsets: Vec<u64>,
+    ids: Vec<String>,
+    tokens: Tokens,
+    normalize: bool,
+    source: PathBuf,
+}
+
+impl std::fmt::Debug for Embeddings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Embeddings")
+            .field("source", &self.source)
+            .field("dim", &self.dim)
+            .field("n_docs", &self.n_docs())
+            .field("n_tokens", &self.n_tokens())
+            .finish()
+    }
+}
+
+/// Tolerance on `|‖x‖ − 1|` for a vector to count as unit length (float16 storage of a unit
+/// vector is off by ~1e-3).
+pub const UNIT_TOLERANCE: f32 = 1e-2;
+
+impl Embeddings {
+    /// Whether `dir` holds the files of `kind`.
+    pub fn exists(dir: &Path, kind: Kind) -> bool {
+        kind.embs_path(dir).exists()
+    }
+
+    /// Opens and validates the `kind` files of an embeddings directory.
+    pub fn open(dir: &Path, kind: Kind, opts: LoadOptions) -> Result<Self, EmbError> {
+        let embs_path = kind.embs_path(dir);
+        let map = ReadOnlyMap::open(&embs_path)
+            .map_err(|source| EmbError::Io { path: embs_path.clone(), source })?;
+        let h = npy::parse_header(&embs_path, &map)?;
+        let [rows, dim] = h.shape[..] else {
+            return Err(EmbError::Npy {
+                path: embs_path,
+                reason: format!("expected a 2-D array [tokens, dim], got shape {:?}", h.shape),
+            });
+        };
+        let off = h.data_offset;
+        let tokens = match h.dtype {
+            DType::F32 if off % 4 == 0 => Tokens::F32Map(map, off),
+            DType::F16 if off % 2 == 0 => Tokens::F16Map(map, off),
+            DType::F32 => Tokens::Owned(
+                map[off..].chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4"))).collect(),
+            ),
+            DType::F16 => Tokens::Owned(
+                map[off..]
+                    .chunks_exact(2)
+                    .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
+                    .collect(),
+            ),
+            DType::I32 | DType::I64 => {
+                return Err(EmbError::Npy {
+                    path: embs_path,
+                    reason: "token vectors must be float16 or float32".into(),
+                })
+            }
+        };
+        let lens = read_lens(&kind.lens_path(dir))?;
+        let ids = read_ids(&kind.ids_path(dir))?;
+        Self::assemble(dim, rows, &lens, ids, tokens, opts, embs_path)
+    }
+
+    /// Builds in-memory embeddings (`tokens` is `sum(lens) × dim`), validated like a load.
+    pub fn from_parts(
+        dim: usize,
+        lens: &[u64],
+        ids: Vec<String>,
+        tokens: Vec<f32>,
+        opts: LoadOptions,
+    ) -> Result<Self, EmbError> {
+        check_unique(&ids, Path::new("<memory>"))?;
+        let rows = if dim == 0 { 0 } else { tokens.len() / dim };
+        if dim == 0 || tokens.len() % dim != 0 {
+            return Err(EmbError::Shape { path: "<memory>".into(), len: tokens.len(), dim });
+        }
+        Self::assemble(dim, rows, lens, ids, Tokens::Owned(tokens), opts, "<memory>".into())
+    }
+
+    fn assemble(
+        dim: usize,
+        rows: usize,
+        lens: &[u64],
+        ids: Vec<String>,
+        tokens: Tokens,
+        opts: LoadOptions,
+        source: PathBuf,
+    ) -> Result<Self, EmbError> {
+        if dim == 0 {
+            return Err(EmbError::Shape { path: source, len: 0, dim });
+        }
+        if ids.len() != lens.len() {
+            return Err(EmbError::IdCount { path: source, ids: ids.len(), lens: lens.len() });
+        }
+        let mut offsets = Vec::with_capacity(lens.len() + 1);
+        offsets.push(0u64);
+        for (i, &l) in lens.iter().enumerate() {
+            if l == 0 {
+                return Err(EmbError::EmptyDoc { path: source, index: i, id: ids[i].clone() });
+            }
+            offsets.push(offsets[i] + l);
+        }
+        if offsets[lens.len()] != rows as u64 {
+            return Err(EmbError::LensSum { path: source, sum: offsets[lens.len()], rows });
+        }
+        let e = Self { dim, offsets, ids, tokens, normalize: opts.normalize, source };
+        validate::check_vectors(&e)?;
+        Ok(e)
+    }
+
+    /// Writes the `kind` files into `dir` (created if missing).
+    pub fn write(&self, dir: &Path, kind: Kind, precision: Precision) -> Result<(), EmbError> {
+        std::fs::create_dir_all(dir).map_err(|source| EmbError::Io { path: dir.into(), source })?;
+        let mut buf = vec![0f32; self.dim];
+        let mut data = Vec::with_capacity(self.n_tokens() * self.dim * 4);
+        for t in 0..self.n_tokens() {
+            self.read_tokens(t, &mut buf);
+            match precision {
+                Precision::F32 => buf.iter().for_each(|v| data.extend(v.to_le_bytes())),
+                Precision::F16 => buf.iter().for_each(|v| data.extend(f16::from_f32(*v).to_le_bytes())),
+            }
+        }
+        let dtype = if precision == Precision::F16 { DType::F16 } else { DType::F32 };
+        npy::write(&kind.embs_path(dir), dtype, &[self.n_tokens(), self.dim], &data)?;
+        let lens: Vec<u8> = (0..self.n_docs()).flat_map(|d| (self.doc_len(d) as i64).to_le_bytes()).collect();
+        npy::write(&kind.lens_path(dir), DType::I64, &[self.n_docs()], &lens)?;
+        let mut ids = self.ids.join("\n");
+        ids.push('\n');
+        let p = kind.ids_path(dir);
+        std::fs::write(&p, ids).map_err(|source| EmbError::Io { path: p, source })
+    }
+
+    /// Vector dimension.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+    /// Number of documents (or queries).
+    pub fn n_docs(&self) -> usize {
+        self.ids.len()
+    }
+    /// Total tokens.
+    pub fn n_tokens(&self) -> usize {
+        self.offsets[self.ids.len()] as usize
+    }
+    /// `n_docs + 1` token offsets.
+    pub fn offsets(&self) -> &[u64] {
+        &self.offsets
+    }
+    /// External ids, in order.
+    pub fn ids(&self) -> &[String] {
+        &self.ids
+    }
+    /// External id of document `d`.
+    pub fn id(&self, d: usize) -> &str {
+        &self.ids[d]
+    }
+    /// Tokens of document `d`.
+    pub fn doc_len(&self, d: usize) -> usize {
+        (self.offsets[d + 1] - self.offsets[d]) as usize
+    }
+    /// Where the vectors came from (a path, or `<memory>`).
+    pub fn source(&self) -> &Path {
+        &self.source
+    }
+    /// Document `d`'s tokens as f32 (`len × dim`), normalised if the load asked for it.
+    pub fn doc(&self, d: usize) -> Vec<f32> {
+        let mut v = vec![0f32; self.doc_len(d) * self.dim];
+        self.read_tokens(self.offsets[d] as usize, &mut v);
+        v
+    }
+    /// A map from external id to document index.
+    pub fn id_map(&self) -> HashMap<&str, usize> {
+        self.ids.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect()
+    }
+
+    /// Tokens `start..start + out.len() / dim` as f32, normalised if the load asked for it.
+    ///
+    /// # Panics
+    /// If the range is out of bounds.
+    pub fn read_tokens(&self, start: usize, out: &mut [f32]) {
+        self.read_raw(start, out);
+        if self.normalize {
+            for v in out.chunks_exact_mut(self.dim) {
+                let n = tartan_kernels::dot(v, v).sqrt();
+                v.iter_mut().for_each(|x| *x /= n);
+            }
+        }
+    }
+
+    /// Raw values of tokens `start..`, without normalisation.
+    fn read_raw(&self, start: usize, out: &mut [f32]) {
+        let a = start * self.dim;
+        match &self.tokens {
+            Tokens::Owned(v) => out.copy_from_slice(&v[a..a + out.len()]),
+            Tokens::F32Map(m, off) => {
+                let bytes = &m[off + a * 4..off + (a + out.len()) * 4];
+                let src: &[f32] = bytemuck::cast_slice(bytes);
+                out.copy_from_slice(src);
+            }
+            Tokens::F16Map(m, off) => {
+                let bytes = &m[off + a * 2..off + (a + out.len()) * 2];
+                let src: &[f16] = bytemuck::cast_slice(bytes);
+                for (o, s) in out.iter_mut().zip(src) {
+                    *o = s.to_f32();
+                }
+            }
+        }
+    }
+}
+
+impl tartan_maxsim::Corpus for Embeddings {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+    fn doc_offsets(&self) -> &[u64] {
+        &self.offsets
+    }
+    fn read_tokens(&self, start: usize, out: &mut [f32]) {
+        Embeddings::read_tokens(self, start, out)
+    }
+}
+
+fn read_lens(path: &Path) -> Result<Vec<u64>, EmbError> {
+    let map = ReadOnlyMap::open(path).map_err(|source| EmbError::Io { path: path.into(), source })?;
+    let h = npy::parse_header(path, &map)?;
+    if h.shape.len() != 1 {
+        return Err(EmbError::Npy { path: path.into(), reason: format!("expected a 1-D array, got {:?}", h.shape) });
+    }
+    let data = &map[h.data_offset..];
+    let vals: Vec<i64> = match h.dtype {
+        DType::I32 => data.chunks_exact(4).map(|b| i32::from_le_bytes(b.try_into().expect("4")) as i64).collect(),
+        DType::I64 => data.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().expect("8"))).collect(),
+        _ => return Err(EmbError::Npy { path: path.into(), reason: "lengths must be int32 or int64".into() }),
+    };
+    vals.iter()
+        .enumerate()
+        .map(|(i, &v)| u64::try_from(v).map_err(|_| EmbError::NegativeLen { path: path.into(), index: i, value: v }))
+        .collect()
+}
+
+fn read_ids(path: &Path) -> Result<Vec<String>, EmbError> {
+    let text = std::fs::read(path).map_err(|source| EmbError::Io { path: path.into(), source })?;
+    let text = String::from_utf8(text).map_err(|e| EmbError::Ids {
+        path: path.into(),
+        line: 0,
+        reason: format!("not UTF-8 (byte {})", e.utf8_error().valid_up_to()),
+    })?;
+    let ids: Vec<String> = text.lines().map(|l| l.strip_suffix('\r').unwrap_or(l).to_string()).collect();
+    for (i, id) in ids.iter().enumerate() {
+        if id.trim().is_empty() {
+            return Err(EmbError::Ids { path: path.into(), line: i + 1, reason: "empty id".into() });
+        }
+    }
+    check_unique(&ids, path)?;
+    Ok(ids)
+}
+
+fn check_unique(ids: &[String], path: &Path) -> Result<(), EmbError> {
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(ids.len());
+    for (i, id) in ids.iter().enumerate() {
+        if let Some(first) = seen.insert(id, i) {
+            return Err(EmbError::DuplicateId {
+                path: path.into(),
+                id: id.clone(),
+                first_line: first + 1,
+                line: i + 1,
+            });
+        }
+    }
+    Ok(())
+}

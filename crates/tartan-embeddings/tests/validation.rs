@@ -1,0 +1,113 @@
+//! Every validation error of the embeddings directory, each on a tiny directory.
+
+use std::path::Path;
+
+use tartan_embeddings::{EmbError, Embeddings, Kind, LoadOptions, Precision};
+
+fn unit_docs(n_docs: usize, len: usize, dim: usize) -> Vec<f32> {
+    (0..n_docs * len).flat_map(|t| (0..dim).map(move |j| if j == t % dim { 1.0 } else { 0.0 })).collect()
+}
+
+fn write_dir(dir: &Path, lens: &[u64], ids: &[&str], toks: Vec<f32>, dim: usize) {
+    let e = Embeddings::from_parts(
+        dim,
+        lens,
+        ids.iter().map(|s| s.to_string()).collect(),
+        toks,
+        LoadOptions::default(),
+    )
+    .unwrap();
+    e.write(dir, Kind::Docs, Precision::F32).unwrap();
+}
+
+fn open(dir: &Path) -> Result<Embeddings, EmbError> {
+    Embeddings::open(dir, Kind::Docs, LoadOptions::default())
+}
+
+#[test]
+fn roundtrip_f32_and_f16() {
+    let d = tempfile::tempdir().unwrap();
+    write_dir(d.path(), &[2, 1], &["x", "y"], unit_docs(3, 1, 4), 4);
+    let e = open(d.path()).unwrap();
+    assert_eq!((e.n_docs(), e.n_tokens(), e.dim()), (2, 3, 4));
+    assert_eq!(e.doc(1), vec![0.0, 0.0, 1.0, 0.0]);
+    let d2 = tempfile::tempdir().unwrap();
+    e.write(d2.path(), Kind::Queries, Precision::F16).unwrap();
+    let q = Embeddings::open(d2.path(), Kind::Queries, LoadOptions::default()).unwrap();
+    assert_eq!(q.doc(0), e.doc(0));
+    assert!(!Embeddings::exists(d2.path(), Kind::Docs));
+}
+
+#[test]
+fn lens_that_do_not_sum() {
+    let d = tempfile::tempdir().unwrap();
+    write_dir(d.path(), &[2, 1], &["x", "y"], unit_docs(3, 1, 4), 4);
+    let other = tempfile::tempdir().unwrap();
+    write_dir(other.path(), &[1, 1], &["x", "y"], unit_docs(2, 1, 4), 4);
+    std::fs::copy(Kind::Docs.lens_path(other.path()), Kind::Docs.lens_path(d.path())).unwrap();
+    let err = open(d.path()).unwrap_err();
+    assert!(matches!(err, EmbError::LensSum { sum: 2, rows: 3, .. }), "{err}");
+}
+
+#[test]
+fn nan_and_non_unit_and_zero() {
+    let d = tempfile::tempdir().unwrap();
+    let mut toks = unit_docs(3, 1, 4);
+    toks[9] = f32::NAN;
+    let e = Embeddings::from_parts(4, &[1, 2], vec!["a".into(), "b".into()], toks, LoadOptions::default());
+    let err = e.unwrap_err();
+    assert!(matches!(&err, EmbError::NonFinite { token: 2, doc: 1, id, .. } if id == "b"), "{err}");
+
+    let mut toks = unit_docs(3, 1, 4);
+    toks[4] = 3.0;
+    let err = Embeddings::from_parts(4, &[1, 2], vec!["a".into(), "b".into()], toks.clone(), LoadOptions::default())
+        .unwrap_err();
+    assert!(matches!(err, EmbError::NotUnit { token: 1, doc: 1, .. }), "{err}");
+    assert!(err.to_string().contains("--normalize"));
+    let fixed = Embeddings::from_parts(4, &[1, 2], vec!["a".into(), "b".into()], toks, LoadOptions { normalize: true })
+        .unwrap();
+    let n = 10f32.sqrt();
+    let got = &fixed.doc(1)[..4];
+    assert!(got.iter().zip([3.0 / n, 1.0 / n, 0.0, 0.0]).all(|(a, b)| (a - b).abs() < 1e-6), "{got:?}");
+
+    let mut toks = unit_docs(2, 1, 4);
+    toks[4..8].fill(0.0);
+    let err = Embeddings::from_parts(4, &[2], vec!["a".into()], toks, LoadOptions { normalize: true }).unwrap_err();
+    assert!(matches!(err, EmbError::ZeroVector { token: 1, .. }), "{err}");
+    let _ = d;
+}
+
+#[test]
+fn empty_documents_duplicates_and_counts() {
+    let err = Embeddings::from_parts(4, &[1, 0], vec!["a".into(), "b".into()], unit_docs(1, 1, 4), LoadOptions::default())
+        .unwrap_err();
+    assert!(matches!(&err, EmbError::EmptyDoc { index: 1, id, .. } if id == "b"), "{err}");
+    let err = Embeddings::from_parts(4, &[1, 1], vec!["a".into(), "a".into()], unit_docs(2, 1, 4), LoadOptions::default())
+        .unwrap_err();
+    assert!(matches!(err, EmbError::DuplicateId { first_line: 1, line: 2, .. }), "{err}");
+    let err = Embeddings::from_parts(4, &[1, 1], vec!["a".into()], unit_docs(2, 1, 4), LoadOptions::default())
+        .unwrap_err();
+    assert!(matches!(err, EmbError::IdCount { ids: 1, lens: 2, .. }), "{err}");
+
+    let d = tempfile::tempdir().unwrap();
+    write_dir(d.path(), &[1, 1], &["x", "y"], unit_docs(2, 1, 4), 4);
+    std::fs::write(Kind::Docs.ids_path(d.path()), "x\nx\n").unwrap();
+    assert!(matches!(open(d.path()).unwrap_err(), EmbError::DuplicateId { .. }));
+    std::fs::write(Kind::Docs.ids_path(d.path()), "x\n\n").unwrap();
+    assert!(matches!(open(d.path()).unwrap_err(), EmbError::Ids { line: 2, .. }));
+}
+
+#[test]
+fn truncated_foreign_and_missing_files() {
+    let d = tempfile::tempdir().unwrap();
+    write_dir(d.path(), &[1, 1], &["x", "y"], unit_docs(2, 1, 4), 4);
+    let p = Kind::Docs.embs_path(d.path());
+    let bytes = std::fs::read(&p).unwrap();
+    std::fs::write(&p, &bytes[..bytes.len() - 3]).unwrap();
+    let err = open(d.path()).unwrap_err();
+    assert!(err.to_string().contains("truncated"), "{err}");
+    std::fs::write(&p, b"GIF89a....").unwrap();
+    assert!(matches!(open(d.path()).unwrap_err(), EmbError::Npy { .. }));
+    std::fs::remove_file(&p).unwrap();
+    assert!(matches!(open(d.path()).unwrap_err(), EmbError::Io { .. }));
+}
