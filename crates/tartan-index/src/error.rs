@@ -1,0 +1,93 @@
+use std::path::PathBuf;
+
+/// Errors of building, opening, verifying and searching an index.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    /// An I/O operation on a file failed.
+    #[error("I/O on {}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The directory holds no tartan index (no `meta.json`).
+    #[error("{} is not a tartan index (no meta.json)", path.display())]
+    NoIndex {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// A file that should be a tartan file is something else.
+    #[error("{} is not a tartan index file (bad magic)", path.display())]
+    NotTartan {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Written by a newer tartan.
+    #[error("{} has format version {found}; this tartan reads versions up to {supported}, upgrade tartan", path.display())]
+    NewerFormat {
+        /// The file.
+        path: PathBuf,
+        /// Version found.
+        found: u32,
+        /// Newest version this build reads.
+        supported: u32,
+    },
+    /// A file's contents are inconsistent: truncated, bit-flipped or edited.
+    #[error("{} is corrupt: {reason}", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What check failed.
+        reason: String,
+    },
+    /// The target directory exists and is not empty.
+    #[error("{} already exists; pass overwrite to replace the index in it", path.display())]
+    Exists {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// A build or search parameter is invalid.
+    #[error("invalid parameter {name}: {reason}")]
+    Param {
+        /// The parameter.
+        name: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// A query's dimension differs from the index's.
+    #[error("query {query} has dimension {got}, the index has {expected}")]
+    QueryDim {
+        /// Query index in the batch.
+        query: usize,
+        /// Index dimension.
+        expected: usize,
+        /// Query dimension.
+        got: usize,
+    },
+    /// A query has no tokens.
+    #[error("query {query} has no tokens")]
+    EmptyQuery {
+        /// Query index in the batch.
+        query: usize,
+    },
+    /// A query holds NaN or infinity.
+    #[error("query {query} holds a non-finite value")]
+    QueryNonFinite {
+        /// Query index in the batch.
+        query: usize,
+    },
+    /// There is nothing to index.
+    #[error("no documents to index")]
+    NoDocuments,
+    /// k-means failed.
+    #[error("k-means")]
+    KMeans(#[from] tartan_kmeans::KMeansError),
+    /// Codec training or loading failed.
+    #[error("residual codec")]
+    Codec(#[from] tartan_codec::CodecError),
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = IndexError> = std::result::Result<T, E>;

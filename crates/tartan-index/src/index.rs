@@ -1,0 +1,175 @@
+//! An open index: manifest, codebook and segments, memory-mapped read-only.
+
+use std::path::{Path, PathBuf};
+
+use crate::codebook::Codebook;
+use crate::error::{IndexError, Result};
+use crate::manifest::Manifest;
+use crate::segment::Segment;
+
+/// A published generation of an index, opened read-only. Cheap to share across threads.
+#[derive(Debug)]
+pub struct Index {
+    pub(crate) dir: PathBuf,
+    pub(crate) manifest: Manifest,
+    pub(crate) codebook: Codebook,
+    pub(crate) segments: Vec<Segment>,
+    /// First global document number of each segment, plus the total at the end.
+    pub(crate) doc_bases: Vec<u64>,
+}
+
+/// Sizes and shape of an index, for `tartan inspect`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexStats {
+    /// Generation number.
+    pub generation: u64,
+    /// Documents.
+    pub n_docs: u64,
+    /// Tokens.
+    pub n_tokens: u64,
+    /// Dimension.
+    pub dim: usize,
+    /// Residual bits per dimension.
+    pub nbits: u8,
+    /// Centroids.
+    pub n_centroids: usize,
+    /// Segments.
+    pub n_segments: usize,
+    /// Bytes of the codebook file.
+    pub codebook_bytes: u64,
+    /// Bytes per component over all segments: (name, bytes).
+    pub components: Vec<(&'static str, u64)>,
+    /// Bytes of all files.
+    pub total_bytes: u64,
+    /// IVF list lengths: min, median, mean, max, empty lists.
+    pub ivf_lists: (usize, usize, f64, usize, usize),
+    /// Mean squared token-to-centroid distance at build.
+    pub mean_sq_residual: f64,
+}
+
+impl Index {
+    /// Opens the index in `dir`: reads the manifest, maps every file and checks headers and
+    /// structure (O(documents + centroids)); data checksums are left to [`Index::verify`].
+    /// Never writes to `dir`.
+    pub fn open(dir: &Path) -> Result<Self> {
+        let manifest = Manifest::load(dir)?;
+        let cb_path = dir.join(&manifest.codebook.file);
+        let codebook = Codebook::open(&cb_path, manifest.dim, manifest.n_centroids, manifest.nbits)?;
+        if codebook.file.map.len() as u64 != manifest.codebook.bytes {
+            return Err(IndexError::Corrupt {
+                path: cb_path,
+                reason: format!("file has {} bytes, the manifest says {}", codebook.file.map.len(), manifest.codebook.bytes),
+            });
+        }
+        let segments = manifest
+            .segments
+            .iter()
+            .map(|s| Segment::open(dir, s, manifest.dim, manifest.nbits, manifest.n_centroids))
+            .collect::<Result<Vec<_>>>()?;
+        let mut doc_bases = vec![0u64];
+        for s in &segments {
+            doc_bases.push(doc_bases.last().expect("non-empty") + s.n_docs as u64);
+        }
+        if *doc_bases.last().expect("non-empty") > u32::MAX as u64 {
+            return Err(IndexError::Corrupt {
+                path: dir.join(crate::manifest::META_FILE),
+                reason: "more than 2^32 - 1 documents".into(),
+            });
+        }
+        Ok(Self { dir: dir.to_path_buf(), manifest, codebook, segments, doc_bases })
+    }
+
+    /// Recomputes every checksum (each file's data checksum and the manifest's whole-file
+    /// CRC) and checks every value that search relies on. O(index size).
+    pub fn verify(&self) -> Result<()> {
+        let check_whole = |c: &crate::container::Container, want: u32| {
+            c.verify()?;
+            if c.whole_crc() != want {
+                return Err(IndexError::Corrupt { path: c.path.clone(), reason: "file checksum differs from the manifest".into() });
+            }
+            Ok(())
+        };
+        check_whole(&self.codebook.file, self.manifest.codebook.crc32)?;
+        for (s, m) in self.segments.iter().zip(&self.manifest.segments) {
+            check_whole(&s.file, m.file.crc32)?;
+            s.verify()?;
+        }
+        Ok(())
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    /// The published manifest (`meta.json`).
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+    /// Vector dimension.
+    pub fn dim(&self) -> usize {
+        self.manifest.dim
+    }
+    /// Number of documents.
+    pub fn n_docs(&self) -> u64 {
+        self.manifest.n_docs
+    }
+    /// Centroids, `n_centroids × dim` (L2-normalised).
+    pub fn centroids(&self) -> &[f32] {
+        self.codebook.centroids()
+    }
+
+    /// Sizes and list statistics.
+    pub fn stats(&self) -> IndexStats {
+        let mut comps = [("doc offsets", 0u64), ("ids", 0), ("codes", 0), ("residuals", 0), ("ivf", 0), ("headers", 0)];
+        let mut lens: Vec<usize> = vec![0; self.manifest.n_centroids];
+        for s in &self.segments {
+            let f = &s.file;
+            let size = |tag: &[u8; 8]| f.elem_size(tag).and_then(|e| f.range(tag, e).ok()).map_or(0, |r| r.len() as u64);
+            comps[0].1 += size(b"DOCOFFS ");
+            comps[1].1 += size(b"IDOFFS  ") + size(b"IDBYTES ");
+            comps[2].1 += size(b"CODES   ");
+            comps[3].1 += size(b"RESIDUAL");
+            comps[4].1 += size(b"IVFOFFS ") + size(b"IVFDOCS ");
+            for (l, n) in lens.iter_mut().zip(s.ivf().list_lens()) {
+                *l += n;
+            }
+        }
+        let seg_bytes: u64 = self.manifest.segments.iter().map(|s| s.file.bytes).sum();
+        comps[5].1 = seg_bytes - comps.iter().take(5).map(|c| c.1).sum::<u64>();
+        let total_bytes = seg_bytes + self.manifest.codebook.bytes;
+        let mut sorted = lens.clone();
+        sorted.sort_unstable();
+        let ivf_lists = if sorted.is_empty() {
+            (0, 0, 0.0, 0, 0)
+        } else {
+            let sum: usize = sorted.iter().sum();
+            (
+                sorted[0],
+                sorted[sorted.len() / 2],
+                sum as f64 / sorted.len() as f64,
+                sorted[sorted.len() - 1],
+                sorted.iter().filter(|&&l| l == 0).count(),
+            )
+        };
+        IndexStats {
+            generation: self.manifest.generation,
+            n_docs: self.manifest.n_docs,
+            n_tokens: self.manifest.n_tokens,
+            dim: self.manifest.dim,
+            nbits: self.manifest.nbits,
+            n_centroids: self.manifest.n_centroids,
+            n_segments: self.segments.len(),
+            codebook_bytes: self.manifest.codebook.bytes,
+            components: comps.to_vec(),
+            total_bytes,
+            ivf_lists,
+            mean_sq_residual: self.manifest.build.mean_sq_residual,
+        }
+    }
+
+    /// Segment and local document of a global document number.
+    pub(crate) fn locate(&self, doc: u32) -> (usize, usize) {
+        let s = self.doc_bases.partition_point(|&b| b <= doc as u64) - 1;
+        (s, (doc as u64 - self.doc_bases[s]) as usize)
+    }
+}

@@ -1,0 +1,163 @@
+//! `meta.json`: the manifest naming the published generation's files (docs/format.md).
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::container::FORMAT_VERSION;
+use crate::error::{IndexError, Result};
+
+/// The manifest's file name.
+pub const META_FILE: &str = "meta.json";
+/// Largest manifest this build will parse (a corrupt length cannot make it allocate more).
+const META_MAX_BYTES: u64 = 64 << 20;
+
+/// One file of the generation, with its length and whole-file CRC-32.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRef {
+    /// File name, relative to the index directory.
+    pub file: String,
+    /// Length in bytes.
+    pub bytes: u64,
+    /// CRC-32 (IEEE) of the whole file.
+    pub crc32: u32,
+}
+
+/// A segment of the generation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentMeta {
+    /// Segment id (unique within the index, never reused).
+    pub id: u64,
+    /// Its file.
+    #[serde(flatten)]
+    pub file: FileRef,
+    /// Documents in the segment.
+    pub n_docs: u64,
+    /// Tokens in the segment.
+    pub n_tokens: u64,
+}
+
+/// How the codebook and segments were built (informational, recorded for reproducibility).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BuildInfo {
+    /// Seed of sampling and k-means.
+    pub seed: u64,
+    /// k-means passes.
+    pub kmeans_iters: usize,
+    /// Documents sampled for training.
+    pub sample_docs: u64,
+    /// Points k-means trained on (after the per-centroid cap).
+    pub kmeans_points: u64,
+    /// Held-out tokens the codec was trained on.
+    pub codec_tokens: u64,
+    /// Whether the number of centroids was set by the user (else from the formula).
+    pub centroids_from_user: bool,
+    /// Mean squared distance of the indexed tokens to their centroid.
+    pub mean_sq_residual: f64,
+    /// Wall-clock build time in seconds.
+    pub build_seconds: f64,
+}
+
+/// The manifest of a published generation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Always "tartan-index".
+    pub format: String,
+    /// Format version of the manifest and the files it names.
+    pub format_version: u32,
+    /// Generation number, increasing with every publish.
+    pub generation: u64,
+    /// The tartan that wrote it.
+    pub created_by: String,
+    /// Vector dimension.
+    pub dim: usize,
+    /// Residual bits per dimension.
+    pub nbits: u8,
+    /// Number of centroids.
+    pub n_centroids: usize,
+    /// Documents over all segments.
+    pub n_docs: u64,
+    /// Tokens over all segments.
+    pub n_tokens: u64,
+    /// Next segment id to allocate.
+    pub next_segment_id: u64,
+    /// Centroids and codec.
+    pub codebook: FileRef,
+    /// Live segments, in document order.
+    pub segments: Vec<SegmentMeta>,
+    /// Build record.
+    pub build: BuildInfo,
+}
+
+impl Manifest {
+    /// Reads and checks the manifest of the index in `dir`.
+    pub(crate) fn load(dir: &Path) -> Result<Self> {
+        let path = dir.join(META_FILE);
+        let file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(IndexError::NoIndex { path: dir.to_path_buf() })
+            }
+            Err(source) => return Err(IndexError::Io { path, source }),
+        };
+        let len = file.metadata().map_err(|source| IndexError::Io { path: path.clone(), source })?.len();
+        if len > META_MAX_BYTES {
+            return Err(IndexError::Corrupt { path, reason: format!("manifest of {len} bytes is too large") });
+        }
+        let value: serde_json::Value = serde_json::from_reader(std::io::BufReader::new(file))
+            .map_err(|e| IndexError::Corrupt { path: path.clone(), reason: format!("not valid JSON: {e}") })?;
+        // Check the version before the shape: a newer manifest may have other fields.
+        if value.get("format").and_then(|f| f.as_str()) != Some("tartan-index") {
+            return Err(IndexError::NotTartan { path });
+        }
+        let version = value.get("format_version").and_then(|v| v.as_u64()).unwrap_or(0);
+        if version > FORMAT_VERSION as u64 {
+            return Err(IndexError::NewerFormat { path, found: version as u32, supported: FORMAT_VERSION });
+        }
+        let m: Manifest = serde_json::from_value(value)
+            .map_err(|e| IndexError::Corrupt { path: path.clone(), reason: format!("bad manifest: {e}") })?;
+        m.check().map_err(|reason| IndexError::Corrupt { path, reason })?;
+        Ok(m)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let docs: u64 = self.segments.iter().map(|s| s.n_docs).sum();
+        let toks: u64 = self.segments.iter().map(|s| s.n_tokens).sum();
+        if docs != self.n_docs || toks != self.n_tokens {
+            return Err("document or token counts disagree with the segments".into());
+        }
+        let names = std::iter::once(&self.codebook.file).chain(self.segments.iter().map(|s| &s.file.file));
+        for name in names {
+            if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+                return Err(format!("file name {name:?} is not a plain file name"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishes this manifest in `dir` atomically: write a temporary file, fsync it, rename
+    /// it over `meta.json`, fsync the directory.
+    pub(crate) fn publish(&self, dir: &Path) -> Result<()> {
+        let tmp = dir.join(format!("{META_FILE}.{}.tmp", self.generation));
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| IndexError::Io { path, source }
+        };
+        let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+        let json = serde_json::to_vec_pretty(self).expect("manifest serialises");
+        f.write_all(&json).map_err(io(&tmp))?;
+        f.write_all(b"\n").map_err(io(&tmp))?;
+        f.sync_all().map_err(io(&tmp))?;
+        drop(f);
+        std::fs::rename(&tmp, dir.join(META_FILE)).map_err(io(&tmp))?;
+        sync_dir(dir)
+    }
+}
+
+/// fsyncs a directory so that renames and creations in it are durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|source| IndexError::Io { path: dir.to_path_buf(), source })
+}

@@ -1,0 +1,233 @@
+//! Build and search settings: unchecked builders, validated once by `build` / `search`.
+
+use crate::error::{IndexError, Result};
+
+/// Index build settings. Defaults (from [`IndexParams::new`]), following ColBERT/PLAID:
+///
+/// | setting | default | meaning |
+/// |---|---|---|
+/// | `nbits` | 2 | residual bits per dimension (1, 2, 4 or 8) |
+/// | `n_centroids` | `2^floor(log2(16·√n_tokens))` | codebook size K, capped at the training points |
+/// | `kmeans_iters` | 4 | Lloyd passes |
+/// | `max_points_per_centroid` | 256 | k-means sample cap per centroid |
+/// | `sample_docs` | `min(1 + 16·√(120·n_docs), n_docs)` | documents sampled for training |
+/// | `seed` | 0 | seed of sampling and k-means |
+/// | `overwrite` | false | replace an existing index in the target directory |
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexParams {
+    pub(crate) nbits: u8,
+    pub(crate) n_centroids: Option<usize>,
+    pub(crate) kmeans_iters: usize,
+    pub(crate) max_points_per_centroid: usize,
+    pub(crate) sample_docs: Option<usize>,
+    pub(crate) seed: u64,
+    pub(crate) overwrite: bool,
+}
+
+impl Default for IndexParams {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl IndexParams {
+    /// The defaults in the table above.
+    pub fn new() -> Self {
+        Self {
+            nbits: 2,
+            n_centroids: None,
+            kmeans_iters: 4,
+            max_points_per_centroid: 256,
+            sample_docs: None,
+            seed: 0,
+            overwrite: false,
+        }
+    }
+    /// Residual bits per dimension.
+    pub fn nbits(mut self, nbits: u8) -> Self {
+        self.nbits = nbits;
+        self
+    }
+    /// Fixes the number of centroids instead of the formula.
+    pub fn n_centroids(mut self, k: usize) -> Self {
+        self.n_centroids = Some(k);
+        self
+    }
+    /// k-means passes.
+    pub fn kmeans_iters(mut self, n: usize) -> Self {
+        self.kmeans_iters = n;
+        self
+    }
+    /// k-means sample cap per centroid.
+    pub fn max_points_per_centroid(mut self, n: usize) -> Self {
+        self.max_points_per_centroid = n;
+        self
+    }
+    /// Documents sampled for training, instead of the formula.
+    pub fn sample_docs(mut self, n: usize) -> Self {
+        self.sample_docs = Some(n);
+        self
+    }
+    /// Seed.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+    /// Whether an existing index in the target directory may be replaced.
+    pub fn overwrite(mut self, yes: bool) -> Self {
+        self.overwrite = yes;
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        let bad = |name, reason: &str| Err(IndexError::Param { name, reason: reason.into() });
+        if !matches!(self.nbits, 1 | 2 | 4 | 8) {
+            return bad("nbits", "must be 1, 2, 4 or 8");
+        }
+        if self.n_centroids == Some(0) {
+            return bad("n_centroids", "must be at least 1");
+        }
+        if self.n_centroids.is_some_and(|k| k > u32::MAX as usize) {
+            return bad("n_centroids", "must fit in 32 bits");
+        }
+        if self.max_points_per_centroid == 0 {
+            return bad("max_points_per_centroid", "must be at least 1");
+        }
+        if self.sample_docs == Some(0) {
+            return bad("sample_docs", "must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// ColBERT's number of documents sampled for training: `min(1 + 16·√(120·n_docs), n_docs)`.
+pub fn default_sample_docs(n_docs: usize) -> usize {
+    ((1.0 + 16.0 * (120.0 * n_docs as f64).sqrt()) as usize).min(n_docs)
+}
+
+/// ColBERT's number of centroids: `2^floor(log2(16·√n_tokens))`.
+pub fn default_n_centroids(n_tokens: usize) -> usize {
+    let x = 16.0 * (n_tokens.max(1) as f64).sqrt();
+    1usize << x.log2().floor().max(0.0) as u32
+}
+
+/// Search settings. `k` defaults to 10; the rest default by `k` as in ColBERT:
+///
+/// | k | `ncells` | `centroid_score_threshold` | `ndocs` |
+/// |---|---|---|---|
+/// | ≤ 10 | 1 | 0.5 | 256 |
+/// | ≤ 100 | 2 | 0.45 | 1024 |
+/// | > 100 | 4 | 0.4 | max(4·k, 4096) |
+///
+/// `ncells`: centroids each query token probes. `centroid_score_threshold`: in the first
+/// approximate pass, centroids whose best score against the query is below it are ignored.
+/// `ndocs`: candidates kept after that pass; a quarter of them (at least `k`) go on to exact
+/// rescoring.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SearchParams {
+    k: usize,
+    ncells: Option<usize>,
+    centroid_score_threshold: Option<f32>,
+    ndocs: Option<usize>,
+}
+
+impl Default for SearchParams {
+    fn default() -> Self {
+        Self::new(10)
+    }
+}
+
+/// Search settings with every default applied.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ResolvedSearch {
+    /// Hits returned.
+    pub k: usize,
+    /// Cells probed per query token.
+    pub ncells: usize,
+    /// Pruning threshold of the first approximate pass.
+    pub centroid_score_threshold: f32,
+    /// Candidates kept after the first pass.
+    pub ndocs: usize,
+}
+
+impl SearchParams {
+    /// Settings returning `k` hits, other knobs by `k`.
+    pub fn new(k: usize) -> Self {
+        Self { k, ncells: None, centroid_score_threshold: None, ndocs: None }
+    }
+    /// Cells probed per query token.
+    pub fn ncells(mut self, n: usize) -> Self {
+        self.ncells = Some(n);
+        self
+    }
+    /// Pruning threshold.
+    pub fn centroid_score_threshold(mut self, t: f32) -> Self {
+        self.centroid_score_threshold = Some(t);
+        self
+    }
+    /// Candidates kept after the first approximate pass.
+    pub fn ndocs(mut self, n: usize) -> Self {
+        self.ndocs = Some(n);
+        self
+    }
+
+    /// Applies the defaults and checks every value.
+    pub fn resolve(&self) -> Result<ResolvedSearch> {
+        let bad = |name, reason: &str| Err(IndexError::Param { name, reason: reason.into() });
+        let k = self.k;
+        if k == 0 {
+            return bad("k", "must be at least 1");
+        }
+        let (nc, th, nd) = if k <= 10 {
+            (1, 0.5, 256)
+        } else if k <= 100 {
+            (2, 0.45, 1024)
+        } else {
+            (4, 0.4, (4 * k).max(4096))
+        };
+        let r = ResolvedSearch {
+            k,
+            ncells: self.ncells.unwrap_or(nc),
+            centroid_score_threshold: self.centroid_score_threshold.unwrap_or(th),
+            ndocs: self.ndocs.unwrap_or(nd),
+        };
+        if r.ncells == 0 {
+            return bad("ncells", "must be at least 1");
+        }
+        if r.ndocs == 0 {
+            return bad("ndocs", "must be at least 1");
+        }
+        if !r.centroid_score_threshold.is_finite() {
+            return bad("centroid_score_threshold", "must be finite");
+        }
+        Ok(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colbert_formulas() {
+        assert_eq!(default_sample_docs(5183), 12668.min(5183));
+        assert_eq!(default_sample_docs(1_000_000), 175_272);
+        // SciFact-MiniLM: 1.24M tokens -> 16·1113 = 17,817 -> 2^14.
+        assert_eq!(default_n_centroids(1_240_000), 16384);
+        assert_eq!(default_n_centroids(1), 16);
+    }
+
+    #[test]
+    fn search_defaults_by_k() {
+        let r = SearchParams::new(10).resolve().unwrap();
+        assert_eq!((r.ncells, r.centroid_score_threshold, r.ndocs), (1, 0.5, 256));
+        let r = SearchParams::new(100).resolve().unwrap();
+        assert_eq!((r.ncells, r.centroid_score_threshold, r.ndocs), (2, 0.45, 1024));
+        let r = SearchParams::new(2000).ncells(8).resolve().unwrap();
+        assert_eq!((r.ncells, r.centroid_score_threshold, r.ndocs), (8, 0.4, 8000));
+        assert!(SearchParams::new(0).resolve().is_err());
+        assert!(SearchParams::new(5).ndocs(0).resolve().is_err());
+        assert!(SearchParams::new(5).ncells(0).resolve().is_err());
+        assert!(SearchParams::new(5).centroid_score_threshold(f32::NAN).resolve().is_err());
+    }
+}

@@ -1,0 +1,207 @@
+//! PLAID search: probe, approximate scores from centroid ids (pruned, then full), exact
+//! MaxSim on decompressed residuals.
+
+use ndarray::ArrayView2;
+use rayon::prelude::*;
+use tartan_maxsim::{Hit, MaxSimScratch, TopK};
+
+use crate::error::{IndexError, Result};
+use crate::params::{ResolvedSearch, SearchParams};
+use crate::segment::Codes;
+use crate::Index;
+
+/// One result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchHit {
+    /// External document id.
+    pub id: String,
+    /// MaxSim of the query and the decompressed document.
+    pub score: f32,
+}
+
+/// Per-query working memory, reused across the stages.
+#[derive(Default)]
+struct Scratch {
+    cand: Vec<u32>,
+    acc: Vec<f32>,
+    doc: Vec<f32>,
+    maxsim: MaxSimScratch,
+}
+
+impl Index {
+    /// Searches one query (`n_tokens × dim`).
+    pub fn search(&self, query: ArrayView2<'_, f32>, params: &SearchParams) -> Result<Vec<SearchHit>> {
+        let r = params.resolve()?;
+        self.search_resolved(query, &r, 0)
+    }
+
+    /// Searches a batch of queries in parallel (rayon). Fails on the first bad query.
+    pub fn search_batch(&self, queries: &[ArrayView2<'_, f32>], params: &SearchParams) -> Result<Vec<Vec<SearchHit>>> {
+        let r = params.resolve()?;
+        queries.par_iter().enumerate().map(|(i, q)| self.search_resolved(q.view(), &r, i)).collect()
+    }
+
+    fn search_resolved(&self, query: ArrayView2<'_, f32>, r: &ResolvedSearch, qi: usize) -> Result<Vec<SearchHit>> {
+        let dim = self.dim();
+        if query.ncols() != dim {
+            return Err(IndexError::QueryDim { query: qi, expected: dim, got: query.ncols() });
+        }
+        if query.nrows() == 0 {
+            return Err(IndexError::EmptyQuery { query: qi });
+        }
+        if query.iter().any(|v| !v.is_finite()) {
+            return Err(IndexError::QueryNonFinite { query: qi });
+        }
+        let q = query.as_standard_layout();
+        let q = q.as_slice().expect("standard layout");
+        let hits = self.plaid(q, r)?;
+        hits.into_iter()
+            .map(|h| {
+                let (s, d) = self.locate(h.doc);
+                Ok(SearchHit { id: self.segments[s].id(d)?.to_string(), score: h.score })
+            })
+            .collect()
+    }
+
+    fn plaid(&self, q: &[f32], r: &ResolvedSearch) -> Result<Vec<Hit>> {
+        let dim = self.dim();
+        let nq = q.len() / dim;
+        let k = self.manifest.n_centroids;
+        // Centroid-major scores: row c holds centroid c against every query token, so the
+        // per-token max over a document's codes reads contiguous rows.
+        let mut cs = vec![0f32; k * nq];
+        tartan_kernels::matmul_nt(self.centroids(), q, dim, &mut cs);
+
+        let cells = probe(&cs, nq, r.ncells);
+        let keep: Vec<bool> =
+            cs.chunks_exact(nq).map(|row| row.iter().copied().fold(f32::NEG_INFINITY, f32::max) >= r.centroid_score_threshold).collect();
+
+        let mut sc = Scratch::default();
+        sc.acc.resize(nq, 0.0);
+        // Stage 2: approximate scores over the candidates, ignoring pruned centroids.
+        let mut stage2 = TopK::new(r.ndocs);
+        for (si, seg) in self.segments.iter().enumerate() {
+            seg.ivf().candidates(&cells, &mut sc.cand);
+            let base = self.doc_bases[si] as u32;
+            for &d in &sc.cand {
+                let score = approx_score(seg.codes(d as usize), &cs, nq, Some(&keep), &mut sc.acc)
+                    .ok_or_else(|| self.corrupt_codes(si))?;
+                stage2.push(Hit { doc: base + d, score });
+            }
+        }
+        // Stage 3: the same without pruning, on the survivors.
+        let mut stage3 = TopK::new((r.ndocs / 4).max(r.k));
+        for h in stage2.into_sorted() {
+            let (si, d) = self.locate(h.doc);
+            let score = approx_score(self.segments[si].codes(d), &cs, nq, None, &mut sc.acc)
+                .ok_or_else(|| self.corrupt_codes(si))?;
+            stage3.push(Hit { doc: h.doc, score });
+        }
+        // Stage 4: decompress and score exactly.
+        let centroids = self.centroids();
+        let codec = &self.codebook.codec;
+        let bpt = codec.bytes_per_token();
+        let mut top = TopK::new(r.k);
+        for h in stage3.into_sorted() {
+            let (si, d) = self.locate(h.doc);
+            let seg = &self.segments[si];
+            let resid = seg.residuals(d);
+            let n_tok = resid.len() / bpt;
+            sc.doc.resize(n_tok * dim, 0.0);
+            let mut t = 0;
+            let mut bad = false;
+            for_codes(seg.codes(d), |c| {
+                let c = c as usize;
+                if c >= k {
+                    bad = true;
+                    return;
+                }
+                codec.decode(&resid[t * bpt..(t + 1) * bpt], &centroids[c * dim..(c + 1) * dim], &mut sc.doc[t * dim..(t + 1) * dim]);
+                t += 1;
+            });
+            if bad {
+                return Err(self.corrupt_codes(si));
+            }
+            let score = tartan_maxsim::maxsim(q, &sc.doc, dim, &mut sc.maxsim);
+            top.push(Hit { doc: h.doc, score });
+        }
+        Ok(top.into_sorted())
+    }
+
+    fn corrupt_codes(&self, si: usize) -> IndexError {
+        IndexError::Corrupt { path: self.segments[si].file.path.clone(), reason: "a token's centroid id is out of range".into() }
+    }
+}
+
+/// The sorted, distinct union of each query token's `ncells` best centroids.
+fn probe(cs: &[f32], nq: usize, ncells: usize) -> Vec<u32> {
+    let k = cs.len() / nq;
+    let take = ncells.min(k);
+    let mut cells = Vec::with_capacity(nq * take);
+    let mut col: Vec<(f32, u32)> = Vec::with_capacity(k);
+    for j in 0..nq {
+        col.clear();
+        col.extend((0..k).map(|c| (cs[c * nq + j], c as u32)));
+        let cmp = |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+        if take < k {
+            col.select_nth_unstable_by(take - 1, cmp);
+        }
+        cells.extend(col[..take].iter().map(|&(_, c)| c));
+    }
+    cells.sort_unstable();
+    cells.dedup();
+    cells
+}
+
+#[inline]
+fn for_codes(codes: Codes<'_>, mut f: impl FnMut(u32)) {
+    match codes {
+        Codes::U16(c) => c.iter().for_each(|&c| f(c as u32)),
+        Codes::U32(c) => c.iter().for_each(|&c| f(c)),
+    }
+}
+
+/// Σ over query tokens of the best centroid score among the document's codes. With `keep`,
+/// pruned centroids are skipped and a token with no kept centroid contributes 0 (PLAID's
+/// first pass); without, every code counts. `None` if a code is out of range (corruption).
+fn approx_score(codes: Codes<'_>, cs: &[f32], nq: usize, keep: Option<&[bool]>, acc: &mut [f32]) -> Option<f32> {
+    acc.fill(if keep.is_some() { 0.0 } else { f32::NEG_INFINITY });
+    let mut ok = true;
+    for_codes(codes, |c| {
+        let c = c as usize;
+        match cs.get(c * nq..(c + 1) * nq) {
+            Some(row) => {
+                if keep.is_none_or(|k| k[c]) {
+                    tartan_kernels::max_assign(acc, row);
+                }
+            }
+            None => ok = false,
+        }
+    });
+    ok.then(|| acc.iter().sum())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_takes_each_tokens_best_cells() {
+        // 4 centroids × 2 query tokens, centroid-major.
+        let cs = [0.1, 0.9, 0.8, 0.2, 0.3, 0.7, 0.5, 0.1];
+        assert_eq!(probe(&cs, 2, 1), vec![0, 1]);
+        assert_eq!(probe(&cs, 2, 2), vec![0, 1, 2, 3]);
+        assert_eq!(probe(&cs, 2, 10), vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn approx_score_prunes_and_flags_bad_codes() {
+        let cs = [0.9, 0.1, 0.2, 0.6, 0.4, 0.4];
+        let mut acc = vec![0.0; 2];
+        let codes = [0u16, 1];
+        assert_eq!(approx_score(Codes::U16(&codes), &cs, 2, None, &mut acc), Some(0.9 + 0.6));
+        let keep = [true, false, true];
+        assert_eq!(approx_score(Codes::U16(&codes), &cs, 2, Some(&keep), &mut acc), Some(0.9 + 0.1));
+        assert_eq!(approx_score(Codes::U16(&[7]), &cs, 2, None, &mut acc), None);
+    }
+}

@@ -1,0 +1,244 @@
+//! Segment files: an immutable batch of documents encoded with the index's codebook.
+
+use std::ops::Range;
+use std::path::Path;
+
+use rayon::prelude::*;
+use tartan_embeddings::Embeddings;
+use tartan_ivf::{Ivf, IvfRef};
+
+use crate::codebook::Codebook;
+use crate::container::{Container, ContainerWriter, FileKind};
+use crate::error::{IndexError, Result};
+use crate::manifest::SegmentMeta;
+use crate::Progress;
+
+const INFO: &[u8; 8] = b"SEGINFO ";
+const DOC_OFFSETS: &[u8; 8] = b"DOCOFFS ";
+const ID_OFFSETS: &[u8; 8] = b"IDOFFS  ";
+const ID_BYTES: &[u8; 8] = b"IDBYTES ";
+const RESIDUALS: &[u8; 8] = b"RESIDUAL";
+const CODES: &[u8; 8] = b"CODES   ";
+const IVF_OFFSETS: &[u8; 8] = b"IVFOFFS ";
+const IVF_DOCS: &[u8; 8] = b"IVFDOCS ";
+
+/// Tokens encoded per parallel batch while writing.
+const ENCODE_BATCH: usize = 1 << 15;
+
+/// What writing a segment measured.
+pub(crate) struct Written {
+    pub bytes: u64,
+    pub crc32: u32,
+    pub sum_sq_residual: f64,
+}
+
+/// Encodes every document of `docs` with `codebook` into a new segment file at `path`.
+pub(crate) fn write(path: &Path, docs: &Embeddings, codebook: &Codebook, progress: &dyn Progress) -> Result<Written> {
+    let codec = &codebook.codec;
+    let dim = codec.dim();
+    let k = codebook.n_centroids;
+    let n_tokens = docs.n_tokens();
+    let bpt = codec.bytes_per_token();
+    let mut w = ContainerWriter::create(path, FileKind::Segment, 8)?;
+    let code_width: u64 = if k <= 1 << 16 { 2 } else { 4 };
+    w.section(INFO, &[docs.n_docs() as u64, n_tokens as u64, dim as u64, codec.nbits() as u64, k as u64, code_width, 0, 0])?;
+    w.section(DOC_OFFSETS, docs.offsets())?;
+    let mut id_offsets = Vec::with_capacity(docs.n_docs() + 1);
+    id_offsets.push(0u64);
+    for id in docs.ids() {
+        id_offsets.push(id_offsets.last().expect("non-empty") + id.len() as u64);
+    }
+    w.section(ID_OFFSETS, &id_offsets)?;
+    w.begin(ID_BYTES, 1)?;
+    for id in docs.ids() {
+        w.write(id.as_bytes())?;
+    }
+    w.end()?;
+
+    progress.stage("encoding", n_tokens as u64);
+    let centroids = codebook.centroids();
+    let mut codes: Vec<u32> = Vec::with_capacity(n_tokens);
+    let mut sum_sq = 0f64;
+    w.begin(RESIDUALS, 1)?;
+    let mut toks = vec![0f32; ENCODE_BATCH * dim];
+    let mut packed = vec![0u8; ENCODE_BATCH * bpt];
+    for start in (0..n_tokens).step_by(ENCODE_BATCH) {
+        let n = ENCODE_BATCH.min(n_tokens - start);
+        let toks = &mut toks[..n * dim];
+        docs.read_tokens(start, toks);
+        let (batch_codes, dists) = tartan_kmeans::nearest_centroids(toks, centroids, dim);
+        sum_sq += dists.iter().map(|&d| d as f64).sum::<f64>();
+        let packed = &mut packed[..n * bpt];
+        packed.par_chunks_mut(bpt).zip(toks.par_chunks(dim)).zip(&batch_codes).for_each_init(
+            || vec![0f32; dim],
+            |scratch, ((out, tok), &c)| {
+                codec.encode(tok, &centroids[c as usize * dim..][..dim], scratch, out);
+            },
+        );
+        w.write(packed)?;
+        codes.extend(batch_codes);
+        progress.advance(n as u64);
+    }
+    w.end()?;
+    if code_width == 2 {
+        let narrow: Vec<u16> = codes.iter().map(|&c| c as u16).collect();
+        w.section(CODES, &narrow)?;
+    } else {
+        w.section(CODES, &codes)?;
+    }
+    progress.stage("inverted file", 0);
+    let ivf = Ivf::build(docs.offsets(), |t| codes[t], k)
+        .map_err(|e| IndexError::Corrupt { path: path.to_path_buf(), reason: e.to_string() })?;
+    w.section(IVF_OFFSETS, &ivf.offsets)?;
+    w.section(IVF_DOCS, &ivf.docs)?;
+    let (bytes, crc32) = w.finish()?;
+    Ok(Written { bytes, crc32, sum_sq_residual: sum_sq })
+}
+
+/// The centroid ids of one document's tokens, in their stored width.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Codes<'a> {
+    U16(&'a [u16]),
+    U32(&'a [u32]),
+}
+
+/// An open segment.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    pub(crate) file: Container,
+    pub(crate) n_docs: usize,
+    n_centroids: usize,
+    bpt: usize,
+    doc_offsets: Range<usize>,
+    id_offsets: Range<usize>,
+    id_bytes: Range<usize>,
+    residuals: Range<usize>,
+    codes: Range<usize>,
+    wide_codes: bool,
+    ivf_offsets: Range<usize>,
+    ivf_docs: Range<usize>,
+}
+
+impl Segment {
+    /// Opens and structurally checks a segment: counts against the manifest, offsets
+    /// monotone (O(n_docs + K)); data checksums are left to `verify`.
+    pub(crate) fn open(
+        dir: &Path,
+        meta: &SegmentMeta,
+        dim: usize,
+        nbits: u8,
+        n_centroids: usize,
+    ) -> Result<Self> {
+        let path = dir.join(&meta.file.file);
+        let file = Container::open(&path, FileKind::Segment)?;
+        let corrupt = |reason: String| IndexError::Corrupt { path: path.clone(), reason };
+        if file.map.len() as u64 != meta.file.bytes {
+            return Err(corrupt(format!("file has {} bytes, the manifest says {}", file.map.len(), meta.file.bytes)));
+        }
+        let info: Vec<u64> = file.slice::<u64>(&file.typed::<u64>(INFO, Some(8))?).to_vec();
+        let (n_docs, n_tokens) = (meta.n_docs as usize, meta.n_tokens as usize);
+        let want_width = if n_centroids <= 1 << 16 { 2 } else { 4 };
+        let expect = [n_docs as u64, n_tokens as u64, dim as u64, nbits as u64, n_centroids as u64, want_width];
+        if info[..6] != expect {
+            return Err(corrupt(format!("segment header {:?} disagrees with the manifest {expect:?}", &info[..6])));
+        }
+        let bpt = dim * nbits as usize / 8;
+        let doc_offsets = file.typed::<u64>(DOC_OFFSETS, Some(n_docs + 1))?;
+        let offs: &[u64] = file.slice(&doc_offsets);
+        if offs[0] != 0 || offs[n_docs] != n_tokens as u64 || offs.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(corrupt("document offsets are not strictly increasing from 0 to the token count".into()));
+        }
+        let id_offsets = file.typed::<u64>(ID_OFFSETS, Some(n_docs + 1))?;
+        let id_bytes = file.range(ID_BYTES, 1)?;
+        let ioffs: &[u64] = file.slice(&id_offsets);
+        if ioffs[0] != 0 || ioffs[n_docs] != id_bytes.len() as u64 || ioffs.windows(2).any(|w| w[0] > w[1]) {
+            return Err(corrupt("id offsets are inconsistent".into()));
+        }
+        let residuals = file.range(RESIDUALS, 1)?;
+        if residuals.len() != n_tokens * bpt {
+            return Err(corrupt(format!("residuals hold {} bytes, expected {}", residuals.len(), n_tokens * bpt)));
+        }
+        let wide_codes = want_width == 4;
+        let codes = if wide_codes {
+            file.typed::<u32>(CODES, Some(n_tokens))?
+        } else {
+            file.typed::<u16>(CODES, Some(n_tokens))?
+        };
+        let ivf_offsets = file.typed::<u64>(IVF_OFFSETS, Some(n_centroids + 1))?;
+        let ivf_docs = file.typed::<u32>(IVF_DOCS, None)?;
+        IvfRef::new(file.slice(&ivf_offsets), file.slice(&ivf_docs), n_centroids, n_docs)
+            .map_err(|e| corrupt(format!("inverted file: {e}")))?;
+        Ok(Self {
+            file,
+            n_docs,
+            n_centroids,
+            bpt,
+            doc_offsets,
+            id_offsets,
+            id_bytes,
+            residuals,
+            codes,
+            wide_codes,
+            ivf_offsets,
+            ivf_docs,
+        })
+    }
+
+    /// `n_docs + 1` token offsets.
+    pub(crate) fn doc_offsets(&self) -> &[u64] {
+        self.file.slice(&self.doc_offsets)
+    }
+    fn token_range(&self, doc: usize) -> Range<usize> {
+        let o = self.doc_offsets();
+        o[doc] as usize..o[doc + 1] as usize
+    }
+    /// Centroid ids of `doc`'s tokens.
+    pub(crate) fn codes(&self, doc: usize) -> Codes<'_> {
+        let r = self.token_range(doc);
+        if self.wide_codes {
+            Codes::U32(&self.file.slice::<u32>(&self.codes)[r])
+        } else {
+            Codes::U16(&self.file.slice::<u16>(&self.codes)[r])
+        }
+    }
+    /// Packed residuals of `doc`'s tokens.
+    pub(crate) fn residuals(&self, doc: usize) -> &[u8] {
+        let r = self.token_range(doc);
+        &self.file.map[self.residuals.start + r.start * self.bpt..self.residuals.start + r.end * self.bpt]
+    }
+    /// The inverted file (offsets were checked at open).
+    pub(crate) fn ivf(&self) -> IvfRef<'_> {
+        IvfRef::new(self.file.slice(&self.ivf_offsets), self.file.slice(&self.ivf_docs), self.n_centroids, self.n_docs)
+            .expect("checked at open")
+    }
+    /// External id of `doc`.
+    pub(crate) fn id(&self, doc: usize) -> Result<&str> {
+        let o: &[u64] = self.file.slice(&self.id_offsets);
+        let b = &self.file.map[self.id_bytes.start + o[doc] as usize..self.id_bytes.start + o[doc + 1] as usize];
+        std::str::from_utf8(b).map_err(|_| IndexError::Corrupt {
+            path: self.file.path.clone(),
+            reason: format!("id of document {doc} is not UTF-8"),
+        })
+    }
+
+    /// Full check: data checksum, every code below K, every IVF list sorted and in range,
+    /// every id UTF-8.
+    pub(crate) fn verify(&self) -> Result<()> {
+        self.file.verify()?;
+        let corrupt = |reason: String| IndexError::Corrupt { path: self.file.path.clone(), reason };
+        let k = self.n_centroids as u32;
+        let bad_code = if self.wide_codes {
+            self.file.slice::<u32>(&self.codes).iter().position(|&c| c >= k)
+        } else {
+            self.file.slice::<u16>(&self.codes).iter().position(|&c| c as u32 >= k)
+        };
+        if let Some(t) = bad_code {
+            return Err(corrupt(format!("token {t} has a centroid id out of range")));
+        }
+        self.ivf().check_docs().map_err(|e| corrupt(format!("inverted file: {e}")))?;
+        for d in 0..self.n_docs {
+            self.id(d)?;
+        }
+        Ok(())
+    }
+}
