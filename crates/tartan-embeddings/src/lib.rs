@@ -145,7 +145,10 @@ impl Embeddings {
             DType::F32 if off % 4 == 0 => Tokens::F32Map(map, off),
             DType::F16 if off % 2 == 0 => Tokens::F16Map(map, off),
             DType::F32 => Tokens::Owned(
-                map[off..].chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4"))).collect(),
+                map[off..]
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes(b.try_into().expect("4")))
+                    .collect(),
             ),
             DType::F16 => Tokens::Owned(
                 map[off..]
@@ -174,9 +177,10 @@ impl Embeddings {
         opts: LoadOptions,
     ) -> Result<Self, EmbError> {
         check_unique(&ids, Path::new("<memory>"))?;
-        let rows = if dim == 0 { 0 } else { tokens.len() / dim };
-        if dim == 0 || tokens.len() % dim != 0 {
-            return Err(EmbError::Shape { path: "<memory>".into(), len: tokens.len(), dim });
+        let shape_err = || EmbError::Shape { path: "<memory>".into(), len: tokens.len(), dim };
+        let rows = tokens.len().checked_div(dim).ok_or_else(shape_err)?;
+        if tokens.len() % dim != 0 {
+            return Err(shape_err());
         }
         Self::assemble(dim, rows, lens, ids, Tokens::Owned(tokens), opts, "<memory>".into())
     }
@@ -221,12 +225,15 @@ impl Embeddings {
             self.read_tokens(t, &mut buf);
             match precision {
                 Precision::F32 => buf.iter().for_each(|v| data.extend(v.to_le_bytes())),
-                Precision::F16 => buf.iter().for_each(|v| data.extend(f16::from_f32(*v).to_le_bytes())),
+                Precision::F16 => {
+                    buf.iter().for_each(|v| data.extend(f16::from_f32(*v).to_le_bytes()))
+                }
             }
         }
         let dtype = if precision == Precision::F16 { DType::F16 } else { DType::F32 };
         npy::write(&kind.embs_path(dir), dtype, &[self.n_tokens(), self.dim], &data)?;
-        let lens: Vec<u8> = (0..self.n_docs()).flat_map(|d| (self.doc_len(d) as i64).to_le_bytes()).collect();
+        let lens: Vec<u8> =
+            (0..self.n_docs()).flat_map(|d| (self.doc_len(d) as i64).to_le_bytes()).collect();
         npy::write(&kind.lens_path(dir), DType::I64, &[self.n_docs()], &lens)?;
         let mut ids = self.ids.join("\n");
         ids.push('\n');
@@ -325,20 +332,40 @@ impl tartan_maxsim::Corpus for Embeddings {
 }
 
 fn read_lens(path: &Path) -> Result<Vec<u64>, EmbError> {
-    let map = ReadOnlyMap::open(path).map_err(|source| EmbError::Io { path: path.into(), source })?;
+    let map =
+        ReadOnlyMap::open(path).map_err(|source| EmbError::Io { path: path.into(), source })?;
     let h = npy::parse_header(path, &map)?;
     if h.shape.len() != 1 {
-        return Err(EmbError::Npy { path: path.into(), reason: format!("expected a 1-D array, got {:?}", h.shape) });
+        return Err(EmbError::Npy {
+            path: path.into(),
+            reason: format!("expected a 1-D array, got {:?}", h.shape),
+        });
     }
     let data = &map[h.data_offset..];
     let vals: Vec<i64> = match h.dtype {
-        DType::I32 => data.chunks_exact(4).map(|b| i32::from_le_bytes(b.try_into().expect("4")) as i64).collect(),
-        DType::I64 => data.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().expect("8"))).collect(),
-        _ => return Err(EmbError::Npy { path: path.into(), reason: "lengths must be int32 or int64".into() }),
+        DType::I32 => data
+            .chunks_exact(4)
+            .map(|b| i32::from_le_bytes(b.try_into().expect("4")) as i64)
+            .collect(),
+        DType::I64 => {
+            data.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().expect("8"))).collect()
+        }
+        _ => {
+            return Err(EmbError::Npy {
+                path: path.into(),
+                reason: "lengths must be int32 or int64".into(),
+            })
+        }
     };
     vals.iter()
         .enumerate()
-        .map(|(i, &v)| u64::try_from(v).map_err(|_| EmbError::NegativeLen { path: path.into(), index: i, value: v }))
+        .map(|(i, &v)| {
+            u64::try_from(v).map_err(|_| EmbError::NegativeLen {
+                path: path.into(),
+                index: i,
+                value: v,
+            })
+        })
         .collect()
 }
 
@@ -349,10 +376,15 @@ fn read_ids(path: &Path) -> Result<Vec<String>, EmbError> {
         line: 0,
         reason: format!("not UTF-8 (byte {})", e.utf8_error().valid_up_to()),
     })?;
-    let ids: Vec<String> = text.lines().map(|l| l.strip_suffix('\r').unwrap_or(l).to_string()).collect();
+    let ids: Vec<String> =
+        text.lines().map(|l| l.strip_suffix('\r').unwrap_or(l).to_string()).collect();
     for (i, id) in ids.iter().enumerate() {
         if id.trim().is_empty() {
-            return Err(EmbError::Ids { path: path.into(), line: i + 1, reason: "empty id".into() });
+            return Err(EmbError::Ids {
+                path: path.into(),
+                line: i + 1,
+                reason: "empty id".into(),
+            });
         }
     }
     check_unique(&ids, path)?;

@@ -88,7 +88,8 @@ pub(crate) fn parse_header(path: &Path, bytes: &[u8]) -> Result<Header, EmbError
             ))
         }
     };
-    let fortran = dict_value(dict, "fortran_order").ok_or_else(|| bad(path, "no 'fortran_order'"))?;
+    let fortran =
+        dict_value(dict, "fortran_order").ok_or_else(|| bad(path, "no 'fortran_order'"))?;
     let shape_s = dict_value(dict, "shape").ok_or_else(|| bad(path, "header has no 'shape'"))?;
     let shape: Vec<usize> = shape_s
         .trim_matches(|c| c == '(' || c == ')')
@@ -109,14 +110,22 @@ pub(crate) fn parse_header(path: &Path, bytes: &[u8]) -> Result<Header, EmbError
     if bytes.len() != need {
         return Err(bad(
             path,
-            format!("file holds {} bytes but its header describes {need} (truncated or padded)", bytes.len()),
+            format!(
+                "file holds {} bytes but its header describes {need} (truncated or padded)",
+                bytes.len()
+            ),
         ));
     }
     Ok(Header { dtype, shape, data_offset })
 }
 
 /// Writes an `.npy` (format 1.0) with its data 64-byte aligned, as numpy does.
-pub(crate) fn write(path: &Path, dtype: DType, shape: &[usize], data: &[u8]) -> Result<(), EmbError> {
+pub(crate) fn write(
+    path: &Path,
+    dtype: DType,
+    shape: &[usize],
+    data: &[u8],
+) -> Result<(), EmbError> {
     let io = |source| EmbError::Io { path: path.to_path_buf(), source };
     let shape_s = match shape {
         [n] => format!("({n},)"),
@@ -149,15 +158,22 @@ mod tests {
             b.extend(vec![0u8; body]);
             b
         };
-        let h = parse_header(p, &mk("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }", 24)).unwrap();
+        let h =
+            parse_header(p, &mk("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }", 24))
+                .unwrap();
         assert_eq!((h.dtype, h.shape.clone()), (DType::F32, vec![3, 2]));
-        let h = parse_header(p, &mk("{'descr': '<i8', 'fortran_order': False, 'shape': (5,), }", 40)).unwrap();
+        let h =
+            parse_header(p, &mk("{'descr': '<i8', 'fortran_order': False, 'shape': (5,), }", 40))
+                .unwrap();
         assert_eq!(h.shape, vec![5]);
-        let e = parse_header(p, &mk("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }", 20));
+        let e =
+            parse_header(p, &mk("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }", 20));
         assert!(e.unwrap_err().to_string().contains("truncated"));
-        let e = parse_header(p, &mk("{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }", 4));
+        let e =
+            parse_header(p, &mk("{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }", 4));
         assert!(e.unwrap_err().to_string().contains(">f4"));
-        let e = parse_header(p, &mk("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", 16));
+        let e =
+            parse_header(p, &mk("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", 16));
         assert!(e.unwrap_err().to_string().contains("Fortran"));
         assert!(parse_header(p, b"PK\x03\x04 not npy").is_err());
     }

@@ -5,7 +5,9 @@ use std::path::Path;
 use tartan_embeddings::{EmbError, Embeddings, Kind, LoadOptions, Precision};
 
 fn unit_docs(n_docs: usize, len: usize, dim: usize) -> Vec<f32> {
-    (0..n_docs * len).flat_map(|t| (0..dim).map(move |j| if j == t % dim { 1.0 } else { 0.0 })).collect()
+    (0..n_docs * len)
+        .flat_map(|t| (0..dim).map(move |j| if j == t % dim { 1.0 } else { 0.0 }))
+        .collect()
 }
 
 fn write_dir(dir: &Path, lens: &[u64], ids: &[&str], toks: Vec<f32>, dim: usize) {
@@ -54,39 +56,80 @@ fn nan_and_non_unit_and_zero() {
     let d = tempfile::tempdir().unwrap();
     let mut toks = unit_docs(3, 1, 4);
     toks[9] = f32::NAN;
-    let e = Embeddings::from_parts(4, &[1, 2], vec!["a".into(), "b".into()], toks, LoadOptions::default());
+    let e = Embeddings::from_parts(
+        4,
+        &[1, 2],
+        vec!["a".into(), "b".into()],
+        toks,
+        LoadOptions::default(),
+    );
     let err = e.unwrap_err();
     assert!(matches!(&err, EmbError::NonFinite { token: 2, doc: 1, id, .. } if id == "b"), "{err}");
 
     let mut toks = unit_docs(3, 1, 4);
     toks[4] = 3.0;
-    let err = Embeddings::from_parts(4, &[1, 2], vec!["a".into(), "b".into()], toks.clone(), LoadOptions::default())
-        .unwrap_err();
+    let err = Embeddings::from_parts(
+        4,
+        &[1, 2],
+        vec!["a".into(), "b".into()],
+        toks.clone(),
+        LoadOptions::default(),
+    )
+    .unwrap_err();
     assert!(matches!(err, EmbError::NotUnit { token: 1, doc: 1, .. }), "{err}");
     assert!(err.to_string().contains("--normalize"));
-    let fixed = Embeddings::from_parts(4, &[1, 2], vec!["a".into(), "b".into()], toks, LoadOptions { normalize: true })
-        .unwrap();
+    let fixed = Embeddings::from_parts(
+        4,
+        &[1, 2],
+        vec!["a".into(), "b".into()],
+        toks,
+        LoadOptions { normalize: true },
+    )
+    .unwrap();
     let n = 10f32.sqrt();
     let got = &fixed.doc(1)[..4];
-    assert!(got.iter().zip([3.0 / n, 1.0 / n, 0.0, 0.0]).all(|(a, b)| (a - b).abs() < 1e-6), "{got:?}");
+    assert!(
+        got.iter().zip([3.0 / n, 1.0 / n, 0.0, 0.0]).all(|(a, b)| (a - b).abs() < 1e-6),
+        "{got:?}"
+    );
 
     let mut toks = unit_docs(2, 1, 4);
     toks[4..8].fill(0.0);
-    let err = Embeddings::from_parts(4, &[2], vec!["a".into()], toks, LoadOptions { normalize: true }).unwrap_err();
+    let err =
+        Embeddings::from_parts(4, &[2], vec!["a".into()], toks, LoadOptions { normalize: true })
+            .unwrap_err();
     assert!(matches!(err, EmbError::ZeroVector { token: 1, .. }), "{err}");
     let _ = d;
 }
 
 #[test]
 fn empty_documents_duplicates_and_counts() {
-    let err = Embeddings::from_parts(4, &[1, 0], vec!["a".into(), "b".into()], unit_docs(1, 1, 4), LoadOptions::default())
-        .unwrap_err();
+    let err = Embeddings::from_parts(
+        4,
+        &[1, 0],
+        vec!["a".into(), "b".into()],
+        unit_docs(1, 1, 4),
+        LoadOptions::default(),
+    )
+    .unwrap_err();
     assert!(matches!(&err, EmbError::EmptyDoc { index: 1, id, .. } if id == "b"), "{err}");
-    let err = Embeddings::from_parts(4, &[1, 1], vec!["a".into(), "a".into()], unit_docs(2, 1, 4), LoadOptions::default())
-        .unwrap_err();
+    let err = Embeddings::from_parts(
+        4,
+        &[1, 1],
+        vec!["a".into(), "a".into()],
+        unit_docs(2, 1, 4),
+        LoadOptions::default(),
+    )
+    .unwrap_err();
     assert!(matches!(err, EmbError::DuplicateId { first_line: 1, line: 2, .. }), "{err}");
-    let err = Embeddings::from_parts(4, &[1, 1], vec!["a".into()], unit_docs(2, 1, 4), LoadOptions::default())
-        .unwrap_err();
+    let err = Embeddings::from_parts(
+        4,
+        &[1, 1],
+        vec!["a".into()],
+        unit_docs(2, 1, 4),
+        LoadOptions::default(),
+    )
+    .unwrap_err();
     assert!(matches!(err, EmbError::IdCount { ids: 1, lens: 2, .. }), "{err}");
 
     let d = tempfile::tempdir().unwrap();

@@ -28,7 +28,7 @@ enum Target {
     /// A fresh directory built beside the target and renamed into place.
     Fresh { tmp: PathBuf, dest: PathBuf },
     /// An existing index replaced by a new generation in the same directory.
-    NewGeneration { dir: PathBuf, old: Manifest },
+    NewGeneration { dir: PathBuf, old: Box<Manifest> },
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> IndexError + '_ {
@@ -47,7 +47,7 @@ fn prepare_target(dest: &Path, overwrite: bool) -> Result<Target> {
                 return Err(IndexError::Exists { path: dest.to_path_buf() });
             }
             let old = Manifest::load(dest)?;
-            return Ok(Target::NewGeneration { dir: dest.to_path_buf(), old });
+            return Ok(Target::NewGeneration { dir: dest.to_path_buf(), old: Box::new(old) });
         }
     }
     let name = dest.file_name().ok_or_else(|| IndexError::Param {
@@ -56,8 +56,12 @@ fn prepare_target(dest: &Path, overwrite: bool) -> Result<Target> {
     })?;
     let parent = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(io(parent))?;
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    let tmp = parent.join(format!(".{}.tmp-{}-{nanos}", name.to_string_lossy(), std::process::id()));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let tmp =
+        parent.join(format!(".{}.tmp-{}-{nanos}", name.to_string_lossy(), std::process::id()));
     std::fs::create_dir(&tmp).map_err(io(&tmp))?;
     Ok(Target::Fresh { tmp, dest: dest.to_path_buf() })
 }
@@ -93,7 +97,12 @@ impl Index {
     /// A new directory is written beside `dir` and renamed into place; an existing index is
     /// only replaced with `overwrite`, by writing a new generation's files and publishing a
     /// new manifest. Either way a crash leaves the old index or the new one, never a mix.
-    pub fn build(docs: &Embeddings, dir: &Path, params: &IndexParams, progress: &dyn Progress) -> Result<Index> {
+    pub fn build(
+        docs: &Embeddings,
+        dir: &Path,
+        params: &IndexParams,
+        progress: &dyn Progress,
+    ) -> Result<Index> {
         params.validate()?;
         if docs.n_docs() == 0 {
             return Err(IndexError::NoDocuments);
@@ -130,7 +139,8 @@ fn remove_unreferenced(dir: &Path, old: &Manifest) {
     let live: Vec<&str> = std::iter::once(new.codebook.file.as_str())
         .chain(new.segments.iter().map(|s| s.file.file.as_str()))
         .collect();
-    let old_files = std::iter::once(&old.codebook.file).chain(old.segments.iter().map(|s| &s.file.file));
+    let old_files =
+        std::iter::once(&old.codebook.file).chain(old.segments.iter().map(|s| &s.file.file));
     for f in old_files {
         if !live.contains(&f.as_str()) {
             let _ = std::fs::remove_file(dir.join(f));
@@ -138,7 +148,13 @@ fn remove_unreferenced(dir: &Path, old: &Manifest) {
     }
 }
 
-fn build_into(docs: &Embeddings, work: &Path, target: &Target, params: &IndexParams, progress: &dyn Progress) -> Result<()> {
+fn build_into(
+    docs: &Embeddings,
+    work: &Path,
+    target: &Target,
+    params: &IndexParams,
+    progress: &dyn Progress,
+) -> Result<()> {
     let started = Instant::now();
     let dim = docs.dim();
     let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
@@ -149,7 +165,9 @@ fn build_into(docs: &Embeddings, work: &Path, target: &Target, params: &IndexPar
         Some(k) if k > n_points => {
             return Err(IndexError::Param {
                 name: "n_centroids",
-                reason: format!("{k} centroids need at least {k} training tokens, the sample has {n_points}"),
+                reason: format!(
+                    "{k} centroids need at least {k} training tokens, the sample has {n_points}"
+                ),
             })
         }
         Some(k) => k,

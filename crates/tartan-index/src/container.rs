@@ -101,7 +101,11 @@ impl ContainerWriter {
     }
 
     /// A whole section from a slice of plain values.
-    pub(crate) fn section<T: bytemuck::NoUninit>(&mut self, tag: &[u8; 8], data: &[T]) -> Result<()> {
+    pub(crate) fn section<T: bytemuck::NoUninit>(
+        &mut self,
+        tag: &[u8; 8],
+        data: &[T],
+    ) -> Result<()> {
         self.begin(tag, size_of::<T>() as u32)?;
         self.write(bytemuck::cast_slice(data))?;
         self.end()
@@ -124,7 +128,12 @@ impl ContainerWriter {
     }
 }
 
-fn encode_head(kind: FileKind, table: &[([u8; 8], u64, u64, u32)], file_len: u64, body_crc: u32) -> Vec<u8> {
+fn encode_head(
+    kind: FileKind,
+    table: &[([u8; 8], u64, u64, u32)],
+    file_len: u64,
+    body_crc: u32,
+) -> Vec<u8> {
     let mut h = Vec::with_capacity(HEADER_LEN + ENTRY_LEN * table.len());
     h.extend(MAGIC);
     h.extend(FORMAT_VERSION.to_le_bytes());
@@ -208,10 +217,19 @@ impl Container {
         for i in 0..n {
             let e = HEADER_LEN + ENTRY_LEN * i;
             let tag: [u8; 8] = map[e..e + 8].try_into().expect("8 bytes");
-            let (off, len, elem) = (u64_at(&map, e + 8), u64_at(&map, e + 16), u32_at(&map, e + 24));
+            let (off, len, elem) =
+                (u64_at(&map, e + 8), u64_at(&map, e + 16), u32_at(&map, e + 24));
             let end = off.checked_add(len).filter(|&end| end <= file_len);
-            if off % ALIGN != 0 || off < head_len as u64 || end.is_none() || elem == 0 || len % elem as u64 != 0 {
-                return Err(corrupt(format!("section {} has bad bounds", String::from_utf8_lossy(&tag))));
+            if off % ALIGN != 0
+                || off < head_len as u64
+                || end.is_none()
+                || elem == 0
+                || len % elem as u64 != 0
+            {
+                return Err(corrupt(format!(
+                    "section {} has bad bounds",
+                    String::from_utf8_lossy(&tag)
+                )));
             }
             sections.push((tag, off as usize..(off + len) as usize, elem));
         }
@@ -222,7 +240,10 @@ impl Container {
     /// Recomputes the body checksum.
     pub(crate) fn verify(&self) -> Result<()> {
         if crc32fast::hash(&self.map[self.head_len..]) != self.body_crc {
-            return Err(IndexError::Corrupt { path: self.path.clone(), reason: "data checksum mismatch".into() });
+            return Err(IndexError::Corrupt {
+                path: self.path.clone(),
+                reason: "data checksum mismatch".into(),
+            });
         }
         Ok(())
     }
@@ -235,10 +256,11 @@ impl Container {
     /// Byte range of a section, checking its element size.
     pub(crate) fn range(&self, tag: &[u8; 8], elem_size: u32) -> Result<Range<usize>> {
         let name = String::from_utf8_lossy(tag).trim().to_string();
-        let (_, r, e) = self.sections.iter().find(|(t, ..)| t == tag).ok_or_else(|| IndexError::Corrupt {
-            path: self.path.clone(),
-            reason: format!("section {name} is missing"),
-        })?;
+        let (_, r, e) =
+            self.sections.iter().find(|(t, ..)| t == tag).ok_or_else(|| IndexError::Corrupt {
+                path: self.path.clone(),
+                reason: format!("section {name} is missing"),
+            })?;
         if *e != elem_size {
             return Err(IndexError::Corrupt {
                 path: self.path.clone(),
@@ -261,7 +283,11 @@ impl Container {
     }
 
     /// A section that must hold exactly `n` elements of `T`.
-    pub(crate) fn typed<T: bytemuck::AnyBitPattern>(&self, tag: &[u8; 8], n: Option<usize>) -> Result<Range<usize>> {
+    pub(crate) fn typed<T: bytemuck::AnyBitPattern>(
+        &self,
+        tag: &[u8; 8],
+        n: Option<usize>,
+    ) -> Result<Range<usize>> {
         let r = self.range(tag, size_of::<T>() as u32)?;
         if let Some(n) = n {
             let got = r.len() / size_of::<T>();

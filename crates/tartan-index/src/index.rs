@@ -54,11 +54,16 @@ impl Index {
     pub fn open(dir: &Path) -> Result<Self> {
         let manifest = Manifest::load(dir)?;
         let cb_path = dir.join(&manifest.codebook.file);
-        let codebook = Codebook::open(&cb_path, manifest.dim, manifest.n_centroids, manifest.nbits)?;
+        let codebook =
+            Codebook::open(&cb_path, manifest.dim, manifest.n_centroids, manifest.nbits)?;
         if codebook.file.map.len() as u64 != manifest.codebook.bytes {
             return Err(IndexError::Corrupt {
                 path: cb_path,
-                reason: format!("file has {} bytes, the manifest says {}", codebook.file.map.len(), manifest.codebook.bytes),
+                reason: format!(
+                    "file has {} bytes, the manifest says {}",
+                    codebook.file.map.len(),
+                    manifest.codebook.bytes
+                ),
             });
         }
         let segments = manifest
@@ -85,7 +90,10 @@ impl Index {
         let check_whole = |c: &crate::container::Container, want: u32| {
             c.verify()?;
             if c.whole_crc() != want {
-                return Err(IndexError::Corrupt { path: c.path.clone(), reason: "file checksum differs from the manifest".into() });
+                return Err(IndexError::Corrupt {
+                    path: c.path.clone(),
+                    reason: "file checksum differs from the manifest".into(),
+                });
             }
             Ok(())
         };
@@ -120,11 +128,20 @@ impl Index {
 
     /// Sizes and list statistics.
     pub fn stats(&self) -> IndexStats {
-        let mut comps = [("doc offsets", 0u64), ("ids", 0), ("codes", 0), ("residuals", 0), ("ivf", 0), ("headers", 0)];
+        let mut comps = [
+            ("doc offsets", 0u64),
+            ("ids", 0),
+            ("codes", 0),
+            ("residuals", 0),
+            ("ivf", 0),
+            ("headers", 0),
+        ];
         let mut lens: Vec<usize> = vec![0; self.manifest.n_centroids];
         for s in &self.segments {
             let f = &s.file;
-            let size = |tag: &[u8; 8]| f.elem_size(tag).and_then(|e| f.range(tag, e).ok()).map_or(0, |r| r.len() as u64);
+            let size = |tag: &[u8; 8]| {
+                f.elem_size(tag).and_then(|e| f.range(tag, e).ok()).map_or(0, |r| r.len() as u64)
+            };
             comps[0].1 += size(b"DOCOFFS ");
             comps[1].1 += size(b"IDOFFS  ") + size(b"IDBYTES ");
             comps[2].1 += size(b"CODES   ");

@@ -52,7 +52,9 @@ pub use container::FORMAT_VERSION;
 pub use error::{IndexError, Result};
 pub use index::{Index, IndexStats};
 pub use manifest::{BuildInfo, FileRef, Manifest, SegmentMeta, META_FILE};
-pub use params::{default_n_centroids, default_sample_docs, IndexParams, ResolvedSearch, SearchParams};
+pub use params::{
+    default_n_centroids, default_sample_docs, IndexParams, ResolvedSearch, SearchParams,
+};
 pub use search::SearchHit;
 
 /// Receives progress of long work. The library prints nothing; the CLI draws bars.

@@ -60,7 +60,11 @@ pub struct BuildInfo {
 }
 
 /// The manifest of a published generation.
+///
+/// On disk it is a JSON object of these fields plus `checksum`, the CRC-32 of the compact
+/// JSON serialisation of the fields in declaration order (docs/format.md).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Manifest {
     /// Always "tartan-index".
     pub format: String,
@@ -101,24 +105,53 @@ impl Manifest {
             }
             Err(source) => return Err(IndexError::Io { path, source }),
         };
-        let len = file.metadata().map_err(|source| IndexError::Io { path: path.clone(), source })?.len();
+        let len =
+            file.metadata().map_err(|source| IndexError::Io { path: path.clone(), source })?.len();
         if len > META_MAX_BYTES {
-            return Err(IndexError::Corrupt { path, reason: format!("manifest of {len} bytes is too large") });
+            return Err(IndexError::Corrupt {
+                path,
+                reason: format!("manifest of {len} bytes is too large"),
+            });
         }
-        let value: serde_json::Value = serde_json::from_reader(std::io::BufReader::new(file))
-            .map_err(|e| IndexError::Corrupt { path: path.clone(), reason: format!("not valid JSON: {e}") })?;
+        let value: serde_json::Value =
+            serde_json::from_reader(std::io::BufReader::new(file)).map_err(|e| {
+                IndexError::Corrupt { path: path.clone(), reason: format!("not valid JSON: {e}") }
+            })?;
         // Check the version before the shape: a newer manifest may have other fields.
         if value.get("format").and_then(|f| f.as_str()) != Some("tartan-index") {
             return Err(IndexError::NotTartan { path });
         }
         let version = value.get("format_version").and_then(|v| v.as_u64()).unwrap_or(0);
         if version > FORMAT_VERSION as u64 {
-            return Err(IndexError::NewerFormat { path, found: version as u32, supported: FORMAT_VERSION });
+            return Err(IndexError::NewerFormat {
+                path,
+                found: version as u32,
+                supported: FORMAT_VERSION,
+            });
         }
-        let m: Manifest = serde_json::from_value(value)
-            .map_err(|e| IndexError::Corrupt { path: path.clone(), reason: format!("bad manifest: {e}") })?;
+        let mut value = value;
+        let stored = value
+            .as_object_mut()
+            .and_then(|o| o.remove("checksum"))
+            .and_then(|c| c.as_u64())
+            .ok_or_else(|| IndexError::Corrupt {
+                path: path.clone(),
+                reason: "manifest has no checksum".into(),
+            })?;
+        let m: Manifest = serde_json::from_value(value).map_err(|e| IndexError::Corrupt {
+            path: path.clone(),
+            reason: format!("bad manifest: {e}"),
+        })?;
+        if m.checksum() as u64 != stored {
+            return Err(IndexError::Corrupt { path, reason: "manifest checksum mismatch".into() });
+        }
         m.check().map_err(|reason| IndexError::Corrupt { path, reason })?;
         Ok(m)
+    }
+
+    /// CRC-32 of the compact JSON of the fields, in declaration order.
+    fn checksum(&self) -> u32 {
+        crc32fast::hash(&serde_json::to_vec(self).expect("manifest serialises"))
     }
 
     fn check(&self) -> Result<(), String> {
@@ -127,7 +160,8 @@ impl Manifest {
         if docs != self.n_docs || toks != self.n_tokens {
             return Err("document or token counts disagree with the segments".into());
         }
-        let names = std::iter::once(&self.codebook.file).chain(self.segments.iter().map(|s| &s.file.file));
+        let names =
+            std::iter::once(&self.codebook.file).chain(self.segments.iter().map(|s| &s.file.file));
         for name in names {
             if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
                 return Err(format!("file name {name:?} is not a plain file name"));
@@ -145,7 +179,12 @@ impl Manifest {
             move |source| IndexError::Io { path, source }
         };
         let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-        let json = serde_json::to_vec_pretty(self).expect("manifest serialises");
+        let mut value = serde_json::to_value(self).expect("manifest serialises");
+        value
+            .as_object_mut()
+            .expect("a struct serialises to an object")
+            .insert("checksum".into(), self.checksum().into());
+        let json = serde_json::to_vec_pretty(&value).expect("manifest serialises");
         f.write_all(&json).map_err(io(&tmp))?;
         f.write_all(b"\n").map_err(io(&tmp))?;
         f.sync_all().map_err(io(&tmp))?;

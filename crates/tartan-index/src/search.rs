@@ -30,18 +30,31 @@ struct Scratch {
 
 impl Index {
     /// Searches one query (`n_tokens × dim`).
-    pub fn search(&self, query: ArrayView2<'_, f32>, params: &SearchParams) -> Result<Vec<SearchHit>> {
+    pub fn search(
+        &self,
+        query: ArrayView2<'_, f32>,
+        params: &SearchParams,
+    ) -> Result<Vec<SearchHit>> {
         let r = params.resolve()?;
         self.search_resolved(query, &r, 0)
     }
 
     /// Searches a batch of queries in parallel (rayon). Fails on the first bad query.
-    pub fn search_batch(&self, queries: &[ArrayView2<'_, f32>], params: &SearchParams) -> Result<Vec<Vec<SearchHit>>> {
+    pub fn search_batch(
+        &self,
+        queries: &[ArrayView2<'_, f32>],
+        params: &SearchParams,
+    ) -> Result<Vec<Vec<SearchHit>>> {
         let r = params.resolve()?;
         queries.par_iter().enumerate().map(|(i, q)| self.search_resolved(q.view(), &r, i)).collect()
     }
 
-    fn search_resolved(&self, query: ArrayView2<'_, f32>, r: &ResolvedSearch, qi: usize) -> Result<Vec<SearchHit>> {
+    fn search_resolved(
+        &self,
+        query: ArrayView2<'_, f32>,
+        r: &ResolvedSearch,
+        qi: usize,
+    ) -> Result<Vec<SearchHit>> {
         let dim = self.dim();
         if query.ncols() != dim {
             return Err(IndexError::QueryDim { query: qi, expected: dim, got: query.ncols() });
@@ -73,8 +86,12 @@ impl Index {
         tartan_kernels::matmul_nt(self.centroids(), q, dim, &mut cs);
 
         let cells = probe(&cs, nq, r.ncells);
-        let keep: Vec<bool> =
-            cs.chunks_exact(nq).map(|row| row.iter().copied().fold(f32::NEG_INFINITY, f32::max) >= r.centroid_score_threshold).collect();
+        let keep: Vec<bool> = cs
+            .chunks_exact(nq)
+            .map(|row| {
+                row.iter().copied().fold(f32::NEG_INFINITY, f32::max) >= r.centroid_score_threshold
+            })
+            .collect();
 
         let mut sc = Scratch::default();
         sc.acc.resize(nq, 0.0);
@@ -116,7 +133,11 @@ impl Index {
                     bad = true;
                     return;
                 }
-                codec.decode(&resid[t * bpt..(t + 1) * bpt], &centroids[c * dim..(c + 1) * dim], &mut sc.doc[t * dim..(t + 1) * dim]);
+                codec.decode(
+                    &resid[t * bpt..(t + 1) * bpt],
+                    &centroids[c * dim..(c + 1) * dim],
+                    &mut sc.doc[t * dim..(t + 1) * dim],
+                );
                 t += 1;
             });
             if bad {
@@ -129,7 +150,10 @@ impl Index {
     }
 
     fn corrupt_codes(&self, si: usize) -> IndexError {
-        IndexError::Corrupt { path: self.segments[si].file.path.clone(), reason: "a token's centroid id is out of range".into() }
+        IndexError::Corrupt {
+            path: self.segments[si].file.path.clone(),
+            reason: "a token's centroid id is out of range".into(),
+        }
     }
 }
 
@@ -164,7 +188,13 @@ fn for_codes(codes: Codes<'_>, mut f: impl FnMut(u32)) {
 /// Σ over query tokens of the best centroid score among the document's codes. With `keep`,
 /// pruned centroids are skipped and a token with no kept centroid contributes 0 (PLAID's
 /// first pass); without, every code counts. `None` if a code is out of range (corruption).
-fn approx_score(codes: Codes<'_>, cs: &[f32], nq: usize, keep: Option<&[bool]>, acc: &mut [f32]) -> Option<f32> {
+fn approx_score(
+    codes: Codes<'_>,
+    cs: &[f32],
+    nq: usize,
+    keep: Option<&[bool]>,
+    acc: &mut [f32],
+) -> Option<f32> {
     acc.fill(if keep.is_some() { 0.0 } else { f32::NEG_INFINITY });
     let mut ok = true;
     for_codes(codes, |c| {
@@ -201,7 +231,10 @@ mod tests {
         let codes = [0u16, 1];
         assert_eq!(approx_score(Codes::U16(&codes), &cs, 2, None, &mut acc), Some(0.9 + 0.6));
         let keep = [true, false, true];
-        assert_eq!(approx_score(Codes::U16(&codes), &cs, 2, Some(&keep), &mut acc), Some(0.9 + 0.1));
+        assert_eq!(
+            approx_score(Codes::U16(&codes), &cs, 2, Some(&keep), &mut acc),
+            Some(0.9 + 0.1)
+        );
         assert_eq!(approx_score(Codes::U16(&[7]), &cs, 2, None, &mut acc), None);
     }
 }

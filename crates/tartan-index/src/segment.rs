@@ -33,7 +33,12 @@ pub(crate) struct Written {
 }
 
 /// Encodes every document of `docs` with `codebook` into a new segment file at `path`.
-pub(crate) fn write(path: &Path, docs: &Embeddings, codebook: &Codebook, progress: &dyn Progress) -> Result<Written> {
+pub(crate) fn write(
+    path: &Path,
+    docs: &Embeddings,
+    codebook: &Codebook,
+    progress: &dyn Progress,
+) -> Result<Written> {
     let codec = &codebook.codec;
     let dim = codec.dim();
     let k = codebook.n_centroids;
@@ -41,7 +46,19 @@ pub(crate) fn write(path: &Path, docs: &Embeddings, codebook: &Codebook, progres
     let bpt = codec.bytes_per_token();
     let mut w = ContainerWriter::create(path, FileKind::Segment, 8)?;
     let code_width: u64 = if k <= 1 << 16 { 2 } else { 4 };
-    w.section(INFO, &[docs.n_docs() as u64, n_tokens as u64, dim as u64, codec.nbits() as u64, k as u64, code_width, 0, 0])?;
+    w.section(
+        INFO,
+        &[
+            docs.n_docs() as u64,
+            n_tokens as u64,
+            dim as u64,
+            codec.nbits() as u64,
+            k as u64,
+            code_width,
+            0,
+            0,
+        ],
+    )?;
     w.section(DOC_OFFSETS, docs.offsets())?;
     let mut id_offsets = Vec::with_capacity(docs.n_docs() + 1);
     id_offsets.push(0u64);
@@ -133,30 +150,54 @@ impl Segment {
         let file = Container::open(&path, FileKind::Segment)?;
         let corrupt = |reason: String| IndexError::Corrupt { path: path.clone(), reason };
         if file.map.len() as u64 != meta.file.bytes {
-            return Err(corrupt(format!("file has {} bytes, the manifest says {}", file.map.len(), meta.file.bytes)));
+            return Err(corrupt(format!(
+                "file has {} bytes, the manifest says {}",
+                file.map.len(),
+                meta.file.bytes
+            )));
         }
         let info: Vec<u64> = file.slice::<u64>(&file.typed::<u64>(INFO, Some(8))?).to_vec();
         let (n_docs, n_tokens) = (meta.n_docs as usize, meta.n_tokens as usize);
         let want_width = if n_centroids <= 1 << 16 { 2 } else { 4 };
-        let expect = [n_docs as u64, n_tokens as u64, dim as u64, nbits as u64, n_centroids as u64, want_width];
+        let expect = [
+            n_docs as u64,
+            n_tokens as u64,
+            dim as u64,
+            nbits as u64,
+            n_centroids as u64,
+            want_width,
+        ];
         if info[..6] != expect {
-            return Err(corrupt(format!("segment header {:?} disagrees with the manifest {expect:?}", &info[..6])));
+            return Err(corrupt(format!(
+                "segment header {:?} disagrees with the manifest {expect:?}",
+                &info[..6]
+            )));
         }
         let bpt = dim * nbits as usize / 8;
         let doc_offsets = file.typed::<u64>(DOC_OFFSETS, Some(n_docs + 1))?;
         let offs: &[u64] = file.slice(&doc_offsets);
-        if offs[0] != 0 || offs[n_docs] != n_tokens as u64 || offs.windows(2).any(|w| w[0] >= w[1]) {
-            return Err(corrupt("document offsets are not strictly increasing from 0 to the token count".into()));
+        if offs[0] != 0 || offs[n_docs] != n_tokens as u64 || offs.windows(2).any(|w| w[0] >= w[1])
+        {
+            return Err(corrupt(
+                "document offsets are not strictly increasing from 0 to the token count".into(),
+            ));
         }
         let id_offsets = file.typed::<u64>(ID_OFFSETS, Some(n_docs + 1))?;
         let id_bytes = file.range(ID_BYTES, 1)?;
         let ioffs: &[u64] = file.slice(&id_offsets);
-        if ioffs[0] != 0 || ioffs[n_docs] != id_bytes.len() as u64 || ioffs.windows(2).any(|w| w[0] > w[1]) {
+        if ioffs[0] != 0
+            || ioffs[n_docs] != id_bytes.len() as u64
+            || ioffs.windows(2).any(|w| w[0] > w[1])
+        {
             return Err(corrupt("id offsets are inconsistent".into()));
         }
         let residuals = file.range(RESIDUALS, 1)?;
         if residuals.len() != n_tokens * bpt {
-            return Err(corrupt(format!("residuals hold {} bytes, expected {}", residuals.len(), n_tokens * bpt)));
+            return Err(corrupt(format!(
+                "residuals hold {} bytes, expected {}",
+                residuals.len(),
+                n_tokens * bpt
+            )));
         }
         let wide_codes = want_width == 4;
         let codes = if wide_codes {
@@ -204,17 +245,24 @@ impl Segment {
     /// Packed residuals of `doc`'s tokens.
     pub(crate) fn residuals(&self, doc: usize) -> &[u8] {
         let r = self.token_range(doc);
-        &self.file.map[self.residuals.start + r.start * self.bpt..self.residuals.start + r.end * self.bpt]
+        &self.file.map
+            [self.residuals.start + r.start * self.bpt..self.residuals.start + r.end * self.bpt]
     }
     /// The inverted file (offsets were checked at open).
     pub(crate) fn ivf(&self) -> IvfRef<'_> {
-        IvfRef::new(self.file.slice(&self.ivf_offsets), self.file.slice(&self.ivf_docs), self.n_centroids, self.n_docs)
-            .expect("checked at open")
+        IvfRef::new(
+            self.file.slice(&self.ivf_offsets),
+            self.file.slice(&self.ivf_docs),
+            self.n_centroids,
+            self.n_docs,
+        )
+        .expect("checked at open")
     }
     /// External id of `doc`.
     pub(crate) fn id(&self, doc: usize) -> Result<&str> {
         let o: &[u64] = self.file.slice(&self.id_offsets);
-        let b = &self.file.map[self.id_bytes.start + o[doc] as usize..self.id_bytes.start + o[doc + 1] as usize];
+        let b = &self.file.map
+            [self.id_bytes.start + o[doc] as usize..self.id_bytes.start + o[doc + 1] as usize];
         std::str::from_utf8(b).map_err(|_| IndexError::Corrupt {
             path: self.file.path.clone(),
             reason: format!("id of document {doc} is not UTF-8"),

@@ -190,7 +190,8 @@ impl<'a> IvfRef<'a> {
     pub fn check_docs(&self) -> Result<(), IvfError> {
         for c in 0..self.n_lists() {
             let l = self.list(c);
-            if l.windows(2).any(|w| w[0] >= w[1]) || l.last().is_some_and(|&d| d as usize >= self.n_docs)
+            if l.windows(2).any(|w| w[0] >= w[1])
+                || l.last().is_some_and(|&d| d as usize >= self.n_docs)
             {
                 return Err(IvfError::BadOffsets { list: c });
             }
@@ -210,7 +211,7 @@ mod tests {
             let mut offsets = vec![0u64];
             for l in &lens { offsets.push(offsets.last().unwrap() + *l as u64); }
             let n_tokens = *offsets.last().unwrap() as usize;
-            let codes: Vec<u32> = (0..n_tokens).map(|t| ((t as u64 * 2654435761 ^ seed) % k as u64) as u32).collect();
+            let codes: Vec<u32> = (0..n_tokens).map(|t| (((t as u64 * 2654435761) ^ seed) % k as u64) as u32).collect();
             let ivf = Ivf::build(&offsets, |t| codes[t], k).unwrap();
             let view = IvfRef::new(&ivf.offsets, &ivf.docs, k, lens.len()).unwrap();
             view.check_docs().unwrap();
@@ -225,10 +226,22 @@ mod tests {
 
     #[test]
     fn rejects_bad_arrays() {
-        assert!(matches!(Ivf::build(&[0, 1], |_| 5, 3), Err(IvfError::CodeOutOfRange { code: 5, .. })));
-        assert_eq!(IvfRef::new(&[0, 1], &[0], 2, 1).unwrap_err(), IvfError::OffsetsLen { expected: 3, got: 2 });
-        assert_eq!(IvfRef::new(&[0, 2, 1], &[0], 2, 1).unwrap_err(), IvfError::BadOffsets { list: 1 });
-        assert_eq!(IvfRef::new(&[0, 1, 1], &[0, 0], 2, 1).unwrap_err(), IvfError::BadOffsets { list: 2 });
+        assert!(matches!(
+            Ivf::build(&[0, 1], |_| 5, 3),
+            Err(IvfError::CodeOutOfRange { code: 5, .. })
+        ));
+        assert_eq!(
+            IvfRef::new(&[0, 1], &[0], 2, 1).unwrap_err(),
+            IvfError::OffsetsLen { expected: 3, got: 2 }
+        );
+        assert_eq!(
+            IvfRef::new(&[0, 2, 1], &[0], 2, 1).unwrap_err(),
+            IvfError::BadOffsets { list: 1 }
+        );
+        assert_eq!(
+            IvfRef::new(&[0, 1, 1], &[0, 0], 2, 1).unwrap_err(),
+            IvfError::BadOffsets { list: 2 }
+        );
         let v = IvfRef::new(&[0, 2], &[1, 0], 1, 2).unwrap();
         assert!(v.check_docs().is_err());
         let v = IvfRef::new(&[0, 2], &[0, 7], 1, 2).unwrap();

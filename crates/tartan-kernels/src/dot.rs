@@ -5,7 +5,9 @@ type DotFn = fn(&[f32], &[f32]) -> f32;
 /// The best dot kernel for this CPU, chosen once.
 fn best() -> DotFn {
     static BEST: OnceLock<DotFn> = OnceLock::new();
-    *BEST.get_or_init(|| *dot_impls().last().map(|(_, f)| f).unwrap_or(&(crate::scalar::dot as DotFn)))
+    *BEST.get_or_init(|| {
+        *dot_impls().last().map(|(_, f)| f).unwrap_or(&(crate::scalar::dot as DotFn))
+    })
 }
 
 /// Every dot implementation this CPU can run, scalar first, by name. Tests and benches use it
@@ -65,7 +67,8 @@ mod avx2 {
         while i + 16 <= n {
             // SAFETY: i + 16 <= n, so both 8-lane loads at i and i + 8 are in bounds.
             unsafe {
-                acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
+                acc0 =
+                    _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
                 acc1 = _mm256_fmadd_ps(
                     _mm256_loadu_ps(pa.add(i + 8)),
                     _mm256_loadu_ps(pb.add(i + 8)),
@@ -77,7 +80,8 @@ mod avx2 {
         if i + 8 <= n {
             // SAFETY: i + 8 <= n.
             unsafe {
-                acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
+                acc0 =
+                    _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
             }
             i += 8;
         }

@@ -16,7 +16,8 @@ const CENTROID_BLOCK: usize = 2048;
 pub fn nearest_centroids(points: &[f32], centroids: &[f32], dim: usize) -> (Vec<u32>, Vec<f32>) {
     assert!(dim > 0 && points.len() % dim == 0 && centroids.len() % dim == 0);
     let n = points.len() / dim;
-    let c_norms: Vec<f32> = centroids.chunks_exact(dim).map(|c| tartan_kernels::dot(c, c)).collect();
+    let c_norms: Vec<f32> =
+        centroids.chunks_exact(dim).map(|c| tartan_kernels::dot(c, c)).collect();
     let mut labels = vec![0u32; n];
     let mut dists = vec![0f32; n];
     labels

@@ -132,7 +132,13 @@ impl<D: Data<Elem = f32>, T> Fit<ArrayBase<D, Ix2>, T, KMeansError> for KMeansVa
 
 /// One Lloyd update: each centroid becomes the mean of its points; empty clusters take half of
 /// a large cluster (picked with probability proportional to its size − 1, as faiss does).
-fn update_centroids(pts: &[f32], labels: &[u32], dim: usize, cents: &mut [f32], rng: &mut impl Rng) {
+fn update_centroids(
+    pts: &[f32],
+    labels: &[u32],
+    dim: usize,
+    cents: &mut [f32],
+    rng: &mut impl Rng,
+) {
     let k = cents.len() / dim;
     let mut sums = vec![0f64; k * dim];
     let mut counts = vec![0usize; k];

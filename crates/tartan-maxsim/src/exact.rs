@@ -125,8 +125,9 @@ mod tests {
         }
         let n_tok = *offsets.last().unwrap() as usize;
         let toks: Vec<f32> = (0..n_tok * dim).map(|_| rng.gen_range(-1.0..1.0)).collect();
-        let qs: Vec<Vec<f32>> =
-            (0..5).map(|i| (0..(i + 1) * 3 * dim).map(|_| rng.gen_range(-1.0..1.0)).collect()).collect();
+        let qs: Vec<Vec<f32>> = (0..5)
+            .map(|i| (0..(i + 1) * 3 * dim).map(|_| rng.gen_range(-1.0..1.0)).collect())
+            .collect();
         let corpus = Mem { dim, offsets: offsets.clone(), toks: toks.clone() };
         let qrefs: Vec<&[f32]> = qs.iter().map(|q| q.as_slice()).collect();
         let got = exact_search(&corpus, &qrefs, 7);

@@ -41,7 +41,11 @@ pub fn maxsim(query: &[f32], doc: &[f32], dim: usize, scratch: &mut MaxSimScratc
     }
     scratch.scores.resize(q * t, 0.0);
     tartan_kernels::matmul_nt(query, doc, dim, &mut scratch.scores);
-    scratch.scores.chunks_exact(t).map(|row| row.iter().copied().fold(f32::NEG_INFINITY, f32::max)).sum()
+    scratch
+        .scores
+        .chunks_exact(t)
+        .map(|row| row.iter().copied().fold(f32::NEG_INFINITY, f32::max))
+        .sum()
 }
 
 /// The scalar reference for [`maxsim`]: a dot product per token pair.

@@ -120,12 +120,16 @@ impl SynthParams {
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
         let dim = self.dim;
         let n_topics = self.n_topics.unwrap_or((self.n_docs / 20).max(8));
-        let topics: Vec<Vec<f32>> = (0..n_topics).map(|_| noisy(&vec![0.0; dim], 1.0, &mut rng)).collect();
+        let topics: Vec<Vec<f32>> =
+            (0..n_topics).map(|_| noisy(&vec![0.0; dim], 1.0, &mut rng)).collect();
         let words: Vec<Vec<f32>> = topics
             .iter()
-            .flat_map(|t| (0..self.words_per_topic).map(|_| noisy(t, 1.0, &mut rng)).collect::<Vec<_>>())
+            .flat_map(|t| {
+                (0..self.words_per_topic).map(|_| noisy(t, 1.0, &mut rng)).collect::<Vec<_>>()
+            })
             .collect();
-        let len_dist = LogNormal::new(self.mean_doc_len.ln() - 0.125, 0.5).expect("valid log-normal");
+        let len_dist =
+            LogNormal::new(self.mean_doc_len.ln() - 0.125, 0.5).expect("valid log-normal");
         let mut lens = Vec::with_capacity(self.n_docs);
         let mut toks = Vec::new();
         let mut doc_words: Vec<Vec<usize>> = Vec::with_capacity(self.n_docs);
@@ -136,7 +140,11 @@ impl SynthParams {
             let mut ws = Vec::with_capacity(len);
             for _ in 0..len {
                 // The first topic dominates, as a passage has one main subject.
-                let t = if rng.gen_bool(0.6) { doc_topics[0] } else { doc_topics[rng.gen_range(0..doc_topics.len())] };
+                let t = if rng.gen_bool(0.6) {
+                    doc_topics[0]
+                } else {
+                    doc_topics[rng.gen_range(0..doc_topics.len())]
+                };
                 let w = t * self.words_per_topic + rng.gen_range(0..self.words_per_topic);
                 toks.extend(noisy(&words[w], self.token_noise, &mut rng));
                 ws.push(w);
@@ -168,8 +176,10 @@ impl SynthParams {
 /// `normalize(base + noise · g)` with `g` Gaussian of expected norm 1.
 fn noisy(base: &[f32], noise: f32, rng: &mut impl Rng) -> Vec<f32> {
     let scale = noise / (base.len() as f32).sqrt();
-    let mut v: Vec<f32> =
-        base.iter().map(|b| b + scale * Distribution::<f32>::sample(&StandardNormal, rng)).collect();
+    let mut v: Vec<f32> = base
+        .iter()
+        .map(|b| b + scale * Distribution::<f32>::sample(&StandardNormal, rng))
+        .collect();
     let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     v.iter_mut().for_each(|x| *x /= n);
     v

@@ -1,0 +1,127 @@
+//! Flipping a byte anywhere in, or truncating, any index file gives an error from `open` or
+//! `verify`, never a panic; a search on an index whose data was damaged after `open` returns
+//! an error or a result, never a panic.
+
+use std::path::Path;
+
+use ndarray::Array2;
+use tartan_index::{Index, IndexParams, SearchParams};
+
+use crate::common::*;
+
+fn tiny(dir: &Path) -> Index {
+    let c = tartan_synth::SynthParams::new(40)
+        .dim(16)
+        .mean_doc_len(20.0)
+        .n_queries(1)
+        .seed(12)
+        .generate();
+    build(&c, dir, IndexParams::new().n_centroids(16).nbits(2))
+}
+
+fn open_and_verify(dir: &Path) -> tartan_index::Result<()> {
+    let index = Index::open(dir)?;
+    index.verify()?;
+    // Structurally sound enough to open: searching must not panic either.
+    let q = Array2::<f32>::ones((3, 16)) / 4.0;
+    let _ = index.search(q.view(), &SearchParams::new(5).ncells(4));
+    Ok(())
+}
+
+fn files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    v.sort();
+    v
+}
+
+/// Positions to damage: every byte of the first 600 (headers, section tables, the manifest)
+/// and then every 13th.
+fn positions(len: usize) -> impl Iterator<Item = usize> {
+    (0..len).filter(|&i| i < 600 || i % 13 == 0)
+}
+
+#[test]
+fn every_flipped_byte_is_detected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("i");
+    tiny(&dir);
+    open_and_verify(&dir).unwrap();
+    let mut tried = 0;
+    for f in files(&dir) {
+        let orig = std::fs::read(&f).unwrap();
+        for i in positions(orig.len()) {
+            for mask in [0x01u8, 0x80] {
+                let mut bad = orig.clone();
+                bad[i] ^= mask;
+                std::fs::write(&f, &bad).unwrap();
+                assert!(
+                    open_and_verify(&dir).is_err(),
+                    "{} byte {i} ^ {mask:#x} went unnoticed",
+                    f.display()
+                );
+                tried += 1;
+            }
+        }
+        std::fs::write(&f, &orig).unwrap();
+    }
+    open_and_verify(&dir).unwrap();
+    assert!(tried > 1000, "{tried}");
+}
+
+#[test]
+fn every_truncation_and_extension_is_detected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("i");
+    tiny(&dir);
+    for f in files(&dir) {
+        let orig = std::fs::read(&f).unwrap();
+        // The manifest's final newline is formatting, not content: cut into the JSON itself.
+        let last = if f.extension().is_some_and(|e| e == "json") {
+            orig.len() - 2
+        } else {
+            orig.len() - 1
+        };
+        for cut in [0, 1, 7, 8, 63, 64, 100, orig.len() / 2, last] {
+            std::fs::write(&f, &orig[..cut.min(orig.len() - 1)]).unwrap();
+            assert!(open_and_verify(&dir).is_err(), "{} cut at {cut}", f.display());
+        }
+        let mut longer = orig.clone();
+        longer.extend_from_slice(b"\0\0\0\0");
+        std::fs::write(&f, &longer).unwrap();
+        // A JSON manifest with trailing NULs is invalid; binary files record their length.
+        assert!(open_and_verify(&dir).is_err(), "{} extended", f.display());
+        std::fs::write(&f, &orig).unwrap();
+    }
+    open_and_verify(&dir).unwrap();
+    // A missing file is an error naming it.
+    let seg = files(&dir).into_iter().find(|p| p.extension().is_some_and(|e| e == "tseg")).unwrap();
+    std::fs::remove_file(&seg).unwrap();
+    let err = Index::open(&dir).unwrap_err().to_string();
+    assert!(err.contains("segment.000001.tseg"), "{err}");
+}
+
+#[test]
+fn foreign_and_newer_files_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("i");
+    tiny(&dir);
+    let meta = dir.join("meta.json");
+    let text = std::fs::read_to_string(&meta).unwrap();
+    std::fs::write(&meta, text.replace("\"format_version\": 1", "\"format_version\": 2")).unwrap();
+    let err = Index::open(&dir).unwrap_err();
+    assert!(matches!(err, tartan_index::IndexError::NewerFormat { found: 2, .. }), "{err}");
+    std::fs::write(&meta, &text).unwrap();
+
+    let seg = dir.join("segment.000001.tseg");
+    let orig = std::fs::read(&seg).unwrap();
+    let mut newer = orig.clone();
+    newer[8..12].copy_from_slice(&2u32.to_le_bytes());
+    std::fs::write(&seg, &newer).unwrap();
+    let err = Index::open(&dir).unwrap_err();
+    assert!(matches!(err, tartan_index::IndexError::NewerFormat { found: 2, .. }), "{err}");
+    std::fs::write(&seg, b"\x7fELF not an index file at all, but long enough to have a header....")
+        .unwrap();
+    assert!(matches!(Index::open(&dir).unwrap_err(), tartan_index::IndexError::NotTartan { .. }));
+    std::fs::write(&meta, "{\"format\": \"something-else\"}").unwrap();
+    assert!(matches!(Index::open(&dir).unwrap_err(), tartan_index::IndexError::NotTartan { .. }));
+}

@@ -1,0 +1,96 @@
+use tartan_index::{Index, IndexParams, SearchParams};
+
+use crate::common::*;
+
+#[test]
+fn recall_at_10_vs_exact_is_high_at_4_bits_and_grows_with_nbits() {
+    let c = corpus();
+    let exact = exact_ids(&c, 10);
+    let dir = tempfile::tempdir().unwrap();
+    let mut recalls = Vec::new();
+    for nbits in [1u8, 2, 4] {
+        let index =
+            build(&c, &dir.path().join(format!("b{nbits}")), IndexParams::new().nbits(nbits));
+        let r = recall(&index, &c, &SearchParams::new(10), &exact, 10);
+        eprintln!("nbits {nbits}: recall@10 {r:.3}");
+        recalls.push(r);
+    }
+    assert!(recalls[2] >= 0.95, "recall@10 at 4 bits: {recalls:?}");
+    assert!(recalls[0] < recalls[1] && recalls[1] <= recalls[2], "{recalls:?}");
+}
+
+#[test]
+fn build_is_deterministic_and_reopens_identically() {
+    let c = tartan_synth::SynthParams::new(300).dim(32).n_queries(5).seed(2).generate();
+    let dir = tempfile::tempdir().unwrap();
+    let a = build(&c, &dir.path().join("a"), IndexParams::new().seed(3));
+    let b = build(&c, &dir.path().join("b"), IndexParams::new().seed(3));
+    assert_eq!(a.centroids(), b.centroids());
+    assert_eq!(a.manifest().segments[0].file.crc32, b.manifest().segments[0].file.crc32);
+    let reopened = Index::open(&dir.path().join("a")).unwrap();
+    reopened.verify().unwrap();
+    let q = c.queries.doc(0);
+    let p = SearchParams::new(5);
+    assert_eq!(a.search(view(&q, 32), &p).unwrap(), reopened.search(view(&q, 32), &p).unwrap());
+}
+
+#[test]
+fn every_document_is_findable_by_its_own_tokens() {
+    // A document queried with its own tokens must come back first: checks ids, offsets and
+    // decompression line up across the whole segment.
+    let c = tartan_synth::SynthParams::new(200).dim(32).n_queries(1).seed(4).generate();
+    let dir = tempfile::tempdir().unwrap();
+    let index = build(&c, &dir.path().join("i"), IndexParams::new().nbits(4));
+    let mut ok = 0;
+    for d in 0..200 {
+        let q = c.docs.doc(d);
+        let hits = index.search(view(&q, 32), &SearchParams::new(1)).unwrap();
+        ok += usize::from(hits[0].id == c.docs.id(d));
+    }
+    assert!(ok >= 196, "{ok}/200 documents found themselves first");
+}
+
+#[test]
+fn stats_account_for_every_byte() {
+    let c = tartan_synth::SynthParams::new(300).dim(32).n_queries(1).seed(5).generate();
+    let dir = tempfile::tempdir().unwrap();
+    let index = build(&c, &dir.path().join("i"), IndexParams::new().nbits(2));
+    let s = index.stats();
+    assert_eq!(s.n_docs, 300);
+    let residuals = s.components.iter().find(|c| c.0 == "residuals").unwrap().1;
+    assert_eq!(residuals, s.n_tokens * 32 * 2 / 8);
+    let codes = s.components.iter().find(|c| c.0 == "codes").unwrap().1;
+    assert_eq!(codes, s.n_tokens * 2);
+    let seg: u64 = s.components.iter().map(|c| c.1).sum();
+    assert_eq!(seg + s.codebook_bytes, s.total_bytes);
+    let on_disk: u64 = std::fs::read_dir(index.dir())
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name() != "meta.json")
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    assert_eq!(on_disk, s.total_bytes);
+    assert!(s.ivf_lists.3 >= s.ivf_lists.1);
+}
+
+#[test]
+fn overwrite_publishes_a_new_generation_and_removes_old_files() {
+    let c = tartan_synth::SynthParams::new(200).dim(32).n_queries(1).seed(6).generate();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("i");
+    build(&c, &p, IndexParams::new().nbits(2));
+    let err =
+        Index::build(&c.docs, &p, &IndexParams::new(), &tartan_index::NoProgress).unwrap_err();
+    assert!(matches!(err, tartan_index::IndexError::Exists { .. }), "{err}");
+    let again = build(&c, &p, IndexParams::new().nbits(4).overwrite(true));
+    assert_eq!(again.manifest().generation, 2);
+    assert_eq!(again.manifest().nbits, 4);
+    let mut names: Vec<String> = std::fs::read_dir(&p)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["codebook.000002.tcb", "meta.json", "segment.000002.tseg"]);
+    // No temporary directories are left beside the index.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}

@@ -1,0 +1,8 @@
+//! Integration tests of the index: end-to-end quality, bad input, corruption, format compat.
+#![allow(clippy::print_stderr)] // tests report what they measured
+
+mod common;
+mod compat;
+mod corruption;
+mod e2e;
+mod errors;
