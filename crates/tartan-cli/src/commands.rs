@@ -1,0 +1,293 @@
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use ndarray::ArrayView2;
+use tartan_embeddings::{Embeddings, Kind, LoadOptions};
+use tartan_eval::{overlap_at, Metrics, Qrels, Run};
+use tartan_index::{Index, IndexParams, SearchParams};
+
+use crate::progress::Bars;
+use crate::timing::latency;
+use crate::{EvalArgs, ExactArgs, IndexArgs, SearchArgs};
+
+pub fn index(a: &IndexArgs) -> Result<()> {
+    let docs = Embeddings::open(&a.embeddings, Kind::Docs, LoadOptions { normalize: a.normalize })
+        .context("reading the documents")?;
+    eprintln!(
+        "{} documents, {} tokens, dim {} from {}",
+        docs.n_docs(),
+        docs.n_tokens(),
+        docs.dim(),
+        a.embeddings.display()
+    );
+    let mut p = IndexParams::new()
+        .nbits(a.nbits)
+        .kmeans_iters(a.kmeans_iters)
+        .seed(a.seed)
+        .overwrite(a.overwrite);
+    if let Some(k) = a.centroids {
+        p = p.n_centroids(k);
+    }
+    if let Some(n) = a.sample_docs {
+        p = p.sample_docs(n);
+    }
+    let bars = Bars::default();
+    let t = Instant::now();
+    let built = Index::build(&docs, &a.index, &p, &bars);
+    bars.finish();
+    let index = built.with_context(|| format!("building the index in {}", a.index.display()))?;
+    let s = index.stats();
+    println!(
+        "indexed {} documents ({} tokens) in {:.1} s: K {}, {} bits, {:.2} bytes/token, {} on disk",
+        s.n_docs,
+        s.n_tokens,
+        t.elapsed().as_secs_f64(),
+        s.n_centroids,
+        s.nbits,
+        s.total_bytes as f64 / s.n_tokens as f64,
+        human_bytes(s.total_bytes)
+    );
+    Ok(())
+}
+
+/// Each query's tokens as an owned f32 vector (queries are small).
+pub fn load_queries(dir: &Path, normalize: bool) -> Result<Embeddings> {
+    if !Embeddings::exists(dir, Kind::Queries) {
+        bail!("{} has no query_embs.npy", dir.display());
+    }
+    Embeddings::open(dir, Kind::Queries, LoadOptions { normalize }).context("reading the queries")
+}
+
+pub fn search(a: &SearchArgs) -> Result<()> {
+    let index = Index::open(&a.index).with_context(|| format!("opening {}", a.index.display()))?;
+    let queries = load_queries(&a.queries, a.normalize)?;
+    if queries.dim() != index.dim() {
+        bail!("queries have dimension {}, the index {}", queries.dim(), index.dim());
+    }
+    let mut params = SearchParams::new(a.k);
+    if let Some(n) = a.ncells {
+        params = params.ncells(n);
+    }
+    if let Some(n) = a.ndocs {
+        params = params.ndocs(n);
+    }
+    if let Some(t) = a.threshold {
+        params = params.centroid_score_threshold(t);
+    }
+    let r = params.resolve()?;
+    let toks: Vec<Vec<f32>> = (0..queries.n_docs()).map(|i| queries.doc(i)).collect();
+    let dim = index.dim();
+    let views: Vec<ArrayView2<'_, f32>> = toks
+        .iter()
+        .map(|q| ArrayView2::from_shape((q.len() / dim, dim), q).expect("whole rows"))
+        .collect();
+
+    // One query at a time for latency; then the whole batch over all cores for throughput.
+    let (results, times) = timed_searches(&index, &views, &params)?;
+    let t = Instant::now();
+    let batch = index.search_batch(&views, &params)?;
+    let qps = views.len() as f64 / t.elapsed().as_secs_f64();
+    debug_assert_eq!(batch, results);
+
+    let mut run = Run::new();
+    for (i, hits) in results.into_iter().enumerate() {
+        run.insert(queries.id(i), hits.into_iter().map(|h| (h.id, h.score)).collect());
+    }
+    write_run(&run, &a.out, "tartan")?;
+    let l = latency(&times);
+    println!(
+        "{} queries, k {} (ncells {}, threshold {}, ndocs {}): p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, {:.0} QPS on {} threads; run in {}",
+        views.len(),
+        r.k,
+        r.ncells,
+        r.centroid_score_threshold,
+        r.ndocs,
+        l.p50_ms,
+        l.p95_ms,
+        l.p99_ms,
+        qps,
+        rayon::current_num_threads(),
+        a.out.display()
+    );
+    let qrels = a.queries.join("qrels.tsv");
+    if qrels.exists() {
+        print_metrics(&run, &Qrels::load(&qrels)?);
+    }
+    Ok(())
+}
+
+pub fn exact(a: &ExactArgs) -> Result<()> {
+    let opts = LoadOptions { normalize: a.normalize };
+    let docs =
+        Embeddings::open(&a.embeddings, Kind::Docs, opts).context("reading the documents")?;
+    let queries = load_queries(&a.embeddings, a.normalize)?;
+    if queries.dim() != docs.dim() {
+        bail!("queries have dimension {}, documents {}", queries.dim(), docs.dim());
+    }
+    if a.k == 0 {
+        bail!("--k must be at least 1");
+    }
+    let toks: Vec<Vec<f32>> = (0..queries.n_docs()).map(|i| queries.doc(i)).collect();
+    let refs: Vec<&[f32]> = toks.iter().map(Vec::as_slice).collect();
+    let t = Instant::now();
+    let hits = tartan_maxsim::exact_search(&docs, &refs, a.k);
+    let secs = t.elapsed().as_secs_f64();
+    let mut run = Run::new();
+    for (i, hs) in hits.into_iter().enumerate() {
+        run.insert(
+            queries.id(i),
+            hs.into_iter().map(|h| (docs.id(h.doc as usize).to_string(), h.score)).collect(),
+        );
+    }
+    write_run(&run, &a.out, "exact")?;
+    println!(
+        "exact MaxSim: {} queries × {} documents in {secs:.2} s ({:.1} ms/query); run in {}",
+        queries.n_docs(),
+        docs.n_docs(),
+        secs * 1e3 / queries.n_docs() as f64,
+        a.out.display()
+    );
+    let qrels = a.embeddings.join("qrels.tsv");
+    if qrels.exists() {
+        print_metrics(&run, &Qrels::load(&qrels)?);
+    }
+    Ok(())
+}
+
+pub fn eval(a: &EvalArgs) -> Result<()> {
+    if a.qrels.is_none() && a.against.is_none() {
+        bail!("give --qrels, --against, or both");
+    }
+    let run = Run::load(&a.run)?;
+    if let Some(q) = &a.qrels {
+        print_metrics(&run, &Qrels::load(q)?);
+    }
+    if let Some(o) = &a.against {
+        let oracle = Run::load(o)?;
+        println!(
+            "against {}: recall@10 {:.4}, recall@100 {:.4}",
+            o.display(),
+            overlap_at(&run, &oracle, 10),
+            overlap_at(&run, &oracle, 100)
+        );
+    }
+    Ok(())
+}
+
+fn print_metrics(run: &Run, qrels: &Qrels) {
+    let m = Metrics::compute(run, qrels);
+    println!(
+        "nDCG@10 {:.4}  Recall@100 {:.4}  MRR@10 {:.4}  ({} judged queries{})",
+        m.ndcg_10,
+        m.recall_100,
+        m.mrr_10,
+        m.n_queries,
+        if m.n_missing > 0 {
+            format!(", {} missing from the run", m.n_missing)
+        } else {
+            String::new()
+        }
+    );
+}
+
+fn write_run(run: &Run, path: &Path, tag: &str) -> Result<()> {
+    let f = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut w = BufWriter::new(f);
+    run.write(&mut w, tag)?;
+    w.flush()?;
+    Ok(())
+}
+
+pub fn inspect(dir: &Path) -> Result<()> {
+    let index = Index::open(dir).with_context(|| format!("opening {}", dir.display()))?;
+    let s = index.stats();
+    let m = index.manifest();
+    println!("index        {}", dir.display());
+    println!(
+        "generation   {} ({} segment{})",
+        s.generation,
+        s.n_segments,
+        if s.n_segments == 1 { "" } else { "s" }
+    );
+    println!("documents    {}", s.n_docs);
+    println!(
+        "tokens       {} ({:.1} per document)",
+        s.n_tokens,
+        s.n_tokens as f64 / s.n_docs.max(1) as f64
+    );
+    println!("dim          {}", s.dim);
+    println!(
+        "centroids    {}{}",
+        s.n_centroids,
+        if m.build.centroids_from_user { " (set by user)" } else { "" }
+    );
+    println!("nbits        {}", s.nbits);
+    println!(
+        "size         {} ({:.2} bytes/token)",
+        human_bytes(s.total_bytes),
+        s.total_bytes as f64 / s.n_tokens.max(1) as f64
+    );
+    println!("  codebook   {:>12}", human_bytes(s.codebook_bytes));
+    for (name, bytes) in &s.components {
+        println!(
+            "  {name:<10} {:>12}  {:.2} B/token",
+            human_bytes(*bytes),
+            *bytes as f64 / s.n_tokens.max(1) as f64
+        );
+    }
+    let (min, med, mean, max, empty) = s.ivf_lists;
+    println!("ivf lists    min {min}, median {med}, mean {mean:.1}, max {max}, empty {empty}");
+    println!("residual     mean squared token-centroid distance {:.4}", s.mean_sq_residual);
+    println!(
+        "build        seed {}, {} k-means passes on {} points from {} docs, codec on {} tokens, {:.1} s",
+        m.build.seed, m.build.kmeans_iters, m.build.kmeans_points, m.build.sample_docs, m.build.codec_tokens, m.build.build_seconds
+    );
+    Ok(())
+}
+
+pub fn verify(dir: &Path) -> Result<()> {
+    let t = Instant::now();
+    let index = Index::open(dir).with_context(|| format!("opening {}", dir.display()))?;
+    index.verify().with_context(|| format!("verifying {}", dir.display()))?;
+    println!(
+        "ok: {} verified ({} documents, {}) in {:.2} s",
+        dir.display(),
+        index.n_docs(),
+        human_bytes(index.stats().total_bytes),
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+pub fn human_bytes(b: u64) -> String {
+    const U: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < U.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", U[i])
+    }
+}
+
+/// Times each query alone (one after the other); returns the hits and the durations.
+pub fn timed_searches(
+    index: &Index,
+    views: &[ArrayView2<'_, f32>],
+    params: &SearchParams,
+) -> Result<(Vec<Vec<tartan_index::SearchHit>>, Vec<Duration>)> {
+    let mut hits = Vec::with_capacity(views.len());
+    let mut times = Vec::with_capacity(views.len());
+    for v in views {
+        let t = Instant::now();
+        hits.push(index.search(v.view(), params)?);
+        times.push(t.elapsed());
+    }
+    Ok((hits, times))
+}

@@ -1,0 +1,77 @@
+//! `tartan demo`: the storage/quality trade-off on a synthetic corpus, no files needed.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use anyhow::Result;
+use ndarray::ArrayView2;
+use tartan_index::{Index, IndexParams, NoProgress, SearchParams};
+use tartan_synth::SynthParams;
+
+use crate::commands::timed_searches;
+use crate::timing::latency;
+use crate::DemoArgs;
+
+pub fn run(a: &DemoArgs) -> Result<()> {
+    let t = Instant::now();
+    let corpus = SynthParams::new(a.docs).dim(a.dim).n_queries(a.queries).seed(a.seed).generate();
+    let (docs, queries) = (&corpus.docs, &corpus.queries);
+    println!(
+        "synthetic corpus: {} documents, {} tokens, dim {}, {} queries (generated in {:.1} s)",
+        docs.n_docs(),
+        docs.n_tokens(),
+        docs.dim(),
+        queries.n_docs(),
+        t.elapsed().as_secs_f64()
+    );
+    let k = 10;
+    let toks: Vec<Vec<f32>> = (0..queries.n_docs()).map(|i| queries.doc(i)).collect();
+    let refs: Vec<&[f32]> = toks.iter().map(Vec::as_slice).collect();
+    let t = Instant::now();
+    let exact = tartan_maxsim::exact_search(docs, &refs, k);
+    let exact_ms = t.elapsed().as_secs_f64() * 1e3 / queries.n_docs() as f64;
+    let exact_ids: Vec<HashSet<&str>> =
+        exact.iter().map(|hits| hits.iter().map(|h| docs.id(h.doc as usize)).collect()).collect();
+    let dim = docs.dim();
+    let views: Vec<ArrayView2<'_, f32>> = toks
+        .iter()
+        .map(|q| ArrayView2::from_shape((q.len() / dim, dim), q).expect("whole rows"))
+        .collect();
+
+    let tmp = tempfile::tempdir()?;
+    println!();
+    println!("| index | bytes/token | build s | p50 ms | p95 ms | recall@10 vs exact |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    println!("| exact MaxSim, float32 | {} | - | {exact_ms:.2} (batched) | - | 1.000 |", dim * 4);
+    for nbits in [1u8, 2, 4] {
+        let t = Instant::now();
+        let index = Index::build(
+            docs,
+            &tmp.path().join(format!("nbits{nbits}")),
+            &IndexParams::new().nbits(nbits).seed(a.seed),
+            &NoProgress,
+        )?;
+        let build_s = t.elapsed().as_secs_f64();
+        let (hits, times) = timed_searches(&index, &views, &SearchParams::new(k))?;
+        let recall: f64 = hits
+            .iter()
+            .zip(&exact_ids)
+            .map(|(h, want)| {
+                h.iter().filter(|x| want.contains(x.id.as_str())).count() as f64 / k as f64
+            })
+            .sum::<f64>()
+            / hits.len() as f64;
+        let s = index.stats();
+        let l = latency(&times);
+        println!(
+            "| PLAID {nbits}-bit (K {}) | {:.2} | {build_s:.2} | {:.2} | {:.2} | {recall:.3} |",
+            s.n_centroids,
+            s.total_bytes as f64 / s.n_tokens as f64,
+            l.p50_ms,
+            l.p95_ms
+        );
+    }
+    println!();
+    println!("bytes/token counts every file of the index (codes, residuals, inverted file, offsets, ids, codebook).");
+    Ok(())
+}

@@ -1,0 +1,182 @@
+//! `tartan`: build, search, evaluate and inspect PLAID indexes of late-interaction embeddings.
+//!
+//! The only crate that prints or reads the environment; everything else is in the libraries.
+
+#![forbid(unsafe_code)]
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a CLI's job
+
+mod commands;
+mod demo;
+mod progress;
+mod timing;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// PLAID-style compressed late-interaction (ColBERT) retrieval.
+#[derive(Parser, Debug)]
+#[command(name = "tartan", version, about)]
+struct Cli {
+    /// Worker threads (default: all cores).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Build an index from an embeddings directory (doc_embs.npy, doc_lens.npy, doc_ids.txt).
+    Index(IndexArgs),
+    /// Search an index with the queries of an embeddings directory; write a TREC run.
+    Search(SearchArgs),
+    /// Brute-force exact MaxSim over every document (the oracle); write a TREC run.
+    Exact(ExactArgs),
+    /// Score a run: nDCG@10, Recall@100, MRR@10 against qrels; overlap with an oracle run.
+    Eval(EvalArgs),
+    /// Show an index's counts, sizes and inverted-list statistics.
+    Inspect {
+        /// Index directory.
+        index: PathBuf,
+    },
+    /// Recompute every checksum of an index and check its contents.
+    Verify {
+        /// Index directory.
+        index: PathBuf,
+    },
+    /// Build and search a synthetic corpus at 1, 2 and 4 bits; print the trade-off table.
+    Demo(DemoArgs),
+}
+
+/// `tartan index`.
+#[derive(Args, Debug)]
+pub struct IndexArgs {
+    /// Embeddings directory.
+    pub embeddings: PathBuf,
+    /// Index directory to create.
+    pub index: PathBuf,
+    /// Residual bits per dimension: 1, 2, 4 or 8.
+    #[arg(long, default_value_t = 2)]
+    pub nbits: u8,
+    /// Number of centroids (default: 2^floor(log2(16·sqrt(tokens)))).
+    #[arg(long)]
+    pub centroids: Option<usize>,
+    /// k-means passes.
+    #[arg(long, default_value_t = 4)]
+    pub kmeans_iters: usize,
+    /// Documents sampled to train k-means and the codec (default: ColBERT's formula).
+    #[arg(long)]
+    pub sample_docs: Option<usize>,
+    /// Seed of sampling and k-means.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// L2-normalise vectors on load instead of rejecting non-unit ones.
+    #[arg(long)]
+    pub normalize: bool,
+    /// Replace an existing index in INDEX (publishes a new generation atomically).
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+/// `tartan search`.
+#[derive(Args, Debug)]
+pub struct SearchArgs {
+    /// Index directory.
+    pub index: PathBuf,
+    /// Embeddings directory holding query_embs.npy, query_lens.npy, query_ids.txt.
+    #[arg(long)]
+    pub queries: PathBuf,
+    /// Hits per query.
+    #[arg(long, default_value_t = 100)]
+    pub k: usize,
+    /// Centroids probed per query token (default by k: 1, 2 or 4).
+    #[arg(long)]
+    pub ncells: Option<usize>,
+    /// Candidates kept after the pruned approximate pass (default by k: 256, 1024, max(4k, 4096)).
+    #[arg(long)]
+    pub ndocs: Option<usize>,
+    /// Centroid score threshold of the pruned pass (default by k: 0.5, 0.45, 0.4).
+    #[arg(long)]
+    pub threshold: Option<f32>,
+    /// TREC run to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// L2-normalise query vectors on load.
+    #[arg(long)]
+    pub normalize: bool,
+}
+
+/// `tartan exact`.
+#[derive(Args, Debug)]
+pub struct ExactArgs {
+    /// Embeddings directory with documents and queries.
+    pub embeddings: PathBuf,
+    /// Hits per query.
+    #[arg(long, default_value_t = 100)]
+    pub k: usize,
+    /// TREC run to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// L2-normalise vectors on load.
+    #[arg(long)]
+    pub normalize: bool,
+}
+
+/// `tartan eval`.
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// The run to score.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Relevance judgements (query-id, doc-id, grade).
+    #[arg(long)]
+    pub qrels: Option<PathBuf>,
+    /// An oracle run (from `tartan exact`): report recall@10 and recall@100 against it.
+    #[arg(long)]
+    pub against: Option<PathBuf>,
+}
+
+/// `tartan demo`.
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Synthetic documents.
+    #[arg(long, default_value_t = 3000)]
+    pub docs: usize,
+    /// Vector dimension.
+    #[arg(long, default_value_t = 128)]
+    pub dim: usize,
+    /// Queries.
+    #[arg(long, default_value_t = 100)]
+    pub queries: usize,
+    /// Seed of the corpus and the builds.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(n) = cli.threads {
+        if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(n).build_global() {
+            eprintln!("error: cannot start {n} threads: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let result = match cli.command {
+        Command::Index(a) => commands::index(&a),
+        Command::Search(a) => commands::search(&a),
+        Command::Exact(a) => commands::exact(&a),
+        Command::Eval(a) => commands::eval(&a),
+        Command::Inspect { index } => commands::inspect(&index),
+        Command::Verify { index } => commands::verify(&index),
+        Command::Demo(a) => demo::run(&a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

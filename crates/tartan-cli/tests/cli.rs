@@ -1,0 +1,111 @@
+//! The `tartan` binary end to end on a small synthetic embeddings directory.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use tartan_embeddings::{Kind, Precision};
+
+fn tartan(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tartan")).args(args).output().expect("tartan runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = tartan(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "tartan {args:?} failed: {stderr}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn fails(args: &[&str]) -> String {
+    let out = tartan(args);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(!out.status.success(), "tartan {args:?} should fail");
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+fn write_embeddings(dir: &Path) {
+    let c = tartan_synth::SynthParams::new(300).dim(32).n_queries(12).seed(5).generate();
+    c.docs.write(dir, Kind::Docs, Precision::F16).unwrap();
+    c.queries.write(dir, Kind::Queries, Precision::F32).unwrap();
+    let qrels: String =
+        c.query_targets.iter().enumerate().map(|(q, d)| format!("q{q}\td{d}\t1\n")).collect();
+    std::fs::write(dir.join("qrels.tsv"), format!("query-id\tcorpus-id\tscore\n{qrels}")).unwrap();
+}
+
+#[test]
+fn index_search_exact_eval_inspect_verify() {
+    let tmp = tempfile::tempdir().unwrap();
+    let emb = tmp.path().join("emb");
+    write_embeddings(&emb);
+    let idx = tmp.path().join("idx");
+    let (e, i) = (emb.to_str().unwrap(), idx.to_str().unwrap());
+
+    let out = ok(&["index", e, i, "--nbits", "4", "--seed", "3"]);
+    assert!(out.contains("indexed 300 documents"), "{out}");
+
+    let run = tmp.path().join("run.tsv");
+    let out = ok(&["search", i, "--queries", e, "--k", "20", "--out", run.to_str().unwrap()]);
+    assert!(out.contains("12 queries") && out.contains("p50") && out.contains("QPS"), "{out}");
+    assert!(out.contains("nDCG@10"), "qrels.tsv beside the queries is scored: {out}");
+    let lines = std::fs::read_to_string(&run).unwrap();
+    assert_eq!(lines.lines().count(), 12 * 20);
+    let first: Vec<&str> = lines.lines().next().unwrap().split(' ').collect();
+    assert_eq!((first[1], first[3], first[5]), ("Q0", "1", "tartan"));
+
+    let exact = tmp.path().join("exact.tsv");
+    ok(&["exact", e, "--k", "20", "--out", exact.to_str().unwrap()]);
+    let out = ok(&[
+        "eval",
+        "--run",
+        run.to_str().unwrap(),
+        "--qrels",
+        emb.join("qrels.tsv").to_str().unwrap(),
+        "--against",
+        exact.to_str().unwrap(),
+    ]);
+    let recall10: f64 =
+        out.split("recall@10 ").nth(1).unwrap().split(',').next().unwrap().parse().unwrap();
+    assert!(recall10 >= 0.9, "{out}");
+    let ndcg: f64 =
+        out.split("nDCG@10 ").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    // Queries copy tokens of a target document (judged relevant); random ranking scores ~0.03.
+    assert!(ndcg > 0.5, "{out}");
+
+    let out = ok(&["inspect", i]);
+    assert!(out.contains("documents    300") && out.contains("residuals"), "{out}");
+    let out = ok(&["verify", i]);
+    assert!(out.starts_with("ok:"), "{out}");
+
+    // Damage the segment: verify must fail with a message naming the file.
+    let seg = idx.join("segment.000001.tseg");
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let at = bytes.len() - 10;
+    bytes[at] ^= 0x55;
+    std::fs::write(&seg, &bytes).unwrap();
+    let err = fails(&["verify", i]);
+    assert!(err.contains("segment.000001.tseg") && err.contains("checksum"), "{err}");
+}
+
+#[test]
+fn bad_input_gives_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let emb = tmp.path().join("emb");
+    write_embeddings(&emb);
+    let e = emb.to_str().unwrap();
+    let idx = tmp.path().join("idx");
+    let i = idx.to_str().unwrap();
+
+    let err = fails(&["index", e, i, "--nbits", "3"]);
+    assert!(err.contains("nbits"), "{err}");
+    let err = fails(&["index", tmp.path().join("nope").to_str().unwrap(), i]);
+    assert!(err.contains("doc_embs.npy"), "{err}");
+    std::fs::write(Kind::Docs.ids_path(&emb), "a\n".repeat(300)).unwrap();
+    let err = fails(&["index", e, i]);
+    assert!(err.contains("duplicate") || err.contains("already appears"), "{err}");
+    let err = fails(&["search", i, "--queries", e, "--out", "/dev/null"]);
+    assert!(err.contains("not a tartan index"), "{err}");
+    let err = fails(&["eval", "--run", "/nonexistent.tsv", "--qrels", "/nonexistent"]);
+    assert!(err.contains("/nonexistent.tsv"), "{err}");
+}
