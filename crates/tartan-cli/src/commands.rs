@@ -6,11 +6,11 @@ use anyhow::{bail, Context, Result};
 use ndarray::ArrayView2;
 use tartan_embeddings::{Embeddings, Kind, LoadOptions};
 use tartan_eval::{overlap_at, Metrics, Qrels, Run};
-use tartan_index::{Index, IndexParams, SearchParams};
+use tartan_index::{Index, IndexParams, KMeansAlgorithm, SearchParams};
 
 use crate::progress::Bars;
 use crate::timing::latency;
-use crate::{EvalArgs, ExactArgs, IndexArgs, SearchArgs};
+use crate::{EvalArgs, ExactArgs, IndexArgs, KMeansImpl, SearchArgs};
 
 pub fn index(a: &IndexArgs) -> Result<()> {
     let docs = Embeddings::open(&a.embeddings, Kind::Docs, LoadOptions { normalize: a.normalize })
@@ -22,9 +22,14 @@ pub fn index(a: &IndexArgs) -> Result<()> {
         docs.dim(),
         a.embeddings.display()
     );
+    let algorithm = match a.kmeans {
+        KMeansImpl::Blocked => KMeansAlgorithm::Blocked,
+        KMeansImpl::Linfa => KMeansAlgorithm::Linfa,
+    };
     let mut p = IndexParams::new()
         .nbits(a.nbits)
         .kmeans_iters(a.kmeans_iters)
+        .kmeans_algorithm(algorithm)
         .seed(a.seed)
         .overwrite(a.overwrite);
     if let Some(k) = a.centroids {

@@ -75,9 +75,21 @@ pub struct IndexArgs {
     /// L2-normalise vectors on load instead of rejecting non-unit ones.
     #[arg(long)]
     pub normalize: bool,
+    /// k-means implementation: tartan's blocked one, or linfa-clustering's (small corpora only).
+    #[arg(long, value_enum, default_value_t = KMeansImpl::Blocked)]
+    pub kmeans: KMeansImpl,
     /// Replace an existing index in INDEX (publishes a new generation atomically).
     #[arg(long)]
     pub overwrite: bool,
+}
+
+/// `--kmeans`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum KMeansImpl {
+    /// Blocked matrix-product assignment over all cores.
+    Blocked,
+    /// linfa-clustering's KMeans (point by point; small corpora).
+    Linfa,
 }
 
 /// `tartan search`.

@@ -44,6 +44,9 @@ fn index_search_exact_eval_inspect_verify() {
 
     let out = ok(&["index", e, i, "--nbits", "4", "--seed", "3"]);
     assert!(out.contains("indexed 300 documents"), "{out}");
+    let linfa = tmp.path().join("idx-linfa");
+    let out = ok(&["index", e, linfa.to_str().unwrap(), "--kmeans", "linfa", "--centroids", "64"]);
+    assert!(out.contains("K 64"), "{out}");
 
     let run = tmp.path().join("run.tsv");
     let out = ok(&["search", i, "--queries", e, "--k", "20", "--out", run.to_str().unwrap()]);

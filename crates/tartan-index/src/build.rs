@@ -188,6 +188,7 @@ fn build_into(
         .max_iters(params.kmeans_iters)
         .max_points_per_centroid(params.max_points_per_centroid)
         .seed(params.seed)
+        .algorithm(params.kmeans_algorithm)
         .fit(&DatasetBase::from(points))?;
     let centroids = model.centroids().as_slice().expect("standard layout").to_vec();
 

@@ -56,6 +56,7 @@ pub use params::{
     default_n_centroids, default_sample_docs, IndexParams, ResolvedSearch, SearchParams,
 };
 pub use search::SearchHit;
+pub use tartan_kmeans::Algorithm as KMeansAlgorithm;
 
 /// Receives progress of long work. The library prints nothing; the CLI draws bars.
 pub trait Progress: Sync {

@@ -12,6 +12,7 @@ use crate::error::{IndexError, Result};
 /// | `max_points_per_centroid` | 256 | k-means sample cap per centroid |
 /// | `sample_docs` | `min(1 + 16·√(120·n_docs), n_docs)` | documents sampled for training |
 /// | `seed` | 0 | seed of sampling and k-means |
+/// | `kmeans_algorithm` | blocked | tartan's blocked k-means, or linfa-clustering's (small corpora) |
 /// | `overwrite` | false | replace an existing index in the target directory |
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexParams {
@@ -22,6 +23,7 @@ pub struct IndexParams {
     pub(crate) sample_docs: Option<usize>,
     pub(crate) seed: u64,
     pub(crate) overwrite: bool,
+    pub(crate) kmeans_algorithm: tartan_kmeans::Algorithm,
 }
 
 impl Default for IndexParams {
@@ -41,6 +43,7 @@ impl IndexParams {
             sample_docs: None,
             seed: 0,
             overwrite: false,
+            kmeans_algorithm: tartan_kmeans::Algorithm::Blocked,
         }
     }
     /// Residual bits per dimension.
@@ -71,6 +74,11 @@ impl IndexParams {
     /// Seed.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
+        self
+    }
+    /// Which k-means implementation trains the centroids.
+    pub fn kmeans_algorithm(mut self, algorithm: tartan_kmeans::Algorithm) -> Self {
+        self.kmeans_algorithm = algorithm;
         self
     }
     /// Whether an existing index in the target directory may be replaced.

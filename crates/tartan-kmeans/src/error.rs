@@ -32,6 +32,9 @@ pub enum KMeansError {
         /// Row index in the dataset.
         row: usize,
     },
+    /// linfa-clustering's k-means failed (only with `Algorithm::Linfa`).
+    #[error("linfa-clustering k-means")]
+    LinfaClustering(#[source] linfa_clustering::KMeansError),
     /// An error raised by linfa itself.
     #[error(transparent)]
     Linfa(#[from] linfa::Error),

@@ -6,7 +6,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::assign::nearest_centroids;
-use crate::params::{KMeansInit, KMeansValidParams};
+use crate::params::{Algorithm, KMeansInit, KMeansValidParams};
 use crate::KMeansError;
 
 /// A trained k-means model: the centroids and what training measured.
@@ -112,10 +112,30 @@ impl<D: Data<Elem = f32>, T> Fit<ArrayBase<D, Ix2>, T, KMeansError> for KMeansVa
         };
 
         let mut inertia = f64::NAN;
-        for _ in 0..self.max_iters {
-            let (labels, dists) = nearest_centroids(&pts, &cents, dim);
-            inertia = dists.iter().map(|&d| d as f64).sum();
-            update_centroids(&pts, &labels, dim, &mut cents, &mut rng);
+        match self.algorithm {
+            Algorithm::Blocked => {
+                for _ in 0..self.max_iters {
+                    let (labels, dists) = nearest_centroids(&pts, &cents, dim);
+                    inertia = dists.iter().map(|&d| d as f64).sum();
+                    update_centroids(&pts, &labels, dim, &mut cents, &mut rng);
+                }
+            }
+            Algorithm::Linfa if self.max_iters > 0 => {
+                let init = Array2::from_shape_vec((k, dim), cents).expect("k·dim values");
+                let data = Array2::from_shape_vec((n_pts, dim), pts).expect("whole rows");
+                let model = linfa_clustering::KMeans::params_with_rng(k, rng.clone())
+                    .init_method(linfa_clustering::KMeansInit::Precomputed(init))
+                    .max_n_iterations(self.max_iters as u64)
+                    // linfa requires a positive tolerance; this one never stops a pass early.
+                    .tolerance(f32::MIN_POSITIVE)
+                    .n_runs(1)
+                    .fit(&DatasetBase::from(data))
+                    .map_err(KMeansError::LinfaClustering)?;
+                // linfa reports the mean; keep the sum like the blocked path.
+                inertia = model.inertia() as f64 * n_pts as f64;
+                cents = model.centroids().iter().copied().collect();
+            }
+            Algorithm::Linfa => {}
         }
         if self.normalize {
             for c in cents.chunks_exact_mut(dim) {

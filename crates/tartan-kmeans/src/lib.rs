@@ -42,4 +42,4 @@ mod params;
 pub use assign::nearest_centroids;
 pub use error::KMeansError;
 pub use fit::KMeans;
-pub use params::{KMeansInit, KMeansParams, KMeansValidParams};
+pub use params::{Algorithm, KMeansInit, KMeansParams, KMeansValidParams};

@@ -12,6 +12,20 @@ pub enum KMeansInit {
     Precomputed(Array2<f32>),
 }
 
+/// Which implementation runs the Lloyd passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Algorithm {
+    /// tartan's own: blocked matrix-product assignment over rayon. The default; the only
+    /// practical choice beyond ~100k points × 1k centroids.
+    #[default]
+    Blocked,
+    /// linfa-clustering's `KMeans` from the same initial centroids. It assigns point by point
+    /// and counts the old centroid as one more member in each update ("m_k-means"), so it is
+    /// slower and lands on slightly different centroids; offered for small corpora and as the
+    /// reference implementation.
+    Linfa,
+}
+
 /// Unchecked k-means settings (a builder). Defaults, set by [`KMeansParams::new`]:
 ///
 /// | setting | default | why |
@@ -21,6 +35,7 @@ pub enum KMeansInit {
 /// | `seed` | 0 | results are deterministic for a seed |
 /// | `normalize` | true | centroids are L2-normalised after training, as in ColBERT |
 /// | `init` | [`KMeansInit::RandomPoints`] | faiss's initialisation |
+/// | `algorithm` | [`Algorithm::Blocked`] | see [`Algorithm`] |
 #[derive(Debug, Clone, PartialEq)]
 pub struct KMeansParams(KMeansValidParams);
 
@@ -33,6 +48,7 @@ pub struct KMeansValidParams {
     pub(crate) seed: u64,
     pub(crate) normalize: bool,
     pub(crate) init: KMeansInit,
+    pub(crate) algorithm: Algorithm,
 }
 
 impl KMeansParams {
@@ -45,6 +61,7 @@ impl KMeansParams {
             seed: 0,
             normalize: true,
             init: KMeansInit::RandomPoints,
+            algorithm: Algorithm::Blocked,
         })
     }
     /// Number of Lloyd passes (0 keeps the initial centroids).
@@ -70,6 +87,11 @@ impl KMeansParams {
     /// How to choose the initial centroids.
     pub fn init(mut self, init: KMeansInit) -> Self {
         self.0.init = init;
+        self
+    }
+    /// Which implementation runs the passes.
+    pub fn algorithm(mut self, algorithm: Algorithm) -> Self {
+        self.0.algorithm = algorithm;
         self
     }
 }

@@ -129,3 +129,21 @@ fn empty_clusters_are_refilled() {
     assert!(m.centroids().iter().all(|v| v.is_finite()));
     assert!(m.inertia_of(x.view()) < 1.0);
 }
+
+#[test]
+fn linfa_algorithm_option_trains_comparable_centroids() {
+    let x = blobs(8000, 8, 8, 6);
+    let fit = |alg| {
+        KMeansParams::new(8)
+            .algorithm(alg)
+            .max_iters(5)
+            .normalize(false)
+            .seed(2)
+            .fit(&DatasetBase::from(x.clone()))
+            .unwrap()
+            .inertia_of(x.view())
+    };
+    let (ours, theirs) =
+        (fit(tartan_kmeans::Algorithm::Blocked), fit(tartan_kmeans::Algorithm::Linfa));
+    assert!((ours - theirs).abs() / theirs < 0.01, "blocked {ours} vs linfa {theirs}");
+}
