@@ -293,7 +293,7 @@ impl Encoder {
         &self,
         texts: &[&str],
         is_query: bool,
-    ) -> Result<Vec<(Vec<u32>, Vec<u32>)>, EncoderError> {
+    ) -> Result<Vec<IdsAndMask>, EncoderError> {
         let tok = if is_query { &self.query_tok } else { &self.doc_tok };
         let encs = tok.encode_batch(texts.to_vec(), true).map_err(|source| {
             EncoderError::Tokenizer { path: self.tokenizer_path.clone(), source }
@@ -374,7 +374,7 @@ impl Encoder {
     /// One padded forward pass; per sequence, `max_len × dim` values (padding included).
     fn forward<'a>(
         &self,
-        batch: impl Iterator<Item = &'a (Vec<u32>, Vec<u32>)>,
+        batch: impl Iterator<Item = &'a IdsAndMask>,
     ) -> Result<Vec<Vec<f32>>, EncoderError> {
         let batch: Vec<_> = batch.collect();
         let max_len = batch.iter().map(|s| s.0.len()).max().unwrap_or(0);
