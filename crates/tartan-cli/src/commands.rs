@@ -13,15 +13,38 @@ use crate::timing::latency;
 use crate::{EvalArgs, ExactArgs, IndexArgs, KMeansImpl, SearchArgs};
 
 pub fn index(a: &IndexArgs) -> Result<()> {
-    let docs = Embeddings::open(&a.embeddings, Kind::Docs, LoadOptions { normalize: a.normalize })
-        .context("reading the documents")?;
-    eprintln!(
-        "{} documents, {} tokens, dim {} from {}",
-        docs.n_docs(),
-        docs.n_tokens(),
-        docs.dim(),
-        a.embeddings.display()
-    );
+    // Text input is encoded into a temporary embeddings directory beside the index (streamed,
+    // then memory-mapped), and the texts are stored with the index.
+    let mut _encoded = None;
+    let mut texts = None;
+    let docs = if a.encoder.model.is_some() {
+        let enc = crate::encode::load_encoder(&a.encoder)?;
+        let items = tartan_eval::load_corpus(&a.embeddings).context("reading the corpus")?;
+        let parent =
+            a.index.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent)?;
+        let tmp = tempfile::Builder::new().prefix(".tartan-encode-").tempdir_in(parent)?;
+        let t = Instant::now();
+        let n = crate::encode::encode_into(
+            &enc,
+            &items,
+            tmp.path(),
+            Kind::Docs,
+            tartan_embeddings::Precision::F16,
+        )?;
+        eprintln!(
+            "encoded {} documents, {n} tokens in {:.1} s",
+            items.len(),
+            t.elapsed().as_secs_f64()
+        );
+        let docs = Embeddings::open(tmp.path(), Kind::Docs, LoadOptions::default())?;
+        texts = Some(items.into_iter().map(|i| i.text).collect::<Vec<_>>());
+        _encoded = Some(tmp);
+        docs
+    } else {
+        Embeddings::open(&a.embeddings, Kind::Docs, LoadOptions { normalize: a.normalize })
+            .context("reading the documents")?
+    };
     let algorithm = match a.kmeans {
         KMeansImpl::Blocked => KMeansAlgorithm::Blocked,
         KMeansImpl::Linfa => KMeansAlgorithm::Linfa,
@@ -40,7 +63,7 @@ pub fn index(a: &IndexArgs) -> Result<()> {
     }
     let bars = Bars::default();
     let t = Instant::now();
-    let built = Index::build(&docs, &a.index, &p, &bars);
+    let built = Index::build_with_texts(&docs, texts.as_deref(), &a.index, &p, &bars);
     bars.finish();
     let index = built.with_context(|| format!("building the index in {}", a.index.display()))?;
     let s = index.stats();
@@ -51,7 +74,7 @@ pub fn index(a: &IndexArgs) -> Result<()> {
         t.elapsed().as_secs_f64(),
         s.n_centroids,
         s.nbits,
-        s.total_bytes as f64 / s.n_tokens as f64,
+        s.bytes_per_token(),
         human_bytes(s.total_bytes)
     );
     Ok(())
@@ -67,11 +90,8 @@ pub fn load_queries(dir: &Path, normalize: bool) -> Result<Embeddings> {
 
 pub fn search(a: &SearchArgs) -> Result<()> {
     let index = Index::open(&a.index).with_context(|| format!("opening {}", a.index.display()))?;
-    let queries = load_queries(&a.queries, a.normalize)?;
-    if queries.dim() != index.dim() {
-        bail!("queries have dimension {}, the index {}", queries.dim(), index.dim());
-    }
-    let mut params = SearchParams::new(a.k);
+    let default_k = if a.query.is_some() { 10 } else { 100 };
+    let mut params = SearchParams::new(a.k.unwrap_or(default_k));
     if let Some(n) = a.ncells {
         params = params.ncells(n);
     }
@@ -80,6 +100,16 @@ pub fn search(a: &SearchArgs) -> Result<()> {
     }
     if let Some(t) = a.threshold {
         params = params.centroid_score_threshold(t);
+    }
+    if let Some(text) = &a.query {
+        return search_text(&index, text, &a.encoder, &params);
+    }
+    let (Some(queries_dir), Some(out)) = (&a.queries, &a.out) else {
+        bail!("give --queries and --out, or --query with --model");
+    };
+    let queries = load_queries(queries_dir, a.normalize)?;
+    if queries.dim() != index.dim() {
+        bail!("queries have dimension {}, the index {}", queries.dim(), index.dim());
     }
     let r = params.resolve()?;
     let toks: Vec<Vec<f32>> = (0..queries.n_docs()).map(|i| queries.doc(i)).collect();
@@ -100,7 +130,7 @@ pub fn search(a: &SearchArgs) -> Result<()> {
     for (i, hits) in results.into_iter().enumerate() {
         run.insert(queries.id(i), hits.into_iter().map(|h| (h.id, h.score)).collect());
     }
-    write_run(&run, &a.out, "tartan")?;
+    write_run(&run, out, "tartan")?;
     let l = latency(&times);
     println!(
         "{} queries, k {} (ncells {}, threshold {}, ndocs {}): p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, {:.0} QPS on {} threads; run in {}",
@@ -114,11 +144,38 @@ pub fn search(a: &SearchArgs) -> Result<()> {
         l.p99_ms,
         qps,
         rayon::current_num_threads(),
-        a.out.display()
+        out.display()
     );
-    let qrels = a.queries.join("qrels.tsv");
+    let qrels = queries_dir.join("qrels.tsv");
     if qrels.exists() {
         print_metrics(&run, &Qrels::load(&qrels)?);
+    }
+    Ok(())
+}
+
+/// Encodes one text query, searches, and prints the hits with the start of their text.
+fn search_text(
+    index: &Index,
+    text: &str,
+    enc_args: &crate::EncoderArgs,
+    params: &SearchParams,
+) -> Result<()> {
+    let enc = crate::encode::load_encoder(enc_args)?;
+    if enc.dim() != index.dim() {
+        bail!("the model gives {}-dimensional vectors, the index holds {}", enc.dim(), index.dim());
+    }
+    let q = enc.encode_queries(&[text])?.remove(0);
+    let t = Instant::now();
+    let hits =
+        index.search(ArrayView2::from_shape((q.len() / enc.dim(), enc.dim()), &q)?, params)?;
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    println!("{} hits in {ms:.1} ms for {text:?}", hits.len());
+    for (rank, h) in hits.iter().enumerate() {
+        let snippet: String = match index.text(h.doc) {
+            Some(t) => t?.chars().take(100).collect(),
+            None => "(no text stored: index built from embeddings)".into(),
+        };
+        println!("{:>3}  {:>9.4}  {:<12}  {}", rank + 1, h.score, h.id, snippet.replace('\n', " "));
     }
     Ok(())
 }
@@ -232,7 +289,7 @@ pub fn inspect(dir: &Path) -> Result<()> {
     println!(
         "size         {} ({:.2} bytes/token)",
         human_bytes(s.total_bytes),
-        s.total_bytes as f64 / s.n_tokens.max(1) as f64
+        s.bytes_per_token()
     );
     println!("  codebook   {:>12}", human_bytes(s.codebook_bytes));
     for (name, bytes) in &s.components {

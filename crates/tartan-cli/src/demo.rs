@@ -66,7 +66,7 @@ pub fn run(a: &DemoArgs) -> Result<()> {
         println!(
             "| PLAID {nbits}-bit (K {}) | {:.2} | {build_s:.2} | {:.2} | {:.2} | {recall:.3} |",
             s.n_centroids,
-            s.total_bytes as f64 / s.n_tokens as f64,
+            s.bytes_per_token(),
             l.p50_ms,
             l.p95_ms
         );

@@ -7,6 +7,7 @@
 
 mod commands;
 mod demo;
+mod encode;
 mod progress;
 mod timing;
 
@@ -48,12 +49,15 @@ enum Command {
     },
     /// Build and search a synthetic corpus at 1, 2 and 4 bits; print the trade-off table.
     Demo(DemoArgs),
+    /// Encode a BEIR directory (corpus, split queries, qrels) into an embeddings directory.
+    Encode(EncodeArgs),
 }
 
 /// `tartan index`.
 #[derive(Args, Debug)]
 pub struct IndexArgs {
-    /// Embeddings directory.
+    /// Embeddings directory; with --model, a BEIR directory or a corpus .jsonl[.zst] file
+    /// (`{"_id", "title", "text"}` per line) to encode.
     pub embeddings: PathBuf,
     /// Index directory to create.
     pub index: PathBuf,
@@ -81,6 +85,9 @@ pub struct IndexArgs {
     /// Replace an existing index in INDEX (publishes a new generation atomically).
     #[arg(long)]
     pub overwrite: bool,
+    /// Encode text with this model (and store the texts in the index).
+    #[command(flatten)]
+    pub encoder: EncoderArgs,
 }
 
 /// `--kmeans`.
@@ -98,11 +105,17 @@ pub struct SearchArgs {
     /// Index directory.
     pub index: PathBuf,
     /// Embeddings directory holding query_embs.npy, query_lens.npy, query_ids.txt.
+    #[arg(long, required_unless_present = "query", conflicts_with = "query")]
+    pub queries: Option<PathBuf>,
+    /// A query as text (needs --model): prints the top hits with the start of their text.
+    #[arg(long, requires = "model")]
+    pub query: Option<String>,
+    /// The model that encodes --query.
+    #[command(flatten)]
+    pub encoder: EncoderArgs,
+    /// Hits per query (default 100; 10 with --query).
     #[arg(long)]
-    pub queries: PathBuf,
-    /// Hits per query.
-    #[arg(long, default_value_t = 100)]
-    pub k: usize,
+    pub k: Option<usize>,
     /// Centroids probed per query token (default by k: 1, 2 or 4).
     #[arg(long)]
     pub ncells: Option<usize>,
@@ -112,9 +125,9 @@ pub struct SearchArgs {
     /// Centroid score threshold of the pruned pass (default by k: 0.5, 0.45, 0.4).
     #[arg(long)]
     pub threshold: Option<f32>,
-    /// TREC run to write.
-    #[arg(long)]
-    pub out: PathBuf,
+    /// TREC run to write (required with --queries).
+    #[arg(long, required_unless_present = "query")]
+    pub out: Option<PathBuf>,
     /// L2-normalise query vectors on load.
     #[arg(long)]
     pub normalize: bool,
@@ -150,6 +163,57 @@ pub struct EvalArgs {
     pub against: Option<PathBuf>,
 }
 
+/// Which model and how to run it.
+#[derive(Args, Debug)]
+pub struct EncoderArgs {
+    /// Model directory (config.json, tokenizer.json, model.safetensors), or a hub model id.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Force a mode (default: ColBERT if the checkpoint has a projection, else raw).
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeArg>,
+    /// Document length in tokens (default: the checkpoint's, else 180 ColBERT / 256 raw).
+    #[arg(long)]
+    pub doc_maxlen: Option<usize>,
+    /// Query length in tokens (default: the checkpoint's, else 32).
+    #[arg(long)]
+    pub query_maxlen: Option<usize>,
+    /// Texts per forward pass.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+}
+
+/// `--mode`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum ModeArg {
+    /// Last hidden states of every token, normalised.
+    Raw,
+    /// ColBERT: markers, projection, [MASK] query padding, punctuation skipped.
+    Colbert,
+}
+
+/// `tartan encode`.
+#[derive(Args, Debug)]
+pub struct EncodeArgs {
+    /// BEIR directory: corpus.jsonl[.zst], queries.jsonl, qrels/<split>.tsv.
+    pub beir: PathBuf,
+    /// The model and its settings.
+    #[command(flatten)]
+    pub encoder: EncoderArgs,
+    /// Embeddings directory to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Qrels split whose queries are encoded.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Encode only the first N documents (for quick trials).
+    #[arg(long)]
+    pub max_docs: Option<usize>,
+    /// Write float32 instead of float16 vectors.
+    #[arg(long)]
+    pub f32: bool,
+}
+
 /// `tartan demo`.
 #[derive(Args, Debug)]
 pub struct DemoArgs {
@@ -183,6 +247,7 @@ fn main() -> ExitCode {
         Command::Inspect { index } => commands::inspect(&index),
         Command::Verify { index } => commands::verify(&index),
         Command::Demo(a) => demo::run(&a),
+        Command::Encode(a) => encode::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

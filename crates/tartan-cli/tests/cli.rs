@@ -112,3 +112,84 @@ fn bad_input_gives_clear_errors() {
     let err = fails(&["eval", "--run", "/nonexistent.tsv", "--qrels", "/nonexistent"]);
     assert!(err.contains("/nonexistent.tsv"), "{err}");
 }
+
+fn minilm() -> Option<std::path::PathBuf> {
+    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/models/all-MiniLM-L6-v2");
+    d.join("model.safetensors").exists().then_some(d)
+}
+
+/// A five-document BEIR directory.
+fn write_beir(dir: &Path) {
+    std::fs::create_dir_all(dir.join("qrels")).unwrap();
+    let docs = [
+        ("d1", "Vitamin D", "Vitamin D deficiency is associated with diabetes."),
+        ("d2", "Cats", "Cats sleep for most of the day."),
+        ("d3", "Rust", "Rust is a systems programming language."),
+        ("d4", "Coffee", "Coffee contains caffeine, a stimulant."),
+        ("d5", "Oceans", "Oceans cover most of the planet's surface."),
+    ];
+    let corpus: String = docs
+        .iter()
+        .map(|(id, t, x)| format!("{}\n", serde_json::json!({"_id": id, "title": t, "text": x})))
+        .collect();
+    std::fs::write(dir.join("corpus.jsonl"), corpus).unwrap();
+    std::fs::write(
+        dir.join("queries.jsonl"),
+        "{\"_id\": \"q1\", \"text\": \"does vitamin D affect diabetes\"}\n{\"_id\": \"q2\", \"text\": \"how long do cats sleep\"}\n{\"_id\": \"q3\", \"text\": \"unjudged\"}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("qrels/test.tsv"),
+        "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\n",
+    )
+    .unwrap();
+}
+
+#[test]
+fn text_encode_index_and_search() {
+    let Some(model) = minilm() else {
+        eprintln!("SKIPPED: ../shared/models/all-MiniLM-L6-v2 is not present");
+        return;
+    };
+    let m = model.to_str().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let beir = tmp.path().join("beir");
+    write_beir(&beir);
+    let emb = tmp.path().join("emb");
+    let out = ok(&["encode", beir.to_str().unwrap(), "--model", m, "--out", emb.to_str().unwrap()]);
+    assert!(
+        out.contains("5 documents") && out.contains("tokens/s") && out.contains("2 queries"),
+        "{out}"
+    );
+    let docs = tartan_embeddings::Embeddings::open(&emb, Kind::Docs, Default::default()).unwrap();
+    assert_eq!((docs.n_docs(), docs.dim()), (5, 384));
+    assert!(emb.join("qrels.tsv").exists());
+
+    let idx = tmp.path().join("idx");
+    let out = ok(&[
+        "index",
+        beir.join("corpus.jsonl").to_str().unwrap(),
+        idx.to_str().unwrap(),
+        "--model",
+        m,
+        "--centroids",
+        "8",
+    ]);
+    assert!(out.contains("indexed 5 documents"), "{out}");
+    let out = ok(&[
+        "search",
+        idx.to_str().unwrap(),
+        "--model",
+        m,
+        "--query",
+        "How long do cats sleep?",
+        "--k",
+        "3",
+    ]);
+    let first = out.lines().nth(1).unwrap();
+    assert!(first.contains("d2") && first.contains("Cats sleep for most"), "{out}");
+    // No temporary encoding directory is left beside the index.
+    let left: Vec<_> =
+        std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left.len(), 3, "{left:?}");
+}

@@ -33,6 +33,7 @@
 mod error;
 mod npy;
 mod validate;
+mod writer;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -42,6 +43,7 @@ use tartan_kernels::ReadOnlyMap;
 
 pub use error::EmbError;
 pub use npy::DType;
+pub use writer::EmbeddingsWriter;
 
 /// Which half of an embeddings directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

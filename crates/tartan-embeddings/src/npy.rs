@@ -144,6 +144,25 @@ pub(crate) fn write(
     f.into_inner().map_err(|e| io(e.into_error()))?.sync_all().map_err(io)
 }
 
+/// Header length of streamed files: fixed, so the shape can be patched in when the row count
+/// is known. 128 bytes keeps the data 64-byte aligned.
+const STREAM_HEADER: usize = 128;
+
+/// The 128-byte header of a streamed 2-D array.
+pub(crate) fn stream_header(dtype: DType, rows: usize, cols: usize) -> Vec<u8> {
+    let mut dict = format!(
+        "{{'descr': '{}', 'fortran_order': False, 'shape': ({rows}, {cols}), }}",
+        dtype.descr()
+    );
+    dict.push_str(&" ".repeat(STREAM_HEADER - 10 - 1 - dict.len()));
+    dict.push('\n');
+    let mut h = b"\x93NUMPY\x01\x00".to_vec();
+    h.extend((dict.len() as u16).to_le_bytes());
+    h.extend(dict.as_bytes());
+    debug_assert_eq!(h.len(), STREAM_HEADER);
+    h
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

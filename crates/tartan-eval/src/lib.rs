@@ -20,6 +20,10 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod beir;
+
+pub use beir::{load_corpus, load_queries, TextItem};
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -35,6 +39,12 @@ pub enum EvalError {
         /// The cause.
         #[source]
         source: std::io::Error,
+    },
+    /// A required file is missing.
+    #[error("{} not found", path.display())]
+    Missing {
+        /// What was looked for.
+        path: PathBuf,
     },
     /// A line is malformed.
     #[error("{source_name}:{line}: {reason}")]

@@ -103,16 +103,36 @@ impl Index {
         params: &IndexParams,
         progress: &dyn Progress,
     ) -> Result<Index> {
+        Self::build_with_texts(docs, None, dir, params, progress)
+    }
+
+    /// [`Index::build`], also storing each document's text (one per document, in order) so
+    /// that [`Index::text`] can show it with search results.
+    pub fn build_with_texts(
+        docs: &Embeddings,
+        texts: Option<&[String]>,
+        dir: &Path,
+        params: &IndexParams,
+        progress: &dyn Progress,
+    ) -> Result<Index> {
         params.validate()?;
         if docs.n_docs() == 0 {
             return Err(IndexError::NoDocuments);
+        }
+        if let Some(t) = texts {
+            if t.len() != docs.n_docs() {
+                return Err(IndexError::Param {
+                    name: "texts",
+                    reason: format!("{} texts for {} documents", t.len(), docs.n_docs()),
+                });
+            }
         }
         let target = prepare_target(dir, params.overwrite)?;
         let work = match &target {
             Target::Fresh { tmp, .. } => tmp.clone(),
             Target::NewGeneration { dir, .. } => dir.clone(),
         };
-        let result = build_into(docs, &work, &target, params, progress);
+        let result = build_into(docs, texts, &work, &target, params, progress);
         match (&target, result) {
             (Target::Fresh { tmp, dest }, Ok(())) => {
                 std::fs::rename(tmp, dest).map_err(io(dest))?;
@@ -150,6 +170,7 @@ fn remove_unreferenced(dir: &Path, old: &Manifest) {
 
 fn build_into(
     docs: &Embeddings,
+    texts: Option<&[String]>,
     work: &Path,
     target: &Target,
     params: &IndexParams,
@@ -210,7 +231,7 @@ fn build_into(
     let (cb_bytes, cb_crc) = codebook::write(&work.join(&cb_name), &centroids, &codec)?;
     let codebook = Codebook::open(&work.join(&cb_name), dim, k, params.nbits)?;
     let seg_name = format!("segment.{seg_id:06}.tseg");
-    let written = segment::write(&work.join(&seg_name), docs, &codebook, progress)?;
+    let written = segment::write(&work.join(&seg_name), docs, texts, &codebook, progress)?;
     sync_dir(work)?;
 
     let n_tokens = docs.n_tokens() as u64;

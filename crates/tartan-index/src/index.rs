@@ -47,6 +47,15 @@ pub struct IndexStats {
     pub mean_sq_residual: f64,
 }
 
+impl IndexStats {
+    /// Bytes of the index per token: every file except the stored texts (which are a copy of
+    /// the corpus, not part of the index's cost).
+    pub fn bytes_per_token(&self) -> f64 {
+        let texts = self.components.iter().find(|c| c.0 == "texts").map_or(0, |c| c.1);
+        (self.total_bytes - texts) as f64 / self.n_tokens.max(1) as f64
+    }
+}
+
 impl Index {
     /// Opens the index in `dir`: reads the manifest, maps every file and checks headers and
     /// structure (O(documents + centroids)); data checksums are left to [`Index::verify`].
@@ -134,6 +143,7 @@ impl Index {
             ("codes", 0),
             ("residuals", 0),
             ("ivf", 0),
+            ("texts", 0),
             ("headers", 0),
         ];
         let mut lens: Vec<usize> = vec![0; self.manifest.n_centroids];
@@ -147,12 +157,13 @@ impl Index {
             comps[2].1 += size(b"CODES   ");
             comps[3].1 += size(b"RESIDUAL");
             comps[4].1 += size(b"IVFOFFS ") + size(b"IVFDOCS ");
+            comps[5].1 += size(b"TEXTOFFS") + size(b"TEXTDATA");
             for (l, n) in lens.iter_mut().zip(s.ivf().list_lens()) {
                 *l += n;
             }
         }
         let seg_bytes: u64 = self.manifest.segments.iter().map(|s| s.file.bytes).sum();
-        comps[5].1 = seg_bytes - comps.iter().take(5).map(|c| c.1).sum::<u64>();
+        comps[6].1 = seg_bytes - comps.iter().take(6).map(|c| c.1).sum::<u64>();
         let total_bytes = seg_bytes + self.manifest.codebook.bytes;
         let mut sorted = lens.clone();
         sorted.sort_unstable();
@@ -182,6 +193,18 @@ impl Index {
             ivf_lists,
             mean_sq_residual: self.manifest.build.mean_sq_residual,
         }
+    }
+
+    /// The stored text of the document at position `doc` (from [`SearchHit::doc`]), if the
+    /// index was built with texts.
+    ///
+    /// [`SearchHit::doc`]: crate::SearchHit::doc
+    pub fn text(&self, doc: u64) -> Option<Result<&str>> {
+        if doc >= self.n_docs() {
+            return None;
+        }
+        let (s, d) = self.locate(doc as u32);
+        self.segments[s].text(d)
     }
 
     /// Segment and local document of a global document number.

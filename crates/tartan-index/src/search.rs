@@ -17,6 +17,9 @@ pub struct SearchHit {
     pub id: String,
     /// MaxSim of the query and the decompressed document.
     pub score: f32,
+    /// The document's position in this opened generation (for [`Index::text`]); not stable
+    /// across generations, unlike `id`.
+    pub doc: u64,
 }
 
 /// Per-query working memory, reused across the stages.
@@ -71,7 +74,11 @@ impl Index {
         hits.into_iter()
             .map(|h| {
                 let (s, d) = self.locate(h.doc);
-                Ok(SearchHit { id: self.segments[s].id(d)?.to_string(), score: h.score })
+                Ok(SearchHit {
+                    id: self.segments[s].id(d)?.to_string(),
+                    score: h.score,
+                    doc: h.doc as u64,
+                })
             })
             .collect()
     }

@@ -21,6 +21,8 @@ const RESIDUALS: &[u8; 8] = b"RESIDUAL";
 const CODES: &[u8; 8] = b"CODES   ";
 const IVF_OFFSETS: &[u8; 8] = b"IVFOFFS ";
 const IVF_DOCS: &[u8; 8] = b"IVFDOCS ";
+const TEXT_OFFSETS: &[u8; 8] = b"TEXTOFFS";
+const TEXT_BYTES: &[u8; 8] = b"TEXTDATA";
 
 /// Tokens encoded per parallel batch while writing.
 const ENCODE_BATCH: usize = 1 << 15;
@@ -32,10 +34,12 @@ pub(crate) struct Written {
     pub sum_sq_residual: f64,
 }
 
-/// Encodes every document of `docs` with `codebook` into a new segment file at `path`.
+/// Encodes every document of `docs` with `codebook` into a new segment file at `path`,
+/// with the documents' texts when given (one per document).
 pub(crate) fn write(
     path: &Path,
     docs: &Embeddings,
+    texts: Option<&[String]>,
     codebook: &Codebook,
     progress: &dyn Progress,
 ) -> Result<Written> {
@@ -44,7 +48,8 @@ pub(crate) fn write(
     let k = codebook.n_centroids;
     let n_tokens = docs.n_tokens();
     let bpt = codec.bytes_per_token();
-    let mut w = ContainerWriter::create(path, FileKind::Segment, 8)?;
+    let mut w =
+        ContainerWriter::create(path, FileKind::Segment, if texts.is_some() { 10 } else { 8 })?;
     let code_width: u64 = if k <= 1 << 16 { 2 } else { 4 };
     w.section(
         INFO,
@@ -60,17 +65,7 @@ pub(crate) fn write(
         ],
     )?;
     w.section(DOC_OFFSETS, docs.offsets())?;
-    let mut id_offsets = Vec::with_capacity(docs.n_docs() + 1);
-    id_offsets.push(0u64);
-    for id in docs.ids() {
-        id_offsets.push(id_offsets.last().expect("non-empty") + id.len() as u64);
-    }
-    w.section(ID_OFFSETS, &id_offsets)?;
-    w.begin(ID_BYTES, 1)?;
-    for id in docs.ids() {
-        w.write(id.as_bytes())?;
-    }
-    w.end()?;
+    write_strings(&mut w, ID_OFFSETS, ID_BYTES, docs.ids().iter().map(String::as_str))?;
 
     progress.stage("encoding", n_tokens as u64);
     let centroids = codebook.centroids();
@@ -108,8 +103,52 @@ pub(crate) fn write(
         .map_err(|e| IndexError::Corrupt { path: path.to_path_buf(), reason: e.to_string() })?;
     w.section(IVF_OFFSETS, &ivf.offsets)?;
     w.section(IVF_DOCS, &ivf.docs)?;
+    if let Some(texts) = texts {
+        write_strings(&mut w, TEXT_OFFSETS, TEXT_BYTES, texts.iter().map(String::as_str))?;
+    }
     let (bytes, crc32) = w.finish()?;
     Ok(Written { bytes, crc32, sum_sq_residual: sum_sq })
+}
+
+/// Writes strings as an offsets section (`n + 1` u64) and a bytes section.
+fn write_strings<'a>(
+    w: &mut ContainerWriter,
+    offsets_tag: &[u8; 8],
+    bytes_tag: &[u8; 8],
+    strings: impl Iterator<Item = &'a str> + Clone,
+) -> Result<()> {
+    let mut offsets = vec![0u64];
+    for s in strings.clone() {
+        offsets.push(offsets.last().expect("non-empty") + s.len() as u64);
+    }
+    w.section(offsets_tag, &offsets)?;
+    w.begin(bytes_tag, 1)?;
+    for s in strings {
+        w.write(s.as_bytes())?;
+    }
+    w.end()
+}
+
+/// Locates and checks an offsets + bytes pair of sections holding `n` strings.
+fn string_sections(
+    file: &Container,
+    offsets_tag: &[u8; 8],
+    bytes_tag: &[u8; 8],
+    n: usize,
+) -> Result<(Range<usize>, Range<usize>)> {
+    let offsets = file.typed::<u64>(offsets_tag, Some(n + 1))?;
+    let bytes = file.range(bytes_tag, 1)?;
+    let o: &[u64] = file.slice(&offsets);
+    if o[0] != 0 || o[n] != bytes.len() as u64 || o.windows(2).any(|w| w[0] > w[1]) {
+        return Err(IndexError::Corrupt {
+            path: file.path.clone(),
+            reason: format!(
+                "{} offsets are inconsistent",
+                String::from_utf8_lossy(offsets_tag).trim()
+            ),
+        });
+    }
+    Ok((offsets, bytes))
 }
 
 /// The centroid ids of one document's tokens, in their stored width.
@@ -134,6 +173,8 @@ pub(crate) struct Segment {
     wide_codes: bool,
     ivf_offsets: Range<usize>,
     ivf_docs: Range<usize>,
+    /// Offsets and bytes of the documents' texts, when stored.
+    texts: Option<(Range<usize>, Range<usize>)>,
 }
 
 impl Segment {
@@ -182,15 +223,11 @@ impl Segment {
                 "document offsets are not strictly increasing from 0 to the token count".into(),
             ));
         }
-        let id_offsets = file.typed::<u64>(ID_OFFSETS, Some(n_docs + 1))?;
-        let id_bytes = file.range(ID_BYTES, 1)?;
-        let ioffs: &[u64] = file.slice(&id_offsets);
-        if ioffs[0] != 0
-            || ioffs[n_docs] != id_bytes.len() as u64
-            || ioffs.windows(2).any(|w| w[0] > w[1])
-        {
-            return Err(corrupt("id offsets are inconsistent".into()));
-        }
+        let (id_offsets, id_bytes) = string_sections(&file, ID_OFFSETS, ID_BYTES, n_docs)?;
+        let texts = match file.elem_size(TEXT_OFFSETS) {
+            Some(_) => Some(string_sections(&file, TEXT_OFFSETS, TEXT_BYTES, n_docs)?),
+            None => None,
+        };
         let residuals = file.range(RESIDUALS, 1)?;
         if residuals.len() != n_tokens * bpt {
             return Err(corrupt(format!(
@@ -222,6 +259,7 @@ impl Segment {
             wide_codes,
             ivf_offsets,
             ivf_docs,
+            texts,
         })
     }
 
@@ -260,12 +298,24 @@ impl Segment {
     }
     /// External id of `doc`.
     pub(crate) fn id(&self, doc: usize) -> Result<&str> {
-        let o: &[u64] = self.file.slice(&self.id_offsets);
-        let b = &self.file.map
-            [self.id_bytes.start + o[doc] as usize..self.id_bytes.start + o[doc + 1] as usize];
+        self.string(&self.id_offsets, &self.id_bytes, doc, "id")
+    }
+    /// Stored text of `doc`, if the segment holds texts.
+    pub(crate) fn text(&self, doc: usize) -> Option<Result<&str>> {
+        self.texts.as_ref().map(|(o, b)| self.string(o, b, doc, "text"))
+    }
+    fn string(
+        &self,
+        offsets: &Range<usize>,
+        bytes: &Range<usize>,
+        doc: usize,
+        what: &str,
+    ) -> Result<&str> {
+        let o: &[u64] = self.file.slice(offsets);
+        let b = &self.file.map[bytes.start + o[doc] as usize..bytes.start + o[doc + 1] as usize];
         std::str::from_utf8(b).map_err(|_| IndexError::Corrupt {
             path: self.file.path.clone(),
-            reason: format!("id of document {doc} is not UTF-8"),
+            reason: format!("{what} of document {doc} is not UTF-8"),
         })
     }
 
@@ -286,6 +336,7 @@ impl Segment {
         self.ivf().check_docs().map_err(|e| corrupt(format!("inverted file: {e}")))?;
         for d in 0..self.n_docs {
             self.id(d)?;
+            self.text(d).transpose()?;
         }
         Ok(())
     }

@@ -94,3 +94,41 @@ fn overwrite_publishes_a_new_generation_and_removes_old_files() {
     // No temporary directories are left beside the index.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
+
+#[test]
+fn texts_are_stored_verified_and_returned() {
+    let c = tartan_synth::SynthParams::new(120).dim(32).n_queries(2).seed(8).generate();
+    let texts: Vec<String> = (0..120).map(|i| format!("document {i}: ünïcode ✓")).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("i");
+    let index = Index::build_with_texts(
+        &c.docs,
+        Some(&texts),
+        &p,
+        &IndexParams::new(),
+        &tartan_index::NoProgress,
+    )
+    .unwrap();
+    index.verify().unwrap();
+    let q = c.queries.doc(0);
+    for h in index.search(view(&q, 32), &SearchParams::new(5)).unwrap() {
+        let n: usize = h.id[1..].parse().unwrap();
+        assert_eq!(index.text(h.doc).unwrap().unwrap(), texts[n]);
+    }
+    assert!(index.text(120).is_none());
+    let s = index.stats();
+    let text_bytes = s.components.iter().find(|c| c.0 == "texts").unwrap().1;
+    assert!(text_bytes > texts.iter().map(String::len).sum::<usize>() as u64);
+    assert!(s.bytes_per_token() < s.total_bytes as f64 / s.n_tokens as f64);
+    // An index built without texts has none.
+    let plain = build(&c, &dir.path().join("plain"), IndexParams::new());
+    assert!(plain.text(0).is_none());
+    let wrong = Index::build_with_texts(
+        &c.docs,
+        Some(&texts[..3]),
+        &dir.path().join("x"),
+        &IndexParams::new(),
+        &tartan_index::NoProgress,
+    );
+    assert!(matches!(wrong, Err(tartan_index::IndexError::Param { name: "texts", .. })));
+}
