@@ -1,5 +1,7 @@
 //! The `tartan` binary end to end on a small synthetic embeddings directory.
 
+#![allow(clippy::print_stderr)] // the skip reason is printed
+
 use std::path::Path;
 use std::process::{Command, Output};
 
