@@ -79,15 +79,24 @@ fn draw_sample(docs: &Embeddings, params: &IndexParams, rng: &mut ChaCha8Rng) ->
     let mut picked: Vec<usize> = rand::seq::index::sample(rng, n_docs, n_sample).into_vec();
     picked.sort_unstable();
     let dim = docs.dim();
-    let mut rows: Vec<Vec<f32>> = Vec::new();
-    for &d in &picked {
-        rows.extend(docs.doc(d).chunks_exact(dim).map(<[f32]>::to_vec));
-    }
-    rows.shuffle(rng);
-    let n_held = ((rows.len() as f64 * HELDOUT_FRACTION) as usize).clamp(1, HELDOUT_MAX);
-    let n_held = if rows.len() > 1 { n_held.min(rows.len() - 1) } else { 0 };
-    let heldout: Vec<f32> = rows[..n_held].concat();
-    let kmeans: Vec<f32> = rows[n_held..].concat();
+    // Token positions of the sampled documents, shuffled; gathered into flat buffers so the
+    // sample costs one allocation per buffer, not one per token.
+    let mut tokens: Vec<usize> = picked
+        .iter()
+        .flat_map(|&d| docs.offsets()[d] as usize..docs.offsets()[d + 1] as usize)
+        .collect();
+    tokens.shuffle(rng);
+    let n_held = ((tokens.len() as f64 * HELDOUT_FRACTION) as usize).clamp(1, HELDOUT_MAX);
+    let n_held = if tokens.len() > 1 { n_held.min(tokens.len() - 1) } else { 0 };
+    let gather = |ts: &[usize]| {
+        let mut out = vec![0f32; ts.len() * dim];
+        for (row, &t) in out.chunks_exact_mut(dim).zip(ts) {
+            docs.read_tokens(t, row);
+        }
+        out
+    };
+    let heldout = gather(&tokens[..n_held]);
+    let kmeans = gather(&tokens[n_held..]);
     Sample { n_docs: n_sample, kmeans, heldout }
 }
 
