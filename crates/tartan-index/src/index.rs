@@ -137,33 +137,20 @@ impl Index {
 
     /// Sizes and list statistics.
     pub fn stats(&self) -> IndexStats {
-        let mut comps = [
-            ("doc offsets", 0u64),
-            ("ids", 0),
-            ("codes", 0),
-            ("residuals", 0),
-            ("ivf", 0),
-            ("texts", 0),
-            ("headers", 0),
-        ];
+        let mut comps: Vec<(&'static str, u64)> =
+            crate::segment::COMPONENTS.iter().map(|(name, _)| (*name, 0)).collect();
         let mut lens: Vec<usize> = vec![0; self.manifest.n_centroids];
         for s in &self.segments {
-            let f = &s.file;
-            let size = |tag: &[u8; 8]| {
-                f.elem_size(tag).and_then(|e| f.range(tag, e).ok()).map_or(0, |r| r.len() as u64)
-            };
-            comps[0].1 += size(b"DOCOFFS ");
-            comps[1].1 += size(b"IDOFFS  ") + size(b"IDBYTES ");
-            comps[2].1 += size(b"CODES   ");
-            comps[3].1 += size(b"RESIDUAL");
-            comps[4].1 += size(b"IVFOFFS ") + size(b"IVFDOCS ");
-            comps[5].1 += size(b"TEXTOFFS") + size(b"TEXTDATA");
+            for (c, bytes) in comps.iter_mut().zip(s.component_sizes()) {
+                c.1 += bytes;
+            }
             for (l, n) in lens.iter_mut().zip(s.ivf().list_lens()) {
                 *l += n;
             }
         }
         let seg_bytes: u64 = self.manifest.segments.iter().map(|s| s.file.bytes).sum();
-        comps[6].1 = seg_bytes - comps.iter().take(6).map(|c| c.1).sum::<u64>();
+        let data: u64 = comps.iter().map(|c| c.1).sum();
+        comps.push(("headers", seg_bytes - data));
         let total_bytes = seg_bytes + self.manifest.codebook.bytes;
         let mut sorted = lens.clone();
         sorted.sort_unstable();
@@ -188,7 +175,7 @@ impl Index {
             n_centroids: self.manifest.n_centroids,
             n_segments: self.segments.len(),
             codebook_bytes: self.manifest.codebook.bytes,
-            components: comps.to_vec(),
+            components: comps,
             total_bytes,
             ivf_lists,
             mean_sq_residual: self.manifest.build.mean_sq_residual,

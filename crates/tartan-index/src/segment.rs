@@ -24,6 +24,16 @@ const IVF_DOCS: &[u8; 8] = b"IVFDOCS ";
 const TEXT_OFFSETS: &[u8; 8] = b"TEXTOFFS";
 const TEXT_BYTES: &[u8; 8] = b"TEXTDATA";
 
+/// Components of a segment for size accounting, with the sections each spans.
+pub(crate) const COMPONENTS: [(&str, &[&[u8; 8]]); 6] = [
+    ("doc offsets", &[DOC_OFFSETS]),
+    ("ids", &[ID_OFFSETS, ID_BYTES]),
+    ("codes", &[CODES]),
+    ("residuals", &[RESIDUALS]),
+    ("ivf", &[IVF_OFFSETS, IVF_DOCS]),
+    ("texts", &[TEXT_OFFSETS, TEXT_BYTES]),
+];
+
 /// Tokens encoded per parallel batch while writing.
 const ENCODE_BATCH: usize = 1 << 15;
 
@@ -316,6 +326,18 @@ impl Segment {
         std::str::from_utf8(b).map_err(|_| IndexError::Corrupt {
             path: self.file.path.clone(),
             reason: format!("{what} of document {doc} is not UTF-8"),
+        })
+    }
+
+    /// Bytes of each of [`COMPONENTS`], in order (0 for absent optional sections).
+    pub(crate) fn component_sizes(&self) -> impl Iterator<Item = u64> + '_ {
+        let f = &self.file;
+        COMPONENTS.iter().map(move |(_, tags)| {
+            tags.iter()
+                .map(|t| {
+                    f.elem_size(t).and_then(|e| f.range(t, e).ok()).map_or(0, |r| r.len() as u64)
+                })
+                .sum()
         })
     }
 
