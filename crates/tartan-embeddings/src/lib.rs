@@ -220,27 +220,13 @@ impl Embeddings {
 
     /// Writes the `kind` files into `dir` (created if missing).
     pub fn write(&self, dir: &Path, kind: Kind, precision: Precision) -> Result<(), EmbError> {
-        std::fs::create_dir_all(dir).map_err(|source| EmbError::Io { path: dir.into(), source })?;
-        let mut buf = vec![0f32; self.dim];
-        let mut data = Vec::with_capacity(self.n_tokens() * self.dim * 4);
-        for t in 0..self.n_tokens() {
-            self.read_tokens(t, &mut buf);
-            match precision {
-                Precision::F32 => buf.iter().for_each(|v| data.extend(v.to_le_bytes())),
-                Precision::F16 => {
-                    buf.iter().for_each(|v| data.extend(f16::from_f32(*v).to_le_bytes()))
-                }
-            }
+        // The vectors were validated (or normalised) on load, so the writer's checks pass and
+        // it writes them unchanged, one document at a time.
+        let mut w = EmbeddingsWriter::create(dir, kind, self.dim, precision, false)?;
+        for d in 0..self.n_docs() {
+            w.push(self.id(d), &self.doc(d))?;
         }
-        let dtype = if precision == Precision::F16 { DType::F16 } else { DType::F32 };
-        npy::write(&kind.embs_path(dir), dtype, &[self.n_tokens(), self.dim], &data)?;
-        let lens: Vec<u8> =
-            (0..self.n_docs()).flat_map(|d| (self.doc_len(d) as i64).to_le_bytes()).collect();
-        npy::write(&kind.lens_path(dir), DType::I64, &[self.n_docs()], &lens)?;
-        let mut ids = self.ids.join("\n");
-        ids.push('\n');
-        let p = kind.ids_path(dir);
-        std::fs::write(&p, ids).map_err(|source| EmbError::Io { path: p, source })
+        w.finish()
     }
 
     /// Vector dimension.
