@@ -15,9 +15,10 @@ use tartan_kmeans::KMeansParams;
 use crate::codebook::{self, Codebook};
 use crate::container::FORMAT_VERSION;
 use crate::error::{IndexError, Result};
+use crate::lock::{collect_garbage, WriterLock};
 use crate::manifest::{sync_dir, BuildInfo, FileRef, Manifest, SegmentMeta, META_FILE};
 use crate::params::{default_n_centroids, default_sample_docs, IndexParams};
-use crate::{segment, Index, Progress};
+use crate::{segment, Extras, Index, Progress};
 
 /// ColBERT holds out 5% of the training sample, at most 50,000 tokens, for the codec.
 const HELDOUT_FRACTION: f64 = 0.05;
@@ -27,8 +28,9 @@ const HELDOUT_MAX: usize = 50_000;
 enum Target {
     /// A fresh directory built beside the target and renamed into place.
     Fresh { tmp: PathBuf, dest: PathBuf },
-    /// An existing index replaced by a new generation in the same directory.
-    NewGeneration { dir: PathBuf, old: Box<Manifest> },
+    /// An existing index replaced by a new generation in the same directory, under the
+    /// writer lock.
+    NewGeneration { dir: PathBuf, old: Box<Manifest>, _lock: WriterLock },
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> IndexError + '_ {
@@ -46,8 +48,14 @@ fn prepare_target(dest: &Path, overwrite: bool) -> Result<Target> {
             if !overwrite {
                 return Err(IndexError::Exists { path: dest.to_path_buf() });
             }
+            let lock = WriterLock::acquire(dest)?;
             let old = Manifest::load(dest)?;
-            return Ok(Target::NewGeneration { dir: dest.to_path_buf(), old: Box::new(old) });
+            collect_garbage(dest, &old)?;
+            return Ok(Target::NewGeneration {
+                dir: dest.to_path_buf(),
+                old: Box::new(old),
+                _lock: lock,
+            });
         }
     }
     let name = dest.file_name().ok_or_else(|| IndexError::Param {
@@ -101,7 +109,7 @@ fn draw_sample(docs: &Embeddings, params: &IndexParams, rng: &mut ChaCha8Rng) ->
 }
 
 impl Index {
-    /// Builds an index of `docs` in `dir` and opens it.
+    /// Builds an index of `docs` in `dir` and opens it (no texts, no metadata).
     ///
     /// A new directory is written beside `dir` and renamed into place; an existing index is
     /// only replaced with `overwrite`, by writing a new generation's files and publishing a
@@ -112,14 +120,13 @@ impl Index {
         params: &IndexParams,
         progress: &dyn Progress,
     ) -> Result<Index> {
-        Self::build_with_texts(docs, None, dir, params, progress)
+        Self::build_with(docs, &Extras::new(), dir, params, progress)
     }
 
-    /// [`Index::build`], also storing each document's text (one per document, in order) so
-    /// that [`Index::text`] can show it with search results.
-    pub fn build_with_texts(
+    /// [`Index::build`], also storing each document's text and metadata from `extras`.
+    pub fn build_with(
         docs: &Embeddings,
-        texts: Option<&[String]>,
+        extras: &Extras,
         dir: &Path,
         params: &IndexParams,
         progress: &dyn Progress,
@@ -128,20 +135,17 @@ impl Index {
         if docs.n_docs() == 0 {
             return Err(IndexError::NoDocuments);
         }
-        if let Some(t) = texts {
-            if t.len() != docs.n_docs() {
-                return Err(IndexError::Param {
-                    name: "texts",
-                    reason: format!("{} texts for {} documents", t.len(), docs.n_docs()),
-                });
-            }
-        }
+        extras.check(docs)?;
         let target = prepare_target(dir, params.overwrite)?;
         let work = match &target {
             Target::Fresh { tmp, .. } => tmp.clone(),
             Target::NewGeneration { dir, .. } => dir.clone(),
         };
-        let result = build_into(docs, texts, &work, &target, params, progress);
+        let ids = match &target {
+            Target::Fresh { .. } => (1, 1),
+            Target::NewGeneration { old, .. } => (old.generation + 1, old.next_segment_id),
+        };
+        let result = build_into(docs, extras, &work, ids, params, progress);
         match (&target, result) {
             (Target::Fresh { tmp, dest }, Ok(())) => {
                 std::fs::rename(tmp, dest).map_err(io(dest))?;
@@ -154,34 +158,21 @@ impl Index {
                 let _ = std::fs::remove_dir_all(tmp);
                 return Err(e);
             }
-            (Target::NewGeneration { dir, old }, Ok(())) => remove_unreferenced(dir, old),
+            (Target::NewGeneration { dir, .. }, Ok(())) => {
+                // Old files go once no reader holds them (a later writer retries the rest).
+                collect_garbage(dir, &Manifest::load(dir)?)?;
+            }
             (Target::NewGeneration { .. }, Err(e)) => return Err(e),
         }
         Index::open(dir)
     }
 }
 
-/// After a new generation is published, deletes the files only the old one named. A reader
-/// that already mapped them keeps its mapping (unlinking does not invalidate it).
-fn remove_unreferenced(dir: &Path, old: &Manifest) {
-    let Ok(new) = Manifest::load(dir) else { return };
-    let live: Vec<&str> = std::iter::once(new.codebook.file.as_str())
-        .chain(new.segments.iter().map(|s| s.file.file.as_str()))
-        .collect();
-    let old_files =
-        std::iter::once(&old.codebook.file).chain(old.segments.iter().map(|s| &s.file.file));
-    for f in old_files {
-        if !live.contains(&f.as_str()) {
-            let _ = std::fs::remove_file(dir.join(f));
-        }
-    }
-}
-
-fn build_into(
+pub(crate) fn build_into(
     docs: &Embeddings,
-    texts: Option<&[String]>,
+    extras: &Extras,
     work: &Path,
-    target: &Target,
+    (generation, seg_id): (u64, u64),
     params: &IndexParams,
     progress: &dyn Progress,
 ) -> Result<()> {
@@ -232,15 +223,11 @@ fn build_into(
         .collect();
     let codec = ResidualCodec::train(CodecParams::new(params.nbits), &residuals, dim)?;
 
-    let (generation, seg_id) = match target {
-        Target::Fresh { .. } => (1, 1),
-        Target::NewGeneration { old, .. } => (old.generation + 1, old.next_segment_id),
-    };
     let cb_name = format!("codebook.{generation:06}.tcb");
     let (cb_bytes, cb_crc) = codebook::write(&work.join(&cb_name), &centroids, &codec)?;
     let codebook = Codebook::open(&work.join(&cb_name), dim, k, params.nbits)?;
     let seg_name = format!("segment.{seg_id:06}.tseg");
-    let written = segment::write(&work.join(&seg_name), docs, texts, &codebook, progress)?;
+    let written = segment::encode(&work.join(&seg_name), docs, extras, &codebook, progress)?;
     sync_dir(work)?;
 
     let n_tokens = docs.n_tokens() as u64;
@@ -254,6 +241,7 @@ fn build_into(
         n_centroids: k,
         n_docs: docs.n_docs() as u64,
         n_tokens,
+        n_deleted: 0,
         next_segment_id: seg_id + 1,
         codebook: FileRef { file: cb_name, bytes: cb_bytes, crc32: cb_crc },
         segments: vec![SegmentMeta {
@@ -261,6 +249,9 @@ fn build_into(
             file: FileRef { file: seg_name, bytes: written.bytes, crc32: written.crc32 },
             n_docs: docs.n_docs() as u64,
             n_tokens,
+            n_deleted: 0,
+            deletions: None,
+            mean_sq_residual: Some(written.sum_sq_residual / n_tokens as f64),
         }],
         build: BuildInfo {
             seed: params.seed,

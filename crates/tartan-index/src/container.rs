@@ -3,7 +3,7 @@
 //! ```text
 //! 0      magic           8 bytes  "\x89TARTAN\n"
 //! 8      format_version  u32
-//! 12     kind            u32      1 codebook, 2 segment
+//! 12     kind            u32      1 codebook, 2 segment, 3 deletions
 //! 16     n_sections      u32
 //! 20     header_crc      u32      CRC-32 of bytes 0..64 (this field zeroed) and the section table
 //! 24     file_len        u64
@@ -24,7 +24,7 @@ use crate::error::{IndexError, Result};
 
 pub(crate) const MAGIC: [u8; 8] = *b"\x89TARTAN\n";
 /// The format version this build writes, and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 const HEADER_LEN: usize = 64;
 const ENTRY_LEN: usize = 32;
 const ALIGN: u64 = 64;
@@ -36,6 +36,8 @@ pub enum FileKind {
     Codebook = 1,
     /// Documents: offsets, ids, codes, residuals and the inverted file.
     Segment = 2,
+    /// A segment's deletion bitmap.
+    Deletions = 3,
 }
 
 /// Streams sections into a new file, then writes the header and table in place.
@@ -160,6 +162,9 @@ fn encode_head(
 pub(crate) struct Container {
     pub(crate) path: PathBuf,
     pub(crate) map: ReadOnlyMap,
+    /// Held open with a shared lock while the map lives: a writer only deletes files that it
+    /// can lock exclusively, so no file is removed under a reader (docs/format.md).
+    _file: File,
     sections: Vec<([u8; 8], Range<usize>, u32)>,
     head_len: usize,
     body_crc: u32,
@@ -176,7 +181,11 @@ impl Container {
     /// Maps `path` and checks magic, version, kind, length, header CRC and section bounds:
     /// O(header), no pass over the data.
     pub(crate) fn open(path: &Path, kind: FileKind) -> Result<Self> {
-        let map = ReadOnlyMap::open(path).map_err(io_err(path))?;
+        let file = File::open(path).map_err(io_err(path))?;
+        // Best effort: a file system without flock still reads correctly (POSIX unlink keeps
+        // mappings valid); the lock only tells writers that the file is in use.
+        let _ = file.lock_shared();
+        let map = ReadOnlyMap::map(&file).map_err(io_err(path))?;
         let corrupt = |reason: String| IndexError::Corrupt { path: path.to_path_buf(), reason };
         if map.len() < HEADER_LEN || map[..8] != MAGIC {
             return Err(IndexError::NotTartan { path: path.to_path_buf() });
@@ -234,7 +243,7 @@ impl Container {
             sections.push((tag, off as usize..(off + len) as usize, elem));
         }
         let body_crc = u32_at(&map, 32);
-        Ok(Self { path: path.to_path_buf(), map, sections, head_len, body_crc })
+        Ok(Self { path: path.to_path_buf(), map, _file: file, sections, head_len, body_crc })
     }
 
     /// Recomputes the body checksum.

@@ -78,9 +78,58 @@ pub enum IndexError {
         /// Query index in the batch.
         query: usize,
     },
+    /// A filter expression does not parse.
+    #[error("filter: {reason} at byte {pos}")]
+    Filter {
+        /// Byte offset in the filter text.
+        pos: usize,
+        /// What was expected.
+        reason: String,
+    },
+    /// A document's metadata is not a JSON object.
+    #[error("metadata of document {doc} ({id}): {reason}")]
+    Metadata {
+        /// Position of the document in its input.
+        doc: usize,
+        /// Its external id.
+        id: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Another writer holds the index's lock.
+    #[error("{} is locked by another writer (pid {holder}); wait for it to finish", path.display())]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// The process id recorded by the holder, or "unknown".
+        holder: String,
+    },
+    /// A delete names an id that is not a live document.
+    #[error("no live document has id {id:?}")]
+    UnknownId {
+        /// The id.
+        id: String,
+    },
+    /// An added document's id is already live (or added twice in one batch).
+    #[error("document id {id:?} is already in the index; delete it first or upsert")]
+    DuplicateId {
+        /// The id.
+        id: String,
+    },
+    /// Added documents have another dimension than the index.
+    #[error("documents have dimension {got}, the index has {expected}")]
+    DimMismatch {
+        /// The index's dimension.
+        expected: usize,
+        /// The documents'.
+        got: usize,
+    },
     /// There is nothing to index.
     #[error("no documents to index")]
     NoDocuments,
+    /// Reading or writing an embeddings directory failed.
+    #[error("embeddings")]
+    Embeddings(#[from] tartan_embeddings::EmbError),
     /// k-means failed.
     #[error("k-means")]
     KMeans(#[from] tartan_kmeans::KMeansError),

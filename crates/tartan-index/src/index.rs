@@ -7,6 +7,9 @@ use crate::error::{IndexError, Result};
 use crate::manifest::Manifest;
 use crate::segment::Segment;
 
+/// How often `open` follows a generation that moved on while it was opening.
+const OPEN_ATTEMPTS: usize = 100;
+
 /// A published generation of an index, opened read-only. Cheap to share across threads.
 #[derive(Debug)]
 pub struct Index {
@@ -37,6 +40,10 @@ pub struct IndexStats {
     pub n_segments: usize,
     /// Bytes of the codebook file.
     pub codebook_bytes: u64,
+    /// Deleted documents still stored (until compaction).
+    pub n_deleted: u64,
+    /// Per segment: (id, documents, deleted, tokens, mean squared residual when written).
+    pub segments: Vec<(u64, u64, u64, u64, Option<f64>)>,
     /// Bytes per component over all segments: (name, bytes).
     pub components: Vec<(&'static str, u64)>,
     /// Bytes of all files.
@@ -48,6 +55,24 @@ pub struct IndexStats {
 }
 
 impl IndexStats {
+    /// How much farther from their centroids the tokens of segments are than the tokens the
+    /// codebook was built on (token-weighted mean squared residual ratio; 1 right after a
+    /// build). Well above 1 (say 1.25) means added documents drift from the training data and
+    /// `retrain` would restore the compression's accuracy.
+    pub fn codebook_drift(&self) -> f64 {
+        let (mut sum, mut toks) = (0.0, 0u64);
+        for &(_, _, _, n_tokens, msr) in &self.segments {
+            if let Some(m) = msr {
+                sum += m * n_tokens as f64;
+                toks += n_tokens;
+            }
+        }
+        if toks == 0 || self.mean_sq_residual <= 0.0 {
+            return 1.0;
+        }
+        sum / toks as f64 / self.mean_sq_residual
+    }
+
     /// Bytes of the index per token: every file except the stored texts (which are a copy of
     /// the corpus, not part of the index's cost).
     pub fn bytes_per_token(&self) -> f64 {
@@ -61,7 +86,27 @@ impl Index {
     /// structure (O(documents + centroids)); data checksums are left to [`Index::verify`].
     /// Never writes to `dir`.
     pub fn open(dir: &Path) -> Result<Self> {
-        let manifest = Manifest::load(dir)?;
+        // A writer may publish a new generation and remove the old one's files between our
+        // reading the manifest and opening them: then a file is missing and the manifest has
+        // moved on, and we open the newer generation instead.
+        let mut attempts = 0;
+        loop {
+            let manifest = Manifest::load(dir)?;
+            let generation = manifest.generation;
+            match Self::open_generation(dir, manifest) {
+                Err(IndexError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound
+                        && attempts < OPEN_ATTEMPTS
+                        && Manifest::load(dir).is_ok_and(|m| m.generation != generation) =>
+                {
+                    attempts += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn open_generation(dir: &Path, manifest: Manifest) -> Result<Self> {
         let cb_path = dir.join(&manifest.codebook.file);
         let codebook =
             Codebook::open(&cb_path, manifest.dim, manifest.n_centroids, manifest.nbits)?;
@@ -109,6 +154,9 @@ impl Index {
         check_whole(&self.codebook.file, self.manifest.codebook.crc32)?;
         for (s, m) in self.segments.iter().zip(&self.manifest.segments) {
             check_whole(&s.file, m.file.crc32)?;
+            if let (Some((file, _)), Some(fref)) = (&s.deleted, &m.deletions) {
+                check_whole(file, fref.crc32)?;
+            }
             s.verify()?;
         }
         Ok(())
@@ -126,9 +174,23 @@ impl Index {
     pub fn dim(&self) -> usize {
         self.manifest.dim
     }
-    /// Number of documents.
+    /// Number of live (not deleted) documents.
     pub fn n_docs(&self) -> u64 {
-        self.manifest.n_docs
+        self.manifest.n_live()
+    }
+    /// Generation number of this opened index.
+    pub fn generation(&self) -> u64 {
+        self.manifest.generation
+    }
+    /// External ids of the live documents, in document order.
+    pub fn ids(&self) -> Result<Vec<&str>> {
+        let mut out = Vec::with_capacity(self.n_docs() as usize);
+        for seg in &self.segments {
+            for d in (0..seg.n_docs).filter(|&d| seg.is_live(d)) {
+                out.push(seg.id(d)?);
+            }
+        }
+        Ok(out)
     }
     /// Centroids, `n_centroids × dim` (L2-normalised).
     pub fn centroids(&self) -> &[f32] {
@@ -149,9 +211,17 @@ impl Index {
             }
         }
         let seg_bytes: u64 = self.manifest.segments.iter().map(|s| s.file.bytes).sum();
+        let del_bytes: u64 = self
+            .manifest
+            .segments
+            .iter()
+            .filter_map(|s| s.deletions.as_ref())
+            .map(|d| d.bytes)
+            .sum();
         let data: u64 = comps.iter().map(|c| c.1).sum();
         comps.push(("headers", seg_bytes - data));
-        let total_bytes = seg_bytes + self.manifest.codebook.bytes;
+        comps.push(("deletions", del_bytes));
+        let total_bytes = seg_bytes + del_bytes + self.manifest.codebook.bytes;
         let mut sorted = lens.clone();
         sorted.sort_unstable();
         let ivf_lists = if sorted.is_empty() {
@@ -168,8 +238,15 @@ impl Index {
         };
         IndexStats {
             generation: self.manifest.generation,
-            n_docs: self.manifest.n_docs,
+            n_docs: self.manifest.n_live(),
             n_tokens: self.manifest.n_tokens,
+            n_deleted: self.manifest.n_deleted,
+            segments: self
+                .manifest
+                .segments
+                .iter()
+                .map(|s| (s.id, s.n_docs, s.n_deleted, s.n_tokens, s.mean_sq_residual))
+                .collect(),
             dim: self.manifest.dim,
             nbits: self.manifest.nbits,
             n_centroids: self.manifest.n_centroids,
@@ -182,16 +259,37 @@ impl Index {
         }
     }
 
-    /// The stored text of the document at position `doc` (from [`SearchHit::doc`]), if the
-    /// index was built with texts.
+    /// The stored text of the document at position `doc` (from [`SearchHit::doc`]), if its
+    /// segment stores texts.
     ///
     /// [`SearchHit::doc`]: crate::SearchHit::doc
     pub fn text(&self, doc: u64) -> Option<Result<&str>> {
-        if doc >= self.n_docs() {
+        if doc >= self.manifest.n_docs {
             return None;
         }
         let (s, d) = self.locate(doc as u32);
         self.segments[s].text(d)
+    }
+
+    /// The stored metadata object of the document at position `doc` (compact JSON, `""` when
+    /// it has none), if its segment stores metadata.
+    pub fn metadata(&self, doc: u64) -> Option<Result<&str>> {
+        if doc >= self.manifest.n_docs {
+            return None;
+        }
+        let (s, d) = self.locate(doc as u32);
+        self.segments[s].metadata(d)
+    }
+
+    /// The decompressed token vectors (`n_tokens × dim`, row-major) of the document at
+    /// position `doc`: what stage 4 of search scores.
+    pub fn decompress(&self, doc: u64) -> Option<Result<Vec<f32>>> {
+        if doc >= self.manifest.n_docs {
+            return None;
+        }
+        let (s, d) = self.locate(doc as u32);
+        let mut out = Vec::new();
+        Some(self.decompress_into(s, d, &mut out).map(|()| out))
     }
 
     /// Segment and local document of a global document number.

@@ -41,22 +41,31 @@
 mod build;
 mod codebook;
 mod container;
+mod deletes;
 mod error;
+mod extras;
+mod filter;
 mod index;
+mod lock;
 mod manifest;
 mod params;
 mod search;
 mod segment;
+mod writer;
 
 pub use container::FORMAT_VERSION;
 pub use error::{IndexError, Result};
+pub use extras::Extras;
+pub use filter::Filter;
 pub use index::{Index, IndexStats};
+pub use lock::LOCK_FILE;
 pub use manifest::{BuildInfo, FileRef, Manifest, SegmentMeta, META_FILE};
 pub use params::{
     default_n_centroids, default_sample_docs, IndexParams, ResolvedSearch, SearchParams,
 };
 pub use search::SearchHit;
 pub use tartan_kmeans::Algorithm as KMeansAlgorithm;
+pub use writer::{CommitStats, IndexWriter};
 
 /// Receives progress of long work. The library prints nothing; the CLI draws bars.
 pub trait Progress: Sync {

@@ -24,8 +24,12 @@ pub struct FileRef {
     pub crc32: u32,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// A segment of the generation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SegmentMeta {
     /// Segment id (unique within the index, never reused).
     pub id: u64,
@@ -36,6 +40,24 @@ pub struct SegmentMeta {
     pub n_docs: u64,
     /// Tokens in the segment.
     pub n_tokens: u64,
+    /// Documents of the segment deleted in this generation (format version 2).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub n_deleted: u64,
+    /// The deletion bitmap file, present exactly when `n_deleted > 0` (format version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletions: Option<FileRef>,
+    /// Mean squared distance of the segment's tokens to their centroids when it was written:
+    /// compared with the build's, it tells whether the codebook still fits new data
+    /// (format version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_sq_residual: Option<f64>,
+}
+
+impl SegmentMeta {
+    /// Documents of the segment that are not deleted.
+    pub fn n_live(&self) -> u64 {
+        self.n_docs - self.n_deleted
+    }
 }
 
 /// How the codebook and segments were built (informational, recorded for reproducibility).
@@ -80,10 +102,13 @@ pub struct Manifest {
     pub nbits: u8,
     /// Number of centroids.
     pub n_centroids: usize,
-    /// Documents over all segments.
+    /// Documents stored over all segments, deleted ones included.
     pub n_docs: u64,
     /// Tokens over all segments.
     pub n_tokens: u64,
+    /// Deleted documents over all segments (format version 2).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub n_deleted: u64,
     /// Next segment id to allocate.
     pub next_segment_id: u64,
     /// Centroids and codec.
@@ -157,17 +182,41 @@ impl Manifest {
     fn check(&self) -> Result<(), String> {
         let docs: u64 = self.segments.iter().map(|s| s.n_docs).sum();
         let toks: u64 = self.segments.iter().map(|s| s.n_tokens).sum();
-        if docs != self.n_docs || toks != self.n_tokens {
-            return Err("document or token counts disagree with the segments".into());
+        let deleted: u64 = self.segments.iter().map(|s| s.n_deleted).sum();
+        if docs != self.n_docs || toks != self.n_tokens || deleted != self.n_deleted {
+            return Err("document, token or deletion counts disagree with the segments".into());
         }
-        let names =
-            std::iter::once(&self.codebook.file).chain(self.segments.iter().map(|s| &s.file.file));
-        for name in names {
+        for s in &self.segments {
+            if s.n_deleted > s.n_docs || (s.n_deleted > 0) != s.deletions.is_some() {
+                return Err(format!("segment {} has inconsistent deletions", s.id));
+            }
+            if s.id >= self.next_segment_id {
+                return Err(format!("segment id {} is not below next_segment_id", s.id));
+            }
+        }
+        let mut names: Vec<&str> = self.files().collect();
+        for name in &names {
             if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
                 return Err(format!("file name {name:?} is not a plain file name"));
             }
         }
+        names.sort_unstable();
+        if names.windows(2).any(|w| w[0] == w[1]) {
+            return Err("a file is named twice".into());
+        }
         Ok(())
+    }
+
+    /// Every file the generation uses: codebook, segments, deletion bitmaps.
+    pub fn files(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.codebook.file.as_str()).chain(self.segments.iter().flat_map(|s| {
+            std::iter::once(s.file.file.as_str()).chain(s.deletions.iter().map(|d| d.file.as_str()))
+        }))
+    }
+
+    /// Documents not deleted.
+    pub fn n_live(&self) -> u64 {
+        self.n_docs - self.n_deleted
     }
 
     /// Publishes this manifest in `dir` atomically: write a temporary file, fsync it, rename

@@ -1,6 +1,7 @@
 //! Build and search settings: unchecked builders, validated once by `build` / `search`.
 
 use crate::error::{IndexError, Result};
+use crate::filter::Filter;
 
 /// Index build settings. Defaults (from [`IndexParams::new`]), following ColBERT/PLAID:
 ///
@@ -131,12 +132,13 @@ pub fn default_n_centroids(n_tokens: usize) -> usize {
 /// approximate pass, centroids whose best score against the query is below it are ignored.
 /// `ndocs`: candidates kept after that pass; a quarter of them (at least `k`) go on to exact
 /// rescoring.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SearchParams {
     k: usize,
     ncells: Option<usize>,
     centroid_score_threshold: Option<f32>,
     ndocs: Option<usize>,
+    pub(crate) filter: Option<Filter>,
 }
 
 impl Default for SearchParams {
@@ -161,7 +163,14 @@ pub struct ResolvedSearch {
 impl SearchParams {
     /// Settings returning `k` hits, other knobs by `k`.
     pub fn new(k: usize) -> Self {
-        Self { k, ncells: None, centroid_score_threshold: None, ndocs: None }
+        Self { k, ncells: None, centroid_score_threshold: None, ndocs: None, filter: None }
+    }
+    /// Only documents whose metadata matches `filter` are returned. When few documents
+    /// match, every one of them is scored (no recall lost to probing); otherwise probing
+    /// widens until enough matching candidates are found.
+    pub fn filter(mut self, filter: Filter) -> Self {
+        self.filter = Some(filter);
+        self
     }
     /// Cells probed per query token.
     pub fn ncells(mut self, n: usize) -> Self {

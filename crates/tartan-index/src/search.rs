@@ -5,6 +5,7 @@ use ndarray::ArrayView2;
 use rayon::prelude::*;
 use tartan_maxsim::{Hit, MaxSimScratch, TopK};
 
+use crate::deletes::Bitmap;
 use crate::error::{IndexError, Result};
 use crate::params::{ResolvedSearch, SearchParams};
 use crate::segment::Codes;
@@ -25,7 +26,6 @@ pub struct SearchHit {
 /// Per-query working memory, reused across the stages.
 #[derive(Default)]
 struct Scratch {
-    cand: Vec<u32>,
     acc: Vec<f32>,
     doc: Vec<f32>,
     maxsim: MaxSimScratch,
@@ -39,7 +39,8 @@ impl Index {
         params: &SearchParams,
     ) -> Result<Vec<SearchHit>> {
         let r = params.resolve()?;
-        self.search_resolved(query, &r, 0)
+        let allowed = self.allowed(params)?;
+        self.search_resolved(query, &r, allowed.as_ref(), 0)
     }
 
     /// Searches a batch of queries in parallel (rayon). Fails on the first bad query.
@@ -49,13 +50,31 @@ impl Index {
         params: &SearchParams,
     ) -> Result<Vec<Vec<SearchHit>>> {
         let r = params.resolve()?;
-        queries.par_iter().enumerate().map(|(i, q)| self.search_resolved(q.view(), &r, i)).collect()
+        let allowed = self.allowed(params)?;
+        queries
+            .par_iter()
+            .enumerate()
+            .map(|(i, q)| self.search_resolved(q.view(), &r, allowed.as_ref(), i))
+            .collect()
+    }
+
+    /// The documents search may return, per segment: live ones matching the filter. `None`
+    /// when that is every document (no deletions, no filter).
+    fn allowed(&self, params: &SearchParams) -> Result<Option<Allowed>> {
+        let filter = params.filter.as_ref();
+        if filter.is_none() && self.manifest.n_deleted == 0 {
+            return Ok(None);
+        }
+        let sets = self.segments.iter().map(|s| s.allowed(filter)).collect::<Result<Vec<_>>>()?;
+        let count = sets.iter().map(Bitmap::count).sum();
+        Ok(Some(Allowed { sets, count, filtered: filter.is_some() }))
     }
 
     fn search_resolved(
         &self,
         query: ArrayView2<'_, f32>,
         r: &ResolvedSearch,
+        allowed: Option<&Allowed>,
         qi: usize,
     ) -> Result<Vec<SearchHit>> {
         let dim = self.dim();
@@ -70,7 +89,7 @@ impl Index {
         }
         let q = query.as_standard_layout();
         let q = q.as_slice().expect("standard layout");
-        let hits = self.plaid(q, r)?;
+        let hits = self.plaid(q, r, allowed)?;
         hits.into_iter()
             .map(|h| {
                 let (s, d) = self.locate(h.doc);
@@ -83,7 +102,7 @@ impl Index {
             .collect()
     }
 
-    fn plaid(&self, q: &[f32], r: &ResolvedSearch) -> Result<Vec<Hit>> {
+    fn plaid(&self, q: &[f32], r: &ResolvedSearch, allowed: Option<&Allowed>) -> Result<Vec<Hit>> {
         let dim = self.dim();
         let nq = q.len() / dim;
         let k = self.manifest.n_centroids;
@@ -91,8 +110,6 @@ impl Index {
         // per-token max over a document's codes reads contiguous rows.
         let mut cs = vec![0f32; k * nq];
         tartan_kernels::matmul_nt(self.centroids(), q, dim, &mut cs);
-
-        let cells = probe(&cs, nq, r.ncells);
         let keep: Vec<bool> = cs
             .chunks_exact(nq)
             .map(|row| {
@@ -100,14 +117,43 @@ impl Index {
             })
             .collect();
 
+        // Stage 1: candidates per segment. A selective filter scores every matching document;
+        // a broad one widens probing until enough matching candidates turn up.
+        let scan = allowed.is_some_and(|a| a.filtered && a.count <= scan_limit(r));
+        let mut cands: Vec<Vec<u32>> = vec![Vec::new(); self.segments.len()];
+        let mut ncells = r.ncells;
+        loop {
+            let cells = if scan { Vec::new() } else { probe(&cs, nq, ncells) };
+            let mut n = 0;
+            for (si, seg) in self.segments.iter().enumerate() {
+                let c = &mut cands[si];
+                match allowed {
+                    Some(a) if scan => {
+                        c.clear();
+                        c.extend(a.sets[si].iter().map(|d| d as u32));
+                    }
+                    Some(a) => {
+                        seg.ivf().candidates(&cells, c);
+                        c.retain(|&d| a.sets[si].contains(d as usize));
+                    }
+                    None => seg.ivf().candidates(&cells, c),
+                }
+                n += c.len();
+            }
+            let widen = allowed.is_some_and(|a| a.filtered) && !scan && n < r.ndocs;
+            if !widen || ncells >= k {
+                break;
+            }
+            ncells = (ncells * 2).min(k);
+        }
+
         let mut sc = Scratch::default();
         sc.acc.resize(nq, 0.0);
         // Stage 2: approximate scores over the candidates, ignoring pruned centroids.
         let mut stage2 = TopK::new(r.ndocs);
         for (si, seg) in self.segments.iter().enumerate() {
-            seg.ivf().candidates(&cells, &mut sc.cand);
             let base = self.doc_bases[si] as u32;
-            for &d in &sc.cand {
+            for &d in &cands[si] {
                 let score = approx_score(seg.codes(d as usize), &cs, nq, Some(&keep), &mut sc.acc)
                     .ok_or_else(|| self.corrupt_codes(si))?;
                 stage2.push(Hit { doc: base + d, score });
@@ -122,38 +168,45 @@ impl Index {
             stage3.push(Hit { doc: h.doc, score });
         }
         // Stage 4: decompress and score exactly.
-        let centroids = self.centroids();
-        let codec = &self.codebook.codec;
-        let bpt = codec.bytes_per_token();
         let mut top = TopK::new(r.k);
         for h in stage3.into_sorted() {
             let (si, d) = self.locate(h.doc);
-            let seg = &self.segments[si];
-            let resid = seg.residuals(d);
-            let n_tok = resid.len() / bpt;
-            sc.doc.resize(n_tok * dim, 0.0);
-            let mut t = 0;
-            let mut bad = false;
-            for_codes(seg.codes(d), |c| {
-                let c = c as usize;
-                if c >= k {
-                    bad = true;
-                    return;
-                }
-                codec.decode(
-                    &resid[t * bpt..(t + 1) * bpt],
-                    &centroids[c * dim..(c + 1) * dim],
-                    &mut sc.doc[t * dim..(t + 1) * dim],
-                );
-                t += 1;
-            });
-            if bad {
-                return Err(self.corrupt_codes(si));
-            }
+            self.decompress_into(si, d, &mut sc.doc)?;
             let score = tartan_maxsim::maxsim(q, &sc.doc, dim, &mut sc.maxsim);
             top.push(Hit { doc: h.doc, score });
         }
         Ok(top.into_sorted())
+    }
+
+    /// Decompresses document `d` of segment `si` into `out` (`n_tokens × dim`).
+    pub(crate) fn decompress_into(&self, si: usize, d: usize, out: &mut Vec<f32>) -> Result<()> {
+        let dim = self.dim();
+        let k = self.manifest.n_centroids;
+        let centroids = self.centroids();
+        let codec = &self.codebook.codec;
+        let bpt = codec.bytes_per_token();
+        let seg = &self.segments[si];
+        let resid = seg.residuals(d);
+        out.resize(resid.len() / bpt * dim, 0.0);
+        let mut t = 0;
+        let mut bad = false;
+        for_codes(seg.codes(d), |c| {
+            let c = c as usize;
+            if c >= k {
+                bad = true;
+                return;
+            }
+            codec.decode(
+                &resid[t * bpt..(t + 1) * bpt],
+                &centroids[c * dim..(c + 1) * dim],
+                &mut out[t * dim..(t + 1) * dim],
+            );
+            t += 1;
+        });
+        if bad {
+            return Err(self.corrupt_codes(si));
+        }
+        Ok(())
     }
 
     fn corrupt_codes(&self, si: usize) -> IndexError {
@@ -162,6 +215,20 @@ impl Index {
             reason: "a token's centroid id is out of range".into(),
         }
     }
+}
+
+/// Live documents matching the search's filter, per segment.
+struct Allowed {
+    sets: Vec<Bitmap>,
+    count: usize,
+    filtered: bool,
+}
+
+/// A filter matching at most this many documents scores all of them instead of probing:
+/// approximate scoring of 8·ndocs documents costs about what probing does at the default
+/// settings, and recall is then limited only by the approximate passes, not by the cells.
+fn scan_limit(r: &ResolvedSearch) -> usize {
+    8 * r.ndocs
 }
 
 /// The sorted, distinct union of each query token's `ncells` best centroids.

@@ -1,7 +1,9 @@
 //! Segment files: an immutable batch of documents encoded with the index's codebook.
 
+use std::borrow::Cow;
 use std::ops::Range;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use rayon::prelude::*;
 use tartan_embeddings::Embeddings;
@@ -9,9 +11,11 @@ use tartan_ivf::{Ivf, IvfRef};
 
 use crate::codebook::Codebook;
 use crate::container::{Container, ContainerWriter, FileKind};
+use crate::deletes::{self, Bitmap};
 use crate::error::{IndexError, Result};
+use crate::filter::Filter;
 use crate::manifest::SegmentMeta;
-use crate::Progress;
+use crate::{Extras, Progress};
 
 const INFO: &[u8; 8] = b"SEGINFO ";
 const DOC_OFFSETS: &[u8; 8] = b"DOCOFFS ";
@@ -23,15 +27,18 @@ const IVF_OFFSETS: &[u8; 8] = b"IVFOFFS ";
 const IVF_DOCS: &[u8; 8] = b"IVFDOCS ";
 const TEXT_OFFSETS: &[u8; 8] = b"TEXTOFFS";
 const TEXT_BYTES: &[u8; 8] = b"TEXTDATA";
+const META_OFFSETS: &[u8; 8] = b"METAOFFS";
+const META_BYTES: &[u8; 8] = b"METADATA";
 
 /// Components of a segment for size accounting, with the sections each spans.
-pub(crate) const COMPONENTS: [(&str, &[&[u8; 8]]); 6] = [
+pub(crate) const COMPONENTS: [(&str, &[&[u8; 8]]); 7] = [
     ("doc offsets", &[DOC_OFFSETS]),
     ("ids", &[ID_OFFSETS, ID_BYTES]),
     ("codes", &[CODES]),
     ("residuals", &[RESIDUALS]),
     ("ivf", &[IVF_OFFSETS, IVF_DOCS]),
     ("texts", &[TEXT_OFFSETS, TEXT_BYTES]),
+    ("metadata", &[META_OFFSETS, META_BYTES]),
 ];
 
 /// Tokens encoded per parallel batch while writing.
@@ -44,64 +51,49 @@ pub(crate) struct Written {
     pub sum_sq_residual: f64,
 }
 
-/// Encodes every document of `docs` with `codebook` into a new segment file at `path`,
-/// with the documents' texts when given (one per document).
-pub(crate) fn write(
+/// Everything of a segment's documents except their residuals and codes.
+pub(crate) struct SegmentDocs<'a> {
+    /// `n_docs + 1` token offsets.
+    pub offsets: Cow<'a, [u64]>,
+    pub ids: Vec<&'a str>,
+    pub texts: Option<Vec<&'a str>>,
+    /// Compact JSON objects, `""` for a document without metadata.
+    pub metadata: Option<Vec<&'a str>>,
+}
+
+/// Writes a segment file. `residuals` streams every token's packed residual into the open
+/// RESIDUAL section (document order) and returns the tokens' codes and the sum of their
+/// squared distances to their centroids.
+pub(crate) fn write_segment(
     path: &Path,
-    docs: &Embeddings,
-    texts: Option<&[String]>,
+    docs: &SegmentDocs<'_>,
     codebook: &Codebook,
     progress: &dyn Progress,
+    residuals: impl FnOnce(&mut ContainerWriter) -> Result<(Vec<u32>, f64)>,
 ) -> Result<Written> {
-    let codec = &codebook.codec;
-    let dim = codec.dim();
+    let n_docs = docs.ids.len();
+    let n_tokens = docs.offsets[n_docs] as usize;
     let k = codebook.n_centroids;
-    let n_tokens = docs.n_tokens();
-    let bpt = codec.bytes_per_token();
-    let mut w =
-        ContainerWriter::create(path, FileKind::Segment, if texts.is_some() { 10 } else { 8 })?;
+    let n_sections = 8 + 2 * (docs.texts.is_some() as usize + docs.metadata.is_some() as usize);
+    let mut w = ContainerWriter::create(path, FileKind::Segment, n_sections)?;
     let code_width: u64 = if k <= 1 << 16 { 2 } else { 4 };
-    w.section(
-        INFO,
-        &[
-            docs.n_docs() as u64,
-            n_tokens as u64,
-            dim as u64,
-            codec.nbits() as u64,
-            k as u64,
-            code_width,
-            0,
-            0,
-        ],
-    )?;
-    w.section(DOC_OFFSETS, docs.offsets())?;
-    write_strings(&mut w, ID_OFFSETS, ID_BYTES, docs.ids().iter().map(String::as_str))?;
-
-    progress.stage("encoding", n_tokens as u64);
-    let centroids = codebook.centroids();
-    let mut codes: Vec<u32> = Vec::with_capacity(n_tokens);
-    let mut sum_sq = 0f64;
+    let info = [
+        n_docs as u64,
+        n_tokens as u64,
+        codebook.codec.dim() as u64,
+        codebook.codec.nbits() as u64,
+        k as u64,
+        code_width,
+        0,
+        0,
+    ];
+    w.section(INFO, &info)?;
+    w.section(DOC_OFFSETS, &docs.offsets)?;
+    write_strings(&mut w, ID_OFFSETS, ID_BYTES, &docs.ids)?;
     w.begin(RESIDUALS, 1)?;
-    let mut toks = vec![0f32; ENCODE_BATCH * dim];
-    let mut packed = vec![0u8; ENCODE_BATCH * bpt];
-    for start in (0..n_tokens).step_by(ENCODE_BATCH) {
-        let n = ENCODE_BATCH.min(n_tokens - start);
-        let toks = &mut toks[..n * dim];
-        docs.read_tokens(start, toks);
-        let (batch_codes, dists) = tartan_kmeans::nearest_centroids(toks, centroids, dim);
-        sum_sq += dists.iter().map(|&d| d as f64).sum::<f64>();
-        let packed = &mut packed[..n * bpt];
-        packed.par_chunks_mut(bpt).zip(toks.par_chunks(dim)).zip(&batch_codes).for_each_init(
-            || vec![0f32; dim],
-            |scratch, ((out, tok), &c)| {
-                codec.encode(tok, &centroids[c as usize * dim..][..dim], scratch, out);
-            },
-        );
-        w.write(packed)?;
-        codes.extend(batch_codes);
-        progress.advance(n as u64);
-    }
+    let (codes, sum_sq) = residuals(&mut w)?;
     w.end()?;
+    assert_eq!(codes.len(), n_tokens, "one code per token");
     if code_width == 2 {
         let narrow: Vec<u16> = codes.iter().map(|&c| c as u16).collect();
         w.section(CODES, &narrow)?;
@@ -109,26 +101,75 @@ pub(crate) fn write(
         w.section(CODES, &codes)?;
     }
     progress.stage("inverted file", 0);
-    let ivf = Ivf::build(docs.offsets(), |t| codes[t], k)
+    let ivf = Ivf::build(&docs.offsets, |t| codes[t], k)
         .map_err(|e| IndexError::Corrupt { path: path.to_path_buf(), reason: e.to_string() })?;
     w.section(IVF_OFFSETS, &ivf.offsets)?;
     w.section(IVF_DOCS, &ivf.docs)?;
-    if let Some(texts) = texts {
-        write_strings(&mut w, TEXT_OFFSETS, TEXT_BYTES, texts.iter().map(String::as_str))?;
+    if let Some(texts) = &docs.texts {
+        write_strings(&mut w, TEXT_OFFSETS, TEXT_BYTES, texts)?;
+    }
+    if let Some(meta) = &docs.metadata {
+        write_strings(&mut w, META_OFFSETS, META_BYTES, meta)?;
     }
     let (bytes, crc32) = w.finish()?;
     Ok(Written { bytes, crc32, sum_sq_residual: sum_sq })
 }
 
+/// Encodes every document of `docs` with `codebook` into a new segment file at `path`.
+pub(crate) fn encode(
+    path: &Path,
+    docs: &Embeddings,
+    extras: &Extras,
+    codebook: &Codebook,
+    progress: &dyn Progress,
+) -> Result<Written> {
+    let codec = &codebook.codec;
+    let dim = codec.dim();
+    let n_tokens = docs.n_tokens();
+    let bpt = codec.bytes_per_token();
+    let parts = SegmentDocs {
+        offsets: Cow::Borrowed(docs.offsets()),
+        ids: docs.ids().iter().map(String::as_str).collect(),
+        texts: extras.texts.as_ref().map(|t| t.iter().map(String::as_str).collect()),
+        metadata: extras.metadata.as_ref().map(|m| m.iter().map(String::as_str).collect()),
+    };
+    write_segment(path, &parts, codebook, progress, |w| {
+        progress.stage("encoding", n_tokens as u64);
+        let centroids = codebook.centroids();
+        let mut codes: Vec<u32> = Vec::with_capacity(n_tokens);
+        let mut sum_sq = 0f64;
+        let mut toks = vec![0f32; ENCODE_BATCH * dim];
+        let mut packed = vec![0u8; ENCODE_BATCH * bpt];
+        for start in (0..n_tokens).step_by(ENCODE_BATCH) {
+            let n = ENCODE_BATCH.min(n_tokens - start);
+            let toks = &mut toks[..n * dim];
+            docs.read_tokens(start, toks);
+            let (batch_codes, dists) = tartan_kmeans::nearest_centroids(toks, centroids, dim);
+            sum_sq += dists.iter().map(|&d| d as f64).sum::<f64>();
+            let packed = &mut packed[..n * bpt];
+            packed.par_chunks_mut(bpt).zip(toks.par_chunks(dim)).zip(&batch_codes).for_each_init(
+                || vec![0f32; dim],
+                |scratch, ((out, tok), &c)| {
+                    codec.encode(tok, &centroids[c as usize * dim..][..dim], scratch, out);
+                },
+            );
+            w.write(packed)?;
+            codes.extend(batch_codes);
+            progress.advance(n as u64);
+        }
+        Ok((codes, sum_sq))
+    })
+}
+
 /// Writes strings as an offsets section (`n + 1` u64) and a bytes section.
-fn write_strings<'a>(
+fn write_strings(
     w: &mut ContainerWriter,
     offsets_tag: &[u8; 8],
     bytes_tag: &[u8; 8],
-    strings: impl Iterator<Item = &'a str> + Clone,
+    strings: &[&str],
 ) -> Result<()> {
     let mut offsets = vec![0u64];
-    for s in strings.clone() {
+    for s in strings {
         offsets.push(offsets.last().expect("non-empty") + s.len() as u64);
     }
     w.section(offsets_tag, &offsets)?;
@@ -185,6 +226,12 @@ pub(crate) struct Segment {
     ivf_docs: Range<usize>,
     /// Offsets and bytes of the documents' texts, when stored.
     texts: Option<(Range<usize>, Range<usize>)>,
+    /// Offsets and bytes of the documents' metadata, when stored.
+    metadata: Option<(Range<usize>, Range<usize>)>,
+    /// Metadata parsed on first use by a filter.
+    parsed: OnceLock<Vec<serde_json::Map<String, serde_json::Value>>>,
+    /// The generation's deletion bitmap file and its contents.
+    pub(crate) deleted: Option<(Container, Bitmap)>,
 }
 
 impl Segment {
@@ -234,10 +281,13 @@ impl Segment {
             ));
         }
         let (id_offsets, id_bytes) = string_sections(&file, ID_OFFSETS, ID_BYTES, n_docs)?;
-        let texts = match file.elem_size(TEXT_OFFSETS) {
-            Some(_) => Some(string_sections(&file, TEXT_OFFSETS, TEXT_BYTES, n_docs)?),
-            None => None,
+        let optional = |offs: &[u8; 8], bytes: &[u8; 8]| match file.elem_size(offs) {
+            Some(_) => string_sections(&file, offs, bytes, n_docs).map(Some),
+            None => Ok(None),
         };
+        let texts = optional(TEXT_OFFSETS, TEXT_BYTES)?;
+        let metadata = optional(META_OFFSETS, META_BYTES)?;
+        let deleted = deletes::open(dir, meta)?;
         let residuals = file.range(RESIDUALS, 1)?;
         if residuals.len() != n_tokens * bpt {
             return Err(corrupt(format!(
@@ -270,7 +320,65 @@ impl Segment {
             ivf_offsets,
             ivf_docs,
             texts,
+            metadata,
+            parsed: OnceLock::new(),
+            deleted,
         })
+    }
+
+    /// Whether `doc` is not deleted in this generation.
+    #[inline]
+    pub(crate) fn is_live(&self, doc: usize) -> bool {
+        self.deleted.as_ref().is_none_or(|(_, b)| !b.contains(doc))
+    }
+    /// Live documents matching `filter` (all live documents without one).
+    pub(crate) fn allowed(&self, filter: Option<&Filter>) -> Result<Bitmap> {
+        let mut set = Bitmap::full(self.n_docs);
+        if let Some((_, del)) = &self.deleted {
+            set.subtract(del);
+        }
+        if let Some(f) = filter {
+            let parsed = self.parsed_metadata()?;
+            let empty = serde_json::Map::new();
+            for d in 0..self.n_docs {
+                if set.contains(d) && !f.matches(parsed.get(d).unwrap_or(&empty)) {
+                    set.remove(d);
+                }
+            }
+        }
+        Ok(set)
+    }
+    fn parsed_metadata(&self) -> Result<&[serde_json::Map<String, serde_json::Value>]> {
+        if self.metadata.is_none() {
+            return Ok(&[]);
+        }
+        if let Some(p) = self.parsed.get() {
+            return Ok(p);
+        }
+        let parsed = (0..self.n_docs)
+            .map(|d| {
+                let text = self.metadata(d).expect("metadata present")?;
+                if text.is_empty() {
+                    return Ok(serde_json::Map::new());
+                }
+                serde_json::from_str(text).map_err(|e| IndexError::Corrupt {
+                    path: self.file.path.clone(),
+                    reason: format!("metadata of document {d} is not a JSON object: {e}"),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(self.parsed.get_or_init(|| parsed))
+    }
+    /// Stored metadata (compact JSON, `""` for none) of `doc`, if the segment holds metadata.
+    pub(crate) fn metadata(&self, doc: usize) -> Option<Result<&str>> {
+        self.metadata.as_ref().map(|(o, b)| self.string(o, b, doc, "metadata"))
+    }
+    /// Whether the segment stores texts / metadata.
+    pub(crate) fn has_texts(&self) -> bool {
+        self.texts.is_some()
+    }
+    pub(crate) fn has_metadata(&self) -> bool {
+        self.metadata.is_some()
     }
 
     /// `n_docs + 1` token offsets.
@@ -360,6 +468,10 @@ impl Segment {
             self.id(d)?;
             self.text(d).transpose()?;
         }
+        if let Some((file, _)) = &self.deleted {
+            file.verify()?;
+        }
+        self.parsed_metadata()?;
         Ok(())
     }
 }

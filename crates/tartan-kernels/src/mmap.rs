@@ -16,7 +16,11 @@ impl ReadOnlyMap {
     /// Maps `path` read-only. An empty file gives an empty slice (mapping zero bytes is an
     /// error on some systems).
     pub fn open(path: &Path) -> io::Result<Self> {
-        let file = File::open(path)?;
+        Self::map(&File::open(path)?)
+    }
+
+    /// Maps an open file read-only (the caller may keep the handle, e.g. to hold a lock).
+    pub fn map(file: &File) -> io::Result<Self> {
         if file.metadata()?.len() == 0 {
             return Ok(Self { map: None });
         }
@@ -24,7 +28,7 @@ impl ReadOnlyMap {
         // written (they write new files and rename). Another program truncating the file under
         // us could still fault; that is outside what any mmap-based reader can rule out, and is
         // documented in docs/format.md.
-        let map = unsafe { memmap2::MmapOptions::new().map(&file)? };
+        let map = unsafe { memmap2::MmapOptions::new().map(file)? };
         Ok(Self { map: Some(map) })
     }
 }

@@ -52,3 +52,40 @@ pub fn recall(
     }
     total / exact.len() as f64
 }
+
+/// In-memory embeddings of `docs`: (id to give, position in `all`) in order.
+pub fn subset_as(all: &Embeddings, docs: &[(String, usize)]) -> Embeddings {
+    let lens: Vec<u64> = docs.iter().map(|&(_, d)| all.doc_len(d) as u64).collect();
+    let ids = docs.iter().map(|(id, _)| id.clone()).collect();
+    let toks = docs.iter().flat_map(|&(_, d)| all.doc(d)).collect();
+    Embeddings::from_parts(all.dim(), &lens, ids, toks, Default::default()).unwrap()
+}
+
+/// The documents at positions `docs` of `all`, with their own ids.
+pub fn subset(all: &Embeddings, docs: &[usize]) -> Embeddings {
+    let named: Vec<(String, usize)> = docs.iter().map(|&d| (all.id(d).to_string(), d)).collect();
+    subset_as(all, &named)
+}
+
+/// Mean recall@k of `index` against exact MaxSim over `docs` (the live documents), for the
+/// queries `qs`.
+pub fn recall_over(
+    index: &Index,
+    docs: &Embeddings,
+    qs: &[Vec<f32>],
+    params: &SearchParams,
+    k: usize,
+) -> f64 {
+    let refs: Vec<&[f32]> = qs.iter().map(|q| q.as_slice()).collect();
+    let exact = exact_search(docs, &refs, k);
+    let views: Vec<_> = qs.iter().map(|q| view(q, docs.dim())).collect();
+    let got = index.search_batch(&views, params).unwrap();
+    let mut total = 0.0;
+    for (hits, want) in got.iter().zip(exact) {
+        let want: HashSet<&str> = want.iter().map(|h| docs.id(h.doc as usize)).collect();
+        let n = want.len().clamp(1, k);
+        let found = hits.iter().take(k).filter(|h| want.contains(h.id.as_str())).count();
+        total += found as f64 / n as f64;
+    }
+    total / qs.len() as f64
+}

@@ -2,12 +2,13 @@
 //! `tests/fixtures/v<N>/`, must keep opening, verifying and answering as recorded.
 //!
 //! The fixture holds the index and `expected.json` (query tokens and the hits recorded when
-//! it was made). `TARTAN_WRITE_FIXTURE=1 cargo test -p tartan-index compat` regenerates it;
-//! do that only when bumping the format version, into a new `v<N>` directory.
+//! it was made). `TARTAN_WRITE_FIXTURE=1 cargo test -p tartan-index compat` regenerates the
+//! current version's fixture; when bumping the format version, add a `v<N>` writer for the
+//! new version and keep the old directories as they are.
 
 use std::path::{Path, PathBuf};
 
-use tartan_index::{Index, IndexParams, SearchParams};
+use tartan_index::{Extras, Filter, Index, IndexParams, IndexWriter, NoProgress, SearchParams};
 
 use crate::common::*;
 
@@ -20,38 +21,81 @@ struct Expected {
     dim: usize,
     query: Vec<f32>,
     hits: Vec<(String, f32)>,
+    #[serde(default)]
+    filter: Option<String>,
 }
 
-#[test]
-fn v1_fixture_opens_verifies_and_answers_as_recorded() {
-    let root = fixture_dir(1);
-    if std::env::var_os("TARTAN_WRITE_FIXTURE").is_some() {
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(&root).unwrap();
-        let c = tartan_synth::SynthParams::new(24)
-            .dim(16)
-            .mean_doc_len(12.0)
-            .n_queries(1)
-            .seed(21)
-            .generate();
-        let index = build(&c, &root.join("index"), IndexParams::new().n_centroids(8).nbits(2));
-        let query = c.queries.doc(0);
-        let hits = index.search(view(&query, 16), &SearchParams::new(5).ncells(2)).unwrap();
-        let e =
-            Expected { dim: 16, query, hits: hits.into_iter().map(|h| (h.id, h.score)).collect() };
-        std::fs::write(root.join("expected.json"), serde_json::to_string_pretty(&e).unwrap())
-            .unwrap();
-    }
+/// Opens, verifies and searches the fixture of `version` as recorded (unfiltered, and with
+/// the filter recorded, if any).
+fn check_fixture(version: u32) {
+    let root = fixture_dir(version);
     let e: Expected =
         serde_json::from_slice(&std::fs::read(root.join("expected.json")).unwrap()).unwrap();
     let index = Index::open(&root.join("index")).unwrap();
-    assert_eq!(index.manifest().format_version, 1);
+    assert_eq!(index.manifest().format_version, version);
     index.verify().unwrap();
-    let hits = index.search(view(&e.query, e.dim), &SearchParams::new(5).ncells(2)).unwrap();
+    let mut params = SearchParams::new(5).ncells(2);
+    if let Some(f) = &e.filter {
+        params = params.filter(Filter::parse(f).unwrap());
+    }
+    let hits = index.search(view(&e.query, e.dim), &params).unwrap();
     let got: Vec<(String, f32)> = hits.into_iter().map(|h| (h.id, h.score)).collect();
     assert_eq!(got.len(), e.hits.len());
     for (g, w) in got.iter().zip(&e.hits) {
         assert_eq!(g.0, w.0);
         assert!((g.1 - w.1).abs() < 1e-4, "{g:?} vs {w:?}");
     }
+}
+
+/// Version 1: one segment, no deletions or metadata (written by tartan before live updates).
+#[test]
+fn v1_fixture_opens_verifies_and_answers_as_recorded() {
+    check_fixture(1);
+}
+
+/// Version 2: two segments, a deletion bitmap, texts and metadata, searched with a filter.
+#[test]
+fn v2_fixture_opens_verifies_and_answers_as_recorded() {
+    if std::env::var_os("TARTAN_WRITE_FIXTURE").is_some() {
+        write_v2(&fixture_dir(2));
+    }
+    check_fixture(2);
+}
+
+fn write_v2(root: &Path) {
+    let _ = std::fs::remove_dir_all(root);
+    std::fs::create_dir_all(root).unwrap();
+    let c = tartan_synth::SynthParams::new(30)
+        .dim(16)
+        .mean_doc_len(12.0)
+        .n_queries(1)
+        .seed(21)
+        .generate();
+    let meta: Vec<serde_json::Value> =
+        (0..30).map(|d| serde_json::json!({"parity": d % 2, "n": d})).collect();
+    let texts: Vec<String> = (0..30).map(|d| format!("text of {d}")).collect();
+    let first = subset(&c.docs, &(0..24).collect::<Vec<_>>());
+    let dir = root.join("index");
+    let extras = Extras::new().texts(texts[..24].to_vec()).metadata(&meta[..24]);
+    let params = IndexParams::new().n_centroids(8).nbits(2);
+    Index::build_with(&first, &extras, &dir, &params, &NoProgress).unwrap();
+    let mut w = IndexWriter::open(&dir).unwrap();
+    let extras = Extras::new().texts(texts[24..].to_vec()).metadata(&meta[24..]);
+    w.add(&subset(&c.docs, &(24..30).collect::<Vec<_>>()), &extras, &NoProgress).unwrap();
+    w.delete(&["d0", "d2"]).unwrap();
+    w.commit().unwrap();
+    drop(w);
+    std::fs::remove_file(dir.join(tartan_index::LOCK_FILE)).unwrap();
+    let index = Index::open(&dir).unwrap();
+    let query = c.queries.doc(0);
+    let filter = "parity = 0".to_string();
+    let params = SearchParams::new(5).ncells(2).filter(Filter::parse(&filter).unwrap());
+    let hits = index.search(view(&query, 16), &params).unwrap();
+    let e = Expected {
+        dim: 16,
+        query,
+        hits: hits.into_iter().map(|h| (h.id, h.score)).collect(),
+        filter: Some(filter),
+    };
+    std::fs::write(root.join("expected.json"), serde_json::to_string_pretty(&e).unwrap()).unwrap();
 }

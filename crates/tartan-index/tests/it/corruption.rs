@@ -107,18 +107,26 @@ fn foreign_and_newer_files_are_refused() {
     tiny(&dir);
     let meta = dir.join("meta.json");
     let text = std::fs::read_to_string(&meta).unwrap();
-    std::fs::write(&meta, text.replace("\"format_version\": 1", "\"format_version\": 2")).unwrap();
+    let current = format!("\"format_version\": {}", tartan_index::FORMAT_VERSION);
+    let next = tartan_index::FORMAT_VERSION + 1;
+    std::fs::write(&meta, text.replace(&current, &format!("\"format_version\": {next}"))).unwrap();
     let err = Index::open(&dir).unwrap_err();
-    assert!(matches!(err, tartan_index::IndexError::NewerFormat { found: 2, .. }), "{err}");
+    assert!(
+        matches!(err, tartan_index::IndexError::NewerFormat { found, .. } if found == next),
+        "{err}"
+    );
     std::fs::write(&meta, &text).unwrap();
 
     let seg = dir.join("segment.000001.tseg");
     let orig = std::fs::read(&seg).unwrap();
     let mut newer = orig.clone();
-    newer[8..12].copy_from_slice(&2u32.to_le_bytes());
+    newer[8..12].copy_from_slice(&next.to_le_bytes());
     std::fs::write(&seg, &newer).unwrap();
     let err = Index::open(&dir).unwrap_err();
-    assert!(matches!(err, tartan_index::IndexError::NewerFormat { found: 2, .. }), "{err}");
+    assert!(
+        matches!(err, tartan_index::IndexError::NewerFormat { found, .. } if found == next),
+        "{err}"
+    );
     std::fs::write(&seg, b"\x7fELF not an index file at all, but long enough to have a header....")
         .unwrap();
     assert!(matches!(Index::open(&dir).unwrap_err(), tartan_index::IndexError::NotTartan { .. }));

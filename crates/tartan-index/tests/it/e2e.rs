@@ -90,7 +90,7 @@ fn overwrite_publishes_a_new_generation_and_removes_old_files() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names, ["codebook.000002.tcb", "meta.json", "segment.000002.tseg"]);
+    assert_eq!(names, ["codebook.000002.tcb", "meta.json", "segment.000002.tseg", "tartan.lock"]);
     // No temporary directories are left beside the index.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
@@ -101,9 +101,9 @@ fn texts_are_stored_verified_and_returned() {
     let texts: Vec<String> = (0..120).map(|i| format!("document {i}: ünïcode ✓")).collect();
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("i");
-    let index = Index::build_with_texts(
+    let index = Index::build_with(
         &c.docs,
-        Some(&texts),
+        &tartan_index::Extras::new().texts(texts.clone()),
         &p,
         &IndexParams::new(),
         &tartan_index::NoProgress,
@@ -123,9 +123,9 @@ fn texts_are_stored_verified_and_returned() {
     // An index built without texts has none.
     let plain = build(&c, &dir.path().join("plain"), IndexParams::new());
     assert!(plain.text(0).is_none());
-    let wrong = Index::build_with_texts(
+    let wrong = Index::build_with(
         &c.docs,
-        Some(&texts[..3]),
+        &tartan_index::Extras::new().texts(texts[..3].to_vec()),
         &dir.path().join("x"),
         &IndexParams::new(),
         &tartan_index::NoProgress,

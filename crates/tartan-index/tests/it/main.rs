@@ -6,3 +6,5 @@ mod compat;
 mod corruption;
 mod e2e;
 mod errors;
+mod filters;
+mod live;

@@ -1,0 +1,84 @@
+//! Per-document data stored beside the vectors: texts and metadata.
+
+use serde_json::Value;
+use tartan_embeddings::Embeddings;
+
+use crate::error::{IndexError, Result};
+
+/// Optional data stored with each document: its text (shown with results, see
+/// [`Index::text`](crate::Index::text)) and a metadata object (matched by
+/// [`Filter`](crate::Filter)s). Each list holds one entry per document, in order.
+#[derive(Debug, Clone, Default)]
+pub struct Extras {
+    pub(crate) texts: Option<Vec<String>>,
+    /// Compact JSON objects, `""` for a document without metadata.
+    pub(crate) metadata: Option<Vec<String>>,
+    n_metadata_values: usize,
+    metadata_error: Option<(usize, String)>,
+}
+
+impl Extras {
+    /// Nothing stored.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Stores these texts.
+    pub fn texts(mut self, texts: Vec<String>) -> Self {
+        self.texts = Some(texts);
+        self
+    }
+
+    /// Stores these metadata values: each a JSON object, or `null` for none. Anything else is
+    /// reported when the documents are built or added.
+    pub fn metadata(mut self, values: &[Value]) -> Self {
+        self.n_metadata_values = values.len();
+        self.metadata_error = None;
+        let mut out = Vec::with_capacity(values.len());
+        for (i, v) in values.iter().enumerate() {
+            match v {
+                Value::Object(_) => out.push(v.to_string()),
+                Value::Null => out.push(String::new()),
+                other => {
+                    let kind = match other {
+                        Value::Bool(_) => "a boolean",
+                        Value::Number(_) => "a number",
+                        Value::String(_) => "a string",
+                        _ => "an array",
+                    };
+                    self.metadata_error.get_or_insert((
+                        i,
+                        format!("expected a JSON object or null, found {kind}"),
+                    ));
+                    out.push(String::new());
+                }
+            }
+        }
+        self.metadata = Some(out);
+        self
+    }
+
+    /// Checks that every list has one entry per document of `docs`.
+    pub(crate) fn check(&self, docs: &Embeddings) -> Result<()> {
+        let n = docs.n_docs();
+        if let Some(t) = &self.texts {
+            if t.len() != n {
+                return Err(IndexError::Param {
+                    name: "texts",
+                    reason: format!("{} texts for {n} documents", t.len()),
+                });
+            }
+        }
+        if let Some((doc, reason)) = &self.metadata_error {
+            let id = docs.ids().get(*doc).cloned().unwrap_or_default();
+            return Err(IndexError::Metadata { doc: *doc, id, reason: reason.clone() });
+        }
+        if self.metadata.is_some() && self.n_metadata_values != n {
+            return Err(IndexError::Param {
+                name: "metadata",
+                reason: format!("{} metadata values for {n} documents", self.n_metadata_values),
+            });
+        }
+        Ok(())
+    }
+}

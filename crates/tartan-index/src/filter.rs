@@ -1,0 +1,334 @@
+//! Metadata filters: a small expression language over each document's JSON object.
+//!
+//! ```text
+//! expr    := and ("or" and)*
+//! and     := unary ("and" unary)*
+//! unary   := "not" unary | "(" expr ")" | field "exists"
+//!          | field op value | field "in" "[" value ("," value)* "]"
+//! op      := "=" | "!=" | "<" | "<=" | ">" | ">="
+//! field   := name ("." name)*          name: letters, digits, "_", "-"; or a "quoted" name
+//! value   := a JSON number, string, true, false or null
+//! ```
+//!
+//! Keywords are case-insensitive. A comparison on a missing field is false (so is `!=`; use
+//! `not` for "missing or different"). Numbers compare as numbers, strings by bytes, and values
+//! of different types never match an ordering. When the field holds an array, a comparison
+//! matches if any element matches (`tags = "x"` finds documents tagged x).
+
+use std::cmp::Ordering;
+
+use serde_json::{Map, Value};
+
+use crate::error::{IndexError, Result};
+
+/// A parsed filter. Build with [`Filter::parse`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filter {
+    expr: Expr,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Expr {
+    And(Vec<Expr>),
+    Or(Vec<Expr>),
+    Not(Box<Expr>),
+    Exists(Vec<String>),
+    Cmp(Vec<String>, Op, Value),
+    In(Vec<String>, Vec<Value>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Filter {
+    /// Parses `src`; the error names what was expected and the byte position.
+    pub fn parse(src: &str) -> Result<Self> {
+        let mut p = Parser { src, pos: 0 };
+        let expr = p.or()?;
+        p.skip_ws();
+        if p.pos < src.len() {
+            return Err(p.err("expected `and`, `or` or the end of the filter"));
+        }
+        Ok(Self { expr })
+    }
+
+    /// Whether a document's metadata object matches.
+    pub fn matches(&self, doc: &Map<String, Value>) -> bool {
+        eval(&self.expr, doc)
+    }
+}
+
+fn lookup<'a>(doc: &'a Map<String, Value>, path: &[String]) -> Option<&'a Value> {
+    let mut v = doc.get(&path[0])?;
+    for name in &path[1..] {
+        v = v.as_object()?.get(name)?;
+    }
+    Some(v)
+}
+
+fn eval(e: &Expr, doc: &Map<String, Value>) -> bool {
+    match e {
+        Expr::And(es) => es.iter().all(|e| eval(e, doc)),
+        Expr::Or(es) => es.iter().any(|e| eval(e, doc)),
+        Expr::Not(e) => !eval(e, doc),
+        Expr::Exists(path) => lookup(doc, path).is_some(),
+        Expr::Cmp(path, op, want) => {
+            lookup(doc, path).is_some_and(|v| any_elem(v, |x| compare(x, *op, want)))
+        }
+        Expr::In(path, set) => lookup(doc, path).is_some_and(|v| {
+            any_elem(v, |x| set.iter().any(|w| order(x, w) == Some(Ordering::Equal)))
+        }),
+    }
+}
+
+fn any_elem(v: &Value, f: impl Fn(&Value) -> bool) -> bool {
+    match v {
+        Value::Array(items) => items.iter().any(f),
+        v => f(v),
+    }
+}
+
+/// Order of two values of the same kind; `None` across kinds (and for arrays/objects).
+fn order(a: &Value, b: &Value) -> Option<Ordering> {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64()?.partial_cmp(&y.as_f64()?),
+        (Value::String(x), Value::String(y)) => Some(x.as_bytes().cmp(y.as_bytes())),
+        (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
+        (Value::Null, Value::Null) => Some(Ordering::Equal),
+        _ => None,
+    }
+}
+
+fn compare(v: &Value, op: Op, want: &Value) -> bool {
+    let Some(o) = order(v, want) else { return false };
+    match op {
+        Op::Eq => o.is_eq(),
+        Op::Ne => o.is_ne(),
+        Op::Lt => o.is_lt(),
+        Op::Le => o.is_le(),
+        Op::Gt => o.is_gt(),
+        Op::Ge => o.is_ge(),
+    }
+}
+
+struct Parser<'a> {
+    src: &'a str,
+    pos: usize,
+}
+
+impl Parser<'_> {
+    fn err(&self, reason: &str) -> IndexError {
+        let rest: String = self.src[self.pos..].chars().take(20).collect();
+        let found = if rest.is_empty() { "the end".to_string() } else { format!("{rest:?}") };
+        IndexError::Filter { pos: self.pos, reason: format!("{reason}, found {found}") }
+    }
+    fn skip_ws(&mut self) {
+        let rest = &self.src[self.pos..];
+        self.pos += rest.len() - rest.trim_start().len();
+    }
+    fn rest(&self) -> &str {
+        &self.src[self.pos..]
+    }
+    /// Consumes `kw` if the next word is it (case-insensitive, whole word).
+    fn keyword(&mut self, kw: &str) -> bool {
+        self.skip_ws();
+        let rest = self.rest();
+        let word_end = rest.find(|c: char| !is_name_char(c)).unwrap_or(rest.len());
+        if word_end == kw.len() && rest[..word_end].eq_ignore_ascii_case(kw) {
+            self.pos += kw.len();
+            true
+        } else {
+            false
+        }
+    }
+    fn punct(&mut self, p: &str) -> bool {
+        self.skip_ws();
+        if self.rest().starts_with(p) {
+            self.pos += p.len();
+            true
+        } else {
+            false
+        }
+    }
+    fn or(&mut self) -> Result<Expr> {
+        let mut terms = vec![self.and()?];
+        while self.keyword("or") {
+            terms.push(self.and()?);
+        }
+        Ok(if terms.len() == 1 { terms.pop().expect("one") } else { Expr::Or(terms) })
+    }
+    fn and(&mut self) -> Result<Expr> {
+        let mut terms = vec![self.unary()?];
+        while self.keyword("and") {
+            terms.push(self.unary()?);
+        }
+        Ok(if terms.len() == 1 { terms.pop().expect("one") } else { Expr::And(terms) })
+    }
+    fn unary(&mut self) -> Result<Expr> {
+        if self.keyword("not") {
+            return Ok(Expr::Not(Box::new(self.unary()?)));
+        }
+        if self.punct("(") {
+            let e = self.or()?;
+            if !self.punct(")") {
+                return Err(self.err("expected `)`"));
+            }
+            return Ok(e);
+        }
+        let path = self.field()?;
+        if self.keyword("exists") {
+            return Ok(Expr::Exists(path));
+        }
+        if self.keyword("in") {
+            if !self.punct("[") {
+                return Err(self.err("expected `[` after `in`"));
+            }
+            let mut set = vec![self.value()?];
+            while self.punct(",") {
+                set.push(self.value()?);
+            }
+            if !self.punct("]") {
+                return Err(self.err("expected `,` or `]`"));
+            }
+            return Ok(Expr::In(path, set));
+        }
+        // Longest operators first.
+        let ops = [
+            ("<=", Op::Le),
+            (">=", Op::Ge),
+            ("!=", Op::Ne),
+            ("==", Op::Eq),
+            ("=", Op::Eq),
+            ("<", Op::Lt),
+            (">", Op::Gt),
+        ];
+        for (text, op) in ops {
+            if self.punct(text) {
+                return Ok(Expr::Cmp(path, op, self.value()?));
+            }
+        }
+        Err(self.err("expected an operator (=, !=, <, <=, >, >=, in, exists)"))
+    }
+    fn field(&mut self) -> Result<Vec<String>> {
+        let mut path = vec![self.name()?];
+        while self.rest().starts_with('.') {
+            self.pos += 1;
+            path.push(self.name()?);
+        }
+        Ok(path)
+    }
+    fn name(&mut self) -> Result<String> {
+        self.skip_ws();
+        if self.rest().starts_with('"') {
+            return match self.value()? {
+                Value::String(s) => Ok(s),
+                _ => unreachable!("a quoted token parses as a string"),
+            };
+        }
+        let rest = self.rest();
+        let end = rest.find(|c: char| !is_name_char(c)).unwrap_or(rest.len());
+        let word = rest[..end].to_string();
+        let reserved = ["and", "or", "not", "in", "exists"];
+        if word.is_empty() || reserved.iter().any(|r| word.eq_ignore_ascii_case(r)) {
+            return Err(self.err("expected a field name"));
+        }
+        self.pos += end;
+        Ok(word)
+    }
+    fn value(&mut self) -> Result<Value> {
+        self.skip_ws();
+        let rest = self.rest();
+        let end = if rest.starts_with('"') {
+            // The closing quote: the first `"` not escaped by a backslash.
+            let mut escaped = false;
+            let close = rest[1..].char_indices().find(|&(_, c)| {
+                let done = c == '"' && !escaped;
+                escaped = c == '\\' && !escaped;
+                done
+            });
+            match close {
+                Some((i, _)) => i + 2,
+                None => return Err(self.err("unterminated string")),
+            }
+        } else {
+            rest.find(|c: char| c.is_whitespace() || matches!(c, ',' | ']' | ')'))
+                .unwrap_or(rest.len())
+        };
+        match serde_json::from_str::<Value>(&rest[..end]) {
+            Ok(v @ (Value::Number(_) | Value::String(_) | Value::Bool(_) | Value::Null)) => {
+                self.pos += end;
+                Ok(v)
+            }
+            _ => Err(self.err("expected a value (number, \"string\", true, false, null)")),
+        }
+    }
+}
+
+fn is_name_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_' || c == '-'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().expect("object").clone()
+    }
+
+    #[test]
+    fn evaluates_comparisons_sets_and_logic() {
+        let d =
+            obj(json!({"year": 2020, "lang": "en", "tags": ["a", "b"], "src": {"kind": "web"}}));
+        let cases = [
+            ("year = 2020", true),
+            ("year == 2020.0", true),
+            ("year != 2020", false),
+            ("year >= 2020 and year < 2021", true),
+            ("year > 2020 or lang = \"en\"", true),
+            ("not lang = \"de\"", true),
+            ("lang in [\"de\", \"en\"]", true),
+            ("lang IN [\"de\"]", false),
+            ("tags = \"b\"", true),
+            ("tags in [\"c\", \"a\"]", true),
+            ("src.kind = \"web\"", true),
+            ("src.kind exists and missing exists", false),
+            ("missing != 3", false),
+            ("not missing = 3", true),
+            ("year < \"2021\"", false),
+            ("(year = 1 or year = 2020) and not (lang = \"fr\")", true),
+            ("\"lang\" = \"en\"", true),
+        ];
+        for (src, want) in cases {
+            let f = Filter::parse(src).unwrap_or_else(|e| panic!("{src}: {e}"));
+            assert_eq!(f.matches(&d), want, "{src}");
+        }
+    }
+
+    #[test]
+    fn reports_what_and_where() {
+        for (src, pos) in [
+            ("year =", 6),
+            ("year 2020", 5),
+            ("(year = 1", 9),
+            ("year = 1 xor", 9),
+            ("lang in [\"a\" \"b\"]", 13),
+            ("and = 1", 0),
+            ("x = \"open", 4),
+            ("x = [1]", 4),
+        ] {
+            match Filter::parse(src) {
+                Err(IndexError::Filter { pos: p, .. }) => assert_eq!(p, pos, "{src}"),
+                other => panic!("{src}: {other:?}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,474 @@
+//! Live changes: add, delete, upsert, compact and retrain, each published as a generation.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use tartan_embeddings::{Embeddings, EmbeddingsWriter, Kind, LoadOptions, Precision};
+
+use crate::container::FORMAT_VERSION;
+use crate::deletes::{self, Bitmap};
+use crate::error::{IndexError, Result};
+use crate::lock::{collect_garbage, WriterLock};
+use crate::manifest::{sync_dir, FileRef, Manifest, SegmentMeta};
+use crate::segment::{self, SegmentDocs};
+use crate::{Extras, Index, IndexParams, Progress};
+
+/// Directory (inside the index) where `retrain` stages the decompressed documents.
+const RETRAIN_DIR: &str = "retrain.tmp";
+
+/// Where a live document is: segment id (stable across generations) and local number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Loc {
+    seg: u64,
+    doc: u32,
+}
+
+/// The one writer of an index: stages adds and deletes, then publishes them together as a
+/// new generation with [`IndexWriter::commit`].
+///
+/// Holds the index's lock file (`tartan.lock`) while it lives, so a second writer, in this
+/// process or another, gets [`IndexError::Locked`]. Readers are never blocked: they keep the
+/// generation they opened. Changes not committed are invisible and are discarded (their files
+/// removed by the next writer) if the writer is dropped or the process dies.
+#[derive(Debug)]
+pub struct IndexWriter {
+    dir: PathBuf,
+    _lock: WriterLock,
+    base: Index,
+    /// Every live document, committed or staged.
+    ids: HashMap<String, Loc>,
+    /// Staged deletions of committed segments (whole bitmaps, old deletions included).
+    deleted: HashMap<u64, Bitmap>,
+    /// Staged segments, written but not published.
+    added: Vec<SegmentMeta>,
+}
+
+/// What a commit published.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommitStats {
+    /// The generation now published (unchanged when there was nothing to commit).
+    pub generation: u64,
+    /// Documents added.
+    pub added: u64,
+    /// Documents deleted.
+    pub deleted: u64,
+    /// Files of older generations removed.
+    pub removed_files: usize,
+    /// Unused files kept because a reader still has them open (removed by a later writer).
+    pub files_in_use: usize,
+}
+
+impl IndexWriter {
+    /// Takes the index's writer lock, opens its latest generation and removes files no
+    /// generation uses (leftovers of crashed writers, old generations no reader holds).
+    pub fn open(dir: &Path) -> Result<Self> {
+        let lock = WriterLock::acquire(dir)?;
+        let base = Index::open(dir)?;
+        collect_garbage(dir, &base.manifest)?;
+        let _ = std::fs::remove_dir_all(dir.join(RETRAIN_DIR));
+        let mut w = Self {
+            dir: dir.to_path_buf(),
+            _lock: lock,
+            base,
+            ids: HashMap::new(),
+            deleted: HashMap::new(),
+            added: Vec::new(),
+        };
+        w.index_ids()?;
+        Ok(w)
+    }
+
+    fn index_ids(&mut self) -> Result<()> {
+        self.ids.clear();
+        self.ids.reserve(self.base.n_docs() as usize);
+        for (seg, meta) in self.base.segments.iter().zip(&self.base.manifest.segments) {
+            for d in (0..seg.n_docs).filter(|&d| seg.is_live(d)) {
+                let loc = Loc { seg: meta.id, doc: d as u32 };
+                if self.ids.insert(seg.id(d)?.to_string(), loc).is_some() {
+                    return Err(IndexError::Corrupt {
+                        path: seg.file.path.clone(),
+                        reason: format!("id {:?} is live twice", seg.id(d)?),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The committed generation this writer builds on.
+    pub fn index(&self) -> &Index {
+        &self.base
+    }
+
+    /// Whether `id` is a live document (committed or staged).
+    pub fn contains(&self, id: &str) -> bool {
+        self.ids.contains_key(id)
+    }
+
+    /// Live documents, staged changes included.
+    pub fn n_docs(&self) -> u64 {
+        self.ids.len() as u64
+    }
+
+    /// Whether there are staged changes.
+    pub fn has_changes(&self) -> bool {
+        !self.added.is_empty() || !self.deleted.is_empty()
+    }
+
+    /// Stages `docs` (with their texts / metadata) as a new segment encoded with the index's
+    /// codebook. Their ids must not be live.
+    pub fn add(
+        &mut self,
+        docs: &Embeddings,
+        extras: &Extras,
+        progress: &dyn Progress,
+    ) -> Result<()> {
+        if docs.n_docs() == 0 {
+            return Err(IndexError::NoDocuments);
+        }
+        if docs.dim() != self.base.dim() {
+            return Err(IndexError::DimMismatch { expected: self.base.dim(), got: docs.dim() });
+        }
+        extras.check(docs)?;
+        let mut batch = HashSet::with_capacity(docs.n_docs());
+        for id in docs.ids() {
+            if self.ids.contains_key(id) || !batch.insert(id.as_str()) {
+                return Err(IndexError::DuplicateId { id: id.clone() });
+            }
+        }
+        let seg_id = self.base.manifest.next_segment_id + self.added.len() as u64;
+        let name = format!("segment.{seg_id:06}.tseg");
+        let path = self.dir.join(&name);
+        // Only an unpublished leftover can have this name (ids are never reused).
+        let _ = std::fs::remove_file(&path);
+        let written = match segment::encode(&path, docs, extras, &self.base.codebook, progress) {
+            Ok(w) => w,
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                return Err(e);
+            }
+        };
+        let n_tokens = docs.n_tokens() as u64;
+        self.added.push(SegmentMeta {
+            id: seg_id,
+            file: FileRef { file: name, bytes: written.bytes, crc32: written.crc32 },
+            n_docs: docs.n_docs() as u64,
+            n_tokens,
+            n_deleted: 0,
+            deletions: None,
+            mean_sq_residual: Some(written.sum_sq_residual / n_tokens as f64),
+        });
+        for (d, id) in docs.ids().iter().enumerate() {
+            self.ids.insert(id.clone(), Loc { seg: seg_id, doc: d as u32 });
+        }
+        Ok(())
+    }
+
+    /// Stages the deletion of every id in `ids`. All or nothing: an id that is not live (or
+    /// is named twice) fails the call and stages nothing. Returns the number deleted.
+    pub fn delete<S: AsRef<str>>(&mut self, ids: &[S]) -> Result<usize> {
+        let mut locs = Vec::with_capacity(ids.len());
+        let mut seen = HashSet::with_capacity(ids.len());
+        for id in ids {
+            let id = id.as_ref();
+            let loc = self.ids.get(id).filter(|_| seen.insert(id));
+            let Some(&loc) = loc else {
+                return Err(IndexError::UnknownId { id: id.to_string() });
+            };
+            if loc.seg >= self.base.manifest.next_segment_id {
+                return Err(IndexError::Param {
+                    name: "ids",
+                    reason: format!("{id:?} was added in this uncommitted batch; commit first"),
+                });
+            }
+            locs.push((id, loc));
+        }
+        for (id, loc) in locs {
+            if !self.deleted.contains_key(&loc.seg) {
+                let seg = &self.base.segments[self.segment_index(loc.seg)];
+                let current = seg.deleted.as_ref().map(|(_, b)| b.clone());
+                self.deleted.insert(loc.seg, current.unwrap_or_else(|| Bitmap::new(seg.n_docs)));
+            }
+            self.deleted.get_mut(&loc.seg).expect("inserted").insert(loc.doc as usize);
+            self.ids.remove(id);
+        }
+        Ok(ids.len())
+    }
+
+    /// Stages `docs` replacing the live documents with the same ids (others are added), so
+    /// that the next commit publishes the delete and the add together.
+    pub fn upsert(
+        &mut self,
+        docs: &Embeddings,
+        extras: &Extras,
+        progress: &dyn Progress,
+    ) -> Result<usize> {
+        let existing: Vec<&str> =
+            docs.ids().iter().map(String::as_str).filter(|id| self.ids.contains_key(*id)).collect();
+        let saved = (self.ids.clone(), self.deleted.clone());
+        let replaced = self.delete(&existing)?;
+        if let Err(e) = self.add(docs, extras, progress) {
+            (self.ids, self.deleted) = saved;
+            return Err(e);
+        }
+        Ok(replaced)
+    }
+
+    fn segment_index(&self, seg_id: u64) -> usize {
+        self.base.manifest.segments.iter().position(|s| s.id == seg_id).expect("a live segment")
+    }
+
+    /// Publishes the staged changes as a new generation, then removes files of older
+    /// generations that no reader holds.
+    pub fn commit(&mut self) -> Result<CommitStats> {
+        let old = &self.base.manifest;
+        if !self.has_changes() {
+            return Ok(CommitStats {
+                generation: old.generation,
+                added: 0,
+                deleted: 0,
+                removed_files: 0,
+                files_in_use: 0,
+            });
+        }
+        let generation = old.generation + 1;
+        let mut segments = Vec::with_capacity(old.segments.len() + self.added.len());
+        let mut n_deleted_now = 0;
+        for meta in &old.segments {
+            let mut meta = meta.clone();
+            if let Some(bitmap) = self.deleted.get(&meta.id) {
+                let count = bitmap.count() as u64;
+                n_deleted_now += count - meta.n_deleted;
+                if count == meta.n_docs {
+                    continue; // nothing left to keep
+                }
+                let name = format!("deletes.{:06}.{generation:06}.tdel", meta.id);
+                let path = self.dir.join(&name);
+                let _ = std::fs::remove_file(&path);
+                let (bytes, crc32) = deletes::write(&path, meta.id, bitmap)?;
+                meta.n_deleted = count;
+                meta.deletions = Some(FileRef { file: name, bytes, crc32 });
+            }
+            segments.push(meta);
+        }
+        let added: u64 = self.added.iter().map(|s| s.n_docs).sum();
+        let next_segment_id = old.next_segment_id + self.added.len() as u64;
+        segments.append(&mut self.added);
+        self.publish(generation, segments, next_segment_id, None)?;
+        self.deleted.clear();
+        let collected = collect_garbage(&self.dir, &self.base.manifest)?;
+        Ok(CommitStats {
+            generation,
+            added,
+            deleted: n_deleted_now,
+            removed_files: collected.removed.len(),
+            files_in_use: collected.in_use.len(),
+        })
+    }
+
+    /// Writes and publishes a manifest of `segments` (files already written), then reopens.
+    fn publish(
+        &mut self,
+        generation: u64,
+        segments: Vec<SegmentMeta>,
+        next_segment_id: u64,
+        codebook: Option<FileRef>,
+    ) -> Result<()> {
+        let old = &self.base.manifest;
+        let manifest = Manifest {
+            format: "tartan-index".into(),
+            format_version: FORMAT_VERSION,
+            generation,
+            created_by: format!("tartan {}", env!("CARGO_PKG_VERSION")),
+            dim: old.dim,
+            nbits: old.nbits,
+            n_centroids: old.n_centroids,
+            n_docs: segments.iter().map(|s| s.n_docs).sum(),
+            n_tokens: segments.iter().map(|s| s.n_tokens).sum(),
+            n_deleted: segments.iter().map(|s| s.n_deleted).sum(),
+            next_segment_id,
+            codebook: codebook.unwrap_or_else(|| old.codebook.clone()),
+            segments,
+            build: old.build.clone(),
+        };
+        sync_dir(&self.dir)?;
+        manifest.publish(&self.dir)?;
+        // Reopen before collecting: our own mappings of the old files must go first.
+        self.base = Index::open(&self.dir)?;
+        Ok(())
+    }
+
+    /// Commits staged changes, then rewrites every segment's live documents into one new
+    /// segment (codes and residuals are copied, not re-encoded) and publishes it. Old files
+    /// are removed once no reader holds them. Nothing to do for one segment without deletions.
+    pub fn compact(&mut self, progress: &dyn Progress) -> Result<CommitStats> {
+        let pending = self.commit()?;
+        let m = &self.base.manifest;
+        if m.segments.len() <= 1 && m.n_deleted == 0 {
+            return Ok(pending);
+        }
+        let base = &self.base;
+        let (generation, removed_docs) = (m.generation + 1, m.n_deleted);
+        let live: Vec<(usize, usize)> = base
+            .segments
+            .iter()
+            .enumerate()
+            .flat_map(|(si, s)| (0..s.n_docs).filter(|&d| s.is_live(d)).map(move |d| (si, d)))
+            .collect();
+        if live.is_empty() {
+            // Everything is deleted: the new generation has no segments.
+            let next = m.next_segment_id;
+            self.publish(generation, Vec::new(), next, None)?;
+            return self.finish_rewrite(generation, 0, removed_docs);
+        }
+        let mut offsets = Vec::with_capacity(live.len() + 1);
+        offsets.push(0u64);
+        let mut ids = Vec::with_capacity(live.len());
+        let any_texts = base.segments.iter().any(|s| s.has_texts());
+        let any_meta = base.segments.iter().any(|s| s.has_metadata());
+        let mut texts = any_texts.then(Vec::new);
+        let mut metadata = any_meta.then(Vec::new);
+        for &(si, d) in &live {
+            let seg = &base.segments[si];
+            let o = seg.doc_offsets();
+            offsets.push(offsets.last().expect("non-empty") + o[d + 1] - o[d]);
+            ids.push(seg.id(d)?);
+            if let Some(t) = &mut texts {
+                t.push(seg.text(d).transpose()?.unwrap_or(""));
+            }
+            if let Some(md) = &mut metadata {
+                md.push(seg.metadata(d).transpose()?.unwrap_or(""));
+            }
+        }
+        let n_tokens = *offsets.last().expect("non-empty");
+        let parts = SegmentDocs { offsets: Cow::Owned(offsets), ids, texts, metadata };
+        let seg_id = m.next_segment_id;
+        let name = format!("segment.{seg_id:06}.tseg");
+        let path = self.dir.join(&name);
+        let _ = std::fs::remove_file(&path);
+        let written = segment::write_segment(&path, &parts, &base.codebook, progress, |w| {
+            progress.stage("compacting", live.len() as u64);
+            let mut codes = Vec::with_capacity(n_tokens as usize);
+            let mut sum_sq = 0.0;
+            for &(si, d) in &live {
+                let seg = &base.segments[si];
+                w.write(seg.residuals(d))?;
+                let before = codes.len();
+                match seg.codes(d) {
+                    segment::Codes::U16(c) => codes.extend(c.iter().map(|&c| c as u32)),
+                    segment::Codes::U32(c) => codes.extend_from_slice(c),
+                }
+                let msr = m.segments[si].mean_sq_residual.unwrap_or(m.build.mean_sq_residual);
+                sum_sq += msr * (codes.len() - before) as f64;
+                progress.advance(1);
+            }
+            Ok((codes, sum_sq))
+        })?;
+        let meta = SegmentMeta {
+            id: seg_id,
+            file: FileRef { file: name, bytes: written.bytes, crc32: written.crc32 },
+            n_docs: live.len() as u64,
+            n_tokens,
+            n_deleted: 0,
+            deletions: None,
+            mean_sq_residual: Some(written.sum_sq_residual / n_tokens.max(1) as f64),
+        };
+        self.publish(generation, vec![meta], seg_id + 1, None)?;
+        self.finish_rewrite(generation, 0, removed_docs)
+    }
+
+    /// After a generation that moved documents: re-map ids, collect old files.
+    fn finish_rewrite(&mut self, generation: u64, added: u64, deleted: u64) -> Result<CommitStats> {
+        self.index_ids()?;
+        let collected = collect_garbage(&self.dir, &self.base.manifest)?;
+        Ok(CommitStats {
+            generation,
+            added,
+            deleted,
+            removed_files: collected.removed.len(),
+            files_in_use: collected.in_use.len(),
+        })
+    }
+
+    /// Commits staged changes, then trains a new codebook on the live documents (their
+    /// decompressed vectors: the originals are not kept) and re-encodes them into one
+    /// segment, published as a new generation. `params` sets K, nbits, k-means passes and
+    /// the sample as for a build. Ids, texts and metadata are kept.
+    pub fn retrain(
+        &mut self,
+        params: &IndexParams,
+        progress: &dyn Progress,
+    ) -> Result<CommitStats> {
+        params.validate()?;
+        self.commit()?;
+        if self.base.n_docs() == 0 {
+            return Err(IndexError::NoDocuments);
+        }
+        let stage = self.dir.join(RETRAIN_DIR);
+        let _ = std::fs::remove_dir_all(&stage);
+        let result = self.retrain_via(&stage, params, progress);
+        let _ = std::fs::remove_dir_all(&stage);
+        result
+    }
+
+    fn retrain_via(
+        &mut self,
+        stage: &Path,
+        params: &IndexParams,
+        progress: &dyn Progress,
+    ) -> Result<CommitStats> {
+        let base = &self.base;
+        let dim = base.dim();
+        progress.stage("decompressing", base.n_docs());
+        let mut out = EmbeddingsWriter::create(stage, Kind::Docs, dim, Precision::F32, true)?;
+        let (mut texts, mut metadata) = (Vec::new(), Vec::new());
+        let any_texts = base.segments.iter().any(|s| s.has_texts());
+        let any_meta = base.segments.iter().any(|s| s.has_metadata());
+        let mut buf = Vec::new();
+        for (si, seg) in base.segments.iter().enumerate() {
+            for d in (0..seg.n_docs).filter(|&d| seg.is_live(d)) {
+                base.decompress_into(si, d, &mut buf)?;
+                out.push(seg.id(d)?, &buf)?;
+                if any_texts {
+                    texts.push(seg.text(d).transpose()?.unwrap_or("").to_string());
+                }
+                if any_meta {
+                    let m = seg.metadata(d).transpose()?.unwrap_or("");
+                    let v = if m.is_empty() {
+                        serde_json::Value::Null
+                    } else {
+                        serde_json::from_str(m).map_err(|e| IndexError::Corrupt {
+                            path: seg.file.path.clone(),
+                            reason: format!("metadata of document {d}: {e}"),
+                        })?
+                    };
+                    metadata.push(v);
+                }
+                progress.advance(1);
+            }
+        }
+        out.finish()?;
+        let docs = Embeddings::open(stage, Kind::Docs, LoadOptions { normalize: true })?;
+        let mut extras = Extras::new();
+        if any_texts {
+            extras = extras.texts(texts);
+        }
+        if any_meta {
+            extras = extras.metadata(&metadata);
+        }
+        let m = &self.base.manifest;
+        let (generation, seg_id, n) = (m.generation + 1, m.next_segment_id, m.n_live());
+        crate::build::build_into(
+            &docs,
+            &extras,
+            &self.dir,
+            (generation, seg_id),
+            params,
+            progress,
+        )?;
+        drop(docs);
+        self.base = Index::open(&self.dir)?;
+        self.finish_rewrite(generation, n, n)
+    }
+}
