@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -6,22 +7,36 @@ use anyhow::{bail, Context, Result};
 use ndarray::ArrayView2;
 use tartan_embeddings::{Embeddings, Kind, LoadOptions};
 use tartan_eval::{overlap_at, Metrics, Qrels, Run};
-use tartan_index::{Index, IndexParams, KMeansAlgorithm, SearchParams};
+use tartan_index::{Extras, Filter, Index, IndexParams, KMeansAlgorithm, SearchParams};
 
 use crate::progress::Bars;
 use crate::timing::latency;
 use crate::{EvalArgs, ExactArgs, IndexArgs, KMeansImpl, SearchArgs};
 
-pub fn index(a: &IndexArgs) -> Result<()> {
-    // Text input is encoded into a temporary embeddings directory beside the index (streamed,
-    // then memory-mapped), and the texts are stored with the index.
-    let mut _encoded = None;
-    let mut texts = None;
-    let docs = if a.encoder.model.is_some() {
-        let enc = crate::encode::load_encoder(&a.encoder)?;
-        let items = tartan_eval::load_corpus(&a.embeddings).context("reading the corpus")?;
-        let parent =
-            a.index.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+/// Documents to index or add, with what is stored beside them.
+pub struct Loaded {
+    pub docs: Embeddings,
+    pub extras: Extras,
+    /// The temporary embeddings directory of encoded text, removed on drop.
+    _encoded: Option<tempfile::TempDir>,
+}
+
+/// Reads an embeddings directory, or with `--model` encodes a corpus file / BEIR directory
+/// into a temporary embeddings directory beside `near` (streamed, then memory-mapped) and
+/// keeps the texts; then attaches `--metadata` when given.
+pub fn load_docs(
+    input: &Path,
+    encoder: &crate::EncoderArgs,
+    normalize: bool,
+    metadata: Option<&Path>,
+    near: &Path,
+) -> Result<Loaded> {
+    let mut extras = Extras::new();
+    let mut encoded = None;
+    let docs = if encoder.model.is_some() {
+        let enc = crate::encode::load_encoder(encoder)?;
+        let items = tartan_eval::load_corpus(input).context("reading the corpus")?;
+        let parent = near.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent)?;
         let tmp = tempfile::Builder::new().prefix(".tartan-encode-").tempdir_in(parent)?;
         let t = Instant::now();
@@ -38,13 +53,49 @@ pub fn index(a: &IndexArgs) -> Result<()> {
             t.elapsed().as_secs_f64()
         );
         let docs = Embeddings::open(tmp.path(), Kind::Docs, LoadOptions::default())?;
-        texts = Some(items.into_iter().map(|i| i.text).collect::<Vec<_>>());
-        _encoded = Some(tmp);
+        extras = extras.texts(items.into_iter().map(|i| i.text).collect());
+        encoded = Some(tmp);
         docs
     } else {
-        Embeddings::open(&a.embeddings, Kind::Docs, LoadOptions { normalize: a.normalize })
+        Embeddings::open(input, Kind::Docs, LoadOptions { normalize })
             .context("reading the documents")?
     };
+    if let Some(path) = metadata {
+        extras = extras.metadata(&read_metadata(path, docs.ids())?);
+    }
+    Ok(Loaded { docs, extras, _encoded: encoded })
+}
+
+/// Reads a JSON-lines metadata file: one object per line, naming its document by an `"id"`
+/// string field (kept as a field too). Documents without a line get no metadata.
+pub fn read_metadata(path: &Path, ids: &[String]) -> Result<Vec<serde_json::Value>> {
+    let pos: HashMap<&str, usize> =
+        ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+    let mut out = vec![serde_json::Value::Null; ids.len()];
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading metadata {}", path.display()))?;
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let at = || format!("{}:{}", path.display(), n + 1);
+        let v: serde_json::Value =
+            serde_json::from_str(line).with_context(|| format!("{}: not JSON", at()))?;
+        let Some(id) = v.as_object().and_then(|o| o.get("id")).and_then(|i| i.as_str()) else {
+            bail!("{}: expected a JSON object with an \"id\" string field", at());
+        };
+        let Some(&i) = pos.get(id) else {
+            bail!("{}: id {id:?} is not among the documents", at());
+        };
+        if !out[i].is_null() {
+            bail!("{}: id {id:?} has metadata twice", at());
+        }
+        out[i] = v;
+    }
+    Ok(out)
+}
+
+pub fn index(a: &IndexArgs) -> Result<()> {
+    let loaded =
+        load_docs(&a.embeddings, &a.encoder, a.normalize, a.metadata.as_deref(), &a.index)?;
+    let docs = &loaded.docs;
     let algorithm = match a.kmeans {
         KMeansImpl::Blocked => KMeansAlgorithm::Blocked,
         KMeansImpl::Linfa => KMeansAlgorithm::Linfa,
@@ -63,7 +114,7 @@ pub fn index(a: &IndexArgs) -> Result<()> {
     }
     let bars = Bars::default();
     let t = Instant::now();
-    let built = Index::build_with_texts(&docs, texts.as_deref(), &a.index, &p, &bars);
+    let built = Index::build_with(docs, &loaded.extras, &a.index, &p, &bars);
     bars.finish();
     let index = built.with_context(|| format!("building the index in {}", a.index.display()))?;
     let s = index.stats();
@@ -101,6 +152,9 @@ pub fn search(a: &SearchArgs) -> Result<()> {
     if let Some(t) = a.threshold {
         params = params.centroid_score_threshold(t);
     }
+    if let Some(f) = &a.filter {
+        params = params.filter(Filter::parse(f).context("--filter")?);
+    }
     if let Some(text) = &a.query {
         return search_text(&index, text, &a.encoder, &params);
     }
@@ -133,7 +187,8 @@ pub fn search(a: &SearchArgs) -> Result<()> {
     write_run(&run, out, "tartan")?;
     let l = latency(&times);
     println!(
-        "{} queries, k {} (ncells {}, threshold {}, ndocs {}): p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, {:.0} QPS on {} threads; run in {}",
+        "generation {}, {} queries, k {} (ncells {}, threshold {}, ndocs {}): p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, {:.0} QPS on {} threads; run in {}",
+        index.generation(),
         views.len(),
         r.k,
         r.ncells,
@@ -262,6 +317,10 @@ fn write_run(run: &Run, path: &Path, tag: &str) -> Result<()> {
     Ok(())
 }
 
+/// Codebook drift above which `inspect` recommends retraining: tokens 25% farther (in squared
+/// distance) from their centroids than the build's lose noticeably more to quantisation.
+const DRIFT_WARNING: f64 = 1.25;
+
 pub fn inspect(dir: &Path) -> Result<()> {
     let index = Index::open(dir).with_context(|| format!("opening {}", dir.display()))?;
     let s = index.stats();
@@ -273,11 +332,20 @@ pub fn inspect(dir: &Path) -> Result<()> {
         s.n_segments,
         if s.n_segments == 1 { "" } else { "s" }
     );
-    println!("documents    {}", s.n_docs);
     println!(
-        "tokens       {} ({:.1} per document)",
+        "documents    {} live, {} deleted (stored until `tartan compact`)",
+        s.n_docs, s.n_deleted
+    );
+    for &(id, docs, deleted, tokens, msr) in &s.segments {
+        let msr = msr.map_or("-".to_string(), |m| format!("{m:.4}"));
+        println!(
+            "  segment {id:>6}: {docs:>9} docs, {deleted:>7} deleted, {tokens:>11} tokens, mean sq residual {msr}"
+        );
+    }
+    println!(
+        "tokens       {} stored ({:.1} per document)",
         s.n_tokens,
-        s.n_tokens as f64 / s.n_docs.max(1) as f64
+        s.n_tokens as f64 / (s.n_docs + s.n_deleted).max(1) as f64
     );
     println!("dim          {}", s.dim);
     println!(
@@ -301,7 +369,17 @@ pub fn inspect(dir: &Path) -> Result<()> {
     }
     let (min, med, mean, max, empty) = s.ivf_lists;
     println!("ivf lists    min {min}, median {med}, mean {mean:.1}, max {max}, empty {empty}");
-    println!("residual     mean squared token-centroid distance {:.4}", s.mean_sq_residual);
+    println!(
+        "residual     mean squared token-centroid distance {:.4} at build",
+        s.mean_sq_residual
+    );
+    let drift = s.codebook_drift();
+    let advice = if drift > DRIFT_WARNING {
+        "  <- the codebook no longer fits the data: run `tartan retrain`"
+    } else {
+        ""
+    };
+    println!("drift        {drift:.2}x the build's residual over all segments{advice}");
     println!(
         "build        seed {}, {} k-means passes on {} points from {} docs, codec on {} tokens, {:.1} s",
         m.build.seed, m.build.kmeans_iters, m.build.kmeans_points, m.build.sample_docs, m.build.codec_tokens, m.build.build_seconds

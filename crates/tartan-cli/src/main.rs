@@ -8,6 +8,7 @@
 mod commands;
 mod demo;
 mod encode;
+mod live;
 mod progress;
 mod timing;
 
@@ -47,6 +48,18 @@ enum Command {
         /// Index directory.
         index: PathBuf,
     },
+    /// Add documents (embeddings directory, or text with --model) to an index, encoded with
+    /// its codebook; publishes a new generation.
+    Add(live::AddArgs),
+    /// Delete documents by id; publishes a new generation.
+    Delete(live::DeleteArgs),
+    /// Rewrite all segments into one without deleted documents.
+    Compact {
+        /// Index directory.
+        index: PathBuf,
+    },
+    /// Train a new codebook on the live documents and re-encode them.
+    Retrain(live::RetrainArgs),
     /// Build and search a synthetic corpus at 1, 2 and 4 bits; print the trade-off table.
     Demo(DemoArgs),
     /// Encode a BEIR directory (corpus, split queries, qrels) into an embeddings directory.
@@ -85,6 +98,9 @@ pub struct IndexArgs {
     /// Replace an existing index in INDEX (publishes a new generation atomically).
     #[arg(long)]
     pub overwrite: bool,
+    /// Metadata for `search --filter`: JSON lines, one object per document with an "id" field.
+    #[arg(long)]
+    pub metadata: Option<PathBuf>,
     /// Encode text with this model (and store the texts in the index).
     #[command(flatten)]
     pub encoder: EncoderArgs,
@@ -125,6 +141,10 @@ pub struct SearchArgs {
     /// Centroid score threshold of the pruned pass (default by k: 0.5, 0.45, 0.4).
     #[arg(long)]
     pub threshold: Option<f32>,
+    /// Only return documents whose metadata matches, e.g. `year >= 2020 and lang in ["en",
+    /// "de"]` (see docs/filters.md).
+    #[arg(long)]
+    pub filter: Option<String>,
     /// TREC run to write (required with --queries).
     #[arg(long, required_unless_present = "query")]
     pub out: Option<PathBuf>,
@@ -247,6 +267,10 @@ fn main() -> ExitCode {
         Command::Inspect { index } => commands::inspect(&index),
         Command::Verify { index } => commands::verify(&index),
         Command::Demo(a) => demo::run(&a),
+        Command::Add(a) => live::add(&a),
+        Command::Delete(a) => live::delete(&a),
+        Command::Compact { index } => live::compact(&index),
+        Command::Retrain(a) => live::retrain(&a),
         Command::Encode(a) => encode::run(&a),
     };
     match result {

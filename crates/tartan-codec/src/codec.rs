@@ -32,7 +32,7 @@ fn check_shape(nbits: u8, dim: usize) -> Result<(), CodecError> {
     if !matches!(nbits, 1 | 2 | 4 | 8) {
         return Err(CodecError::BadNbits(nbits));
     }
-    if dim == 0 || (dim * nbits as usize) % 8 != 0 {
+    if dim == 0 || !(dim * nbits as usize).is_multiple_of(8) {
         return Err(CodecError::DimNotByteAligned { dim, nbits });
     }
     Ok(())
@@ -52,7 +52,7 @@ impl ResidualCodec {
     /// residual vectors (token minus its centroid), pooled over dimensions.
     pub fn train(params: CodecParams, residuals: &[f32], dim: usize) -> Result<Self, CodecError> {
         check_shape(params.nbits, dim)?;
-        if residuals.is_empty() || residuals.len() % dim != 0 {
+        if residuals.is_empty() || !residuals.len().is_multiple_of(dim) {
             return Err(CodecError::BadSample { len: residuals.len(), dim });
         }
         if let Some(i) = residuals.iter().position(|v| !v.is_finite()) {

@@ -181,7 +181,7 @@ impl Embeddings {
         check_unique(&ids, Path::new("<memory>"))?;
         let shape_err = || EmbError::Shape { path: "<memory>".into(), len: tokens.len(), dim };
         let rows = tokens.len().checked_div(dim).ok_or_else(shape_err)?;
-        if tokens.len() % dim != 0 {
+        if !tokens.len().is_multiple_of(dim) {
             return Err(shape_err());
         }
         Self::assemble(dim, rows, lens, ids, Tokens::Owned(tokens), opts, "<memory>".into())

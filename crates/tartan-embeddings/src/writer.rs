@@ -64,7 +64,7 @@ impl EmbeddingsWriter {
     pub fn push(&mut self, id: &str, tokens: &[f32]) -> Result<(), EmbError> {
         let path = self.kind.embs_path(&self.dir);
         let index = self.ids.len();
-        if tokens.is_empty() || tokens.len() % self.dim != 0 {
+        if tokens.is_empty() || !tokens.len().is_multiple_of(self.dim) {
             return Err(EmbError::EmptyDoc { path, index, id: id.into() });
         }
         if id.trim().is_empty() || id.contains(['\n', '\r']) {

@@ -245,10 +245,10 @@ impl Parser<'_> {
     fn value(&mut self) -> Result<Value> {
         self.skip_ws();
         let rest = self.rest();
-        let end = if rest.starts_with('"') {
+        let end = if let Some(body) = rest.strip_prefix('"') {
             // The closing quote: the first `"` not escaped by a backslash.
             let mut escaped = false;
-            let close = rest[1..].char_indices().find(|&(_, c)| {
+            let close = body.char_indices().find(|&(_, c)| {
                 let done = c == '"' && !escaped;
                 escaped = c == '\\' && !escaped;
                 done

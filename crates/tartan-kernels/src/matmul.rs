@@ -1,7 +1,10 @@
 /// Checks the slice shapes of `C = A · Bᵀ` and returns `(m, n)`.
 pub(crate) fn shape(a: &[f32], b: &[f32], k: usize, c: &[f32]) -> (usize, usize) {
     assert!(k > 0, "matmul_nt with k = 0");
-    assert!(a.len() % k == 0 && b.len() % k == 0, "matmul_nt: inputs are not multiples of k");
+    assert!(
+        a.len().is_multiple_of(k) && b.len().is_multiple_of(k),
+        "matmul_nt: inputs are not multiples of k"
+    );
     let (m, n) = (a.len() / k, b.len() / k);
     assert_eq!(c.len(), m * n, "matmul_nt: output has the wrong length");
     (m, n)

@@ -14,7 +14,7 @@ const CENTROID_BLOCK: usize = 2048;
 /// # Panics
 /// If `dim` is 0 or the slice lengths are not multiples of `dim`.
 pub fn nearest_centroids(points: &[f32], centroids: &[f32], dim: usize) -> (Vec<u32>, Vec<f32>) {
-    assert!(dim > 0 && points.len() % dim == 0 && centroids.len() % dim == 0);
+    assert!(dim > 0 && points.len().is_multiple_of(dim) && centroids.len().is_multiple_of(dim));
     let n = points.len() / dim;
     let c_norms: Vec<f32> =
         centroids.chunks_exact(dim).map(|c| tartan_kernels::dot(c, c)).collect();

@@ -105,6 +105,9 @@ fn churn_keeps_the_live_set_exact_and_recall_at_a_fresh_builds_level() {
     assert!(recalls.iter().all(|&r| r >= fresh_start - 0.08), "{recalls:?} vs {fresh_start}");
 }
 
+/// What a reader saw: the generation it opened and the ids one search returned.
+type Observed = (u64, Vec<String>);
+
 #[test]
 fn readers_keep_working_and_only_see_published_generations() {
     let c = pool();
@@ -117,7 +120,7 @@ fn readers_keep_working_and_only_see_published_generations() {
     let published: Arc<Mutex<HashMap<u64, BTreeSet<String>>>> = Default::default();
     published.lock().unwrap().insert(1, (0..200).map(|d| c.docs.id(d).to_string()).collect());
     let done = Arc::new(AtomicBool::new(false));
-    let seen: Arc<Mutex<Vec<(u64, Vec<String>)>>> = Default::default();
+    let seen: Arc<Mutex<Vec<Observed>>> = Default::default();
     let readers: Vec<_> = (0..2)
         .map(|r| {
             let (p, done, seen, qs) = (p.clone(), done.clone(), seen.clone(), qs.clone());

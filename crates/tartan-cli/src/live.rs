@@ -1,0 +1,182 @@
+//! `tartan add`, `delete`, `compact`, `retrain`: changes published as new generations.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use tartan_index::{CommitStats, IndexParams, IndexWriter};
+
+use crate::commands::{human_bytes, load_docs};
+use crate::progress::Bars;
+use crate::EncoderArgs;
+
+/// `tartan add`.
+#[derive(Args, Debug)]
+pub struct AddArgs {
+    /// Index directory.
+    pub index: PathBuf,
+    /// Embeddings directory; with --model, a corpus .jsonl[.zst] file or BEIR directory.
+    pub input: PathBuf,
+    /// Replace documents whose ids are already in the index (delete + add in one generation)
+    /// instead of refusing them.
+    #[arg(long)]
+    pub upsert: bool,
+    /// Metadata: JSON lines, one object per document with an "id" field.
+    #[arg(long)]
+    pub metadata: Option<PathBuf>,
+    /// L2-normalise vectors on load instead of rejecting non-unit ones.
+    #[arg(long)]
+    pub normalize: bool,
+    /// Encode text with this model (the index's own, for meaningful scores).
+    #[command(flatten)]
+    pub encoder: EncoderArgs,
+}
+
+/// `tartan delete`.
+#[derive(Args, Debug)]
+pub struct DeleteArgs {
+    /// Index directory.
+    pub index: PathBuf,
+    /// Ids to delete.
+    pub ids: Vec<String>,
+    /// A file of ids to delete, one per line.
+    #[arg(long)]
+    pub ids_file: Option<PathBuf>,
+    /// Skip ids that are not in the index instead of failing.
+    #[arg(long)]
+    pub ignore_missing: bool,
+}
+
+/// `tartan retrain`.
+#[derive(Args, Debug)]
+pub struct RetrainArgs {
+    /// Index directory.
+    pub index: PathBuf,
+    /// Residual bits per dimension (default: the index's).
+    #[arg(long)]
+    pub nbits: Option<u8>,
+    /// Number of centroids (default: from the number of tokens, as for a build).
+    #[arg(long)]
+    pub centroids: Option<usize>,
+    /// k-means passes.
+    #[arg(long, default_value_t = 4)]
+    pub kmeans_iters: usize,
+    /// Seed of sampling and k-means.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+fn open_writer(dir: &Path) -> Result<IndexWriter> {
+    IndexWriter::open(dir).with_context(|| format!("opening {} for writing", dir.display()))
+}
+
+fn report(what: &str, s: &CommitStats, w: &IndexWriter, secs: f64) {
+    println!(
+        "{what}: generation {}, +{} / -{} documents in {secs:.2} s; {} live; {} old files removed{}",
+        s.generation,
+        s.added,
+        s.deleted,
+        w.n_docs(),
+        s.removed_files,
+        if s.files_in_use > 0 {
+            format!(", {} kept while readers use them", s.files_in_use)
+        } else {
+            String::new()
+        }
+    );
+}
+
+pub fn add(a: &AddArgs) -> Result<()> {
+    let t = Instant::now();
+    let mut w = open_writer(&a.index)?;
+    let loaded = load_docs(&a.input, &a.encoder, a.normalize, a.metadata.as_deref(), &a.index)?;
+    let bars = Bars::default();
+    let staged = if a.upsert {
+        w.upsert(&loaded.docs, &loaded.extras, &bars).map(|_| ())
+    } else {
+        w.add(&loaded.docs, &loaded.extras, &bars)
+    };
+    bars.finish();
+    staged.context("adding the documents")?;
+    let s = w.commit().context("publishing")?;
+    let secs = t.elapsed().as_secs_f64();
+    report("added", &s, &w, secs);
+    println!(
+        "  {:.0} documents/s ({} tokens); codebook drift now {:.2}",
+        loaded.docs.n_docs() as f64 / secs,
+        loaded.docs.n_tokens(),
+        w.index().stats().codebook_drift()
+    );
+    Ok(())
+}
+
+pub fn delete(a: &DeleteArgs) -> Result<()> {
+    let t = Instant::now();
+    let mut ids = a.ids.clone();
+    if let Some(f) = &a.ids_file {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        ids.extend(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from));
+    }
+    if ids.is_empty() {
+        bail!("no ids given: name them or pass --ids-file");
+    }
+    let mut w = open_writer(&a.index)?;
+    if a.ignore_missing {
+        ids.sort();
+        ids.dedup();
+        ids.retain(|id| w.contains(id));
+    }
+    w.delete(&ids).context("deleting")?;
+    let s = w.commit().context("publishing")?;
+    report("deleted", &s, &w, t.elapsed().as_secs_f64());
+    Ok(())
+}
+
+pub fn compact(dir: &Path) -> Result<()> {
+    let t = Instant::now();
+    let mut w = open_writer(dir)?;
+    let before = w.index().stats();
+    let bars = Bars::default();
+    let s = w.compact(&bars);
+    bars.finish();
+    let s = s.context("compacting")?;
+    report("compacted", &s, &w, t.elapsed().as_secs_f64());
+    let after = w.index().stats();
+    println!(
+        "  {} segments -> {}, {} -> {}",
+        before.n_segments,
+        after.n_segments,
+        human_bytes(before.total_bytes),
+        human_bytes(after.total_bytes)
+    );
+    Ok(())
+}
+
+pub fn retrain(a: &RetrainArgs) -> Result<()> {
+    let t = Instant::now();
+    let mut w = open_writer(&a.index)?;
+    let drift = w.index().stats().codebook_drift();
+    let mut p = IndexParams::new()
+        .nbits(a.nbits.unwrap_or(w.index().manifest().nbits))
+        .kmeans_iters(a.kmeans_iters)
+        .seed(a.seed);
+    if let Some(k) = a.centroids {
+        p = p.n_centroids(k);
+    }
+    let bars = Bars::default();
+    let s = w.retrain(&p, &bars);
+    bars.finish();
+    let s = s.context("retraining")?;
+    report("retrained", &s, &w, t.elapsed().as_secs_f64());
+    let st = w.index().stats();
+    println!(
+        "  drift {drift:.2} before; now K {}, {} bits, {:.2} bytes/token, mean sq residual {:.4}",
+        st.n_centroids,
+        st.nbits,
+        st.bytes_per_token(),
+        st.mean_sq_residual
+    );
+    Ok(())
+}
