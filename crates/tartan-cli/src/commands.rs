@@ -112,6 +112,13 @@ pub fn index(a: &IndexArgs) -> Result<()> {
     if let Some(n) = a.sample_docs {
         p = p.sample_docs(n);
     }
+    if let Some(from) = &a.centroids_from {
+        let other = Index::open(from).with_context(|| format!("opening {}", from.display()))?;
+        if other.dim() != docs.dim() {
+            bail!("{} has dimension {}, the documents {}", from.display(), other.dim(), docs.dim());
+        }
+        p = p.centroids(other.centroids().to_vec());
+    }
     let bars = Bars::default();
     let t = Instant::now();
     let built = Index::build_with(docs, &loaded.extras, &a.index, &p, &bars);

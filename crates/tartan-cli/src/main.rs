@@ -98,6 +98,10 @@ pub struct IndexArgs {
     /// Replace an existing index in INDEX (publishes a new generation atomically).
     #[arg(long)]
     pub overwrite: bool,
+    /// Reuse this index's centroids instead of training k-means (e.g. to build the same
+    /// documents at another --nbits in a fraction of the time).
+    #[arg(long, conflicts_with_all = ["centroids", "kmeans_iters"])]
+    pub centroids_from: Option<PathBuf>,
     /// Metadata for `search --filter`: JSON lines, one object per document with an "id" field.
     #[arg(long)]
     pub metadata: Option<PathBuf>,

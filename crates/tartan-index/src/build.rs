@@ -182,37 +182,58 @@ pub(crate) fn build_into(
     progress.stage("sampling", 0);
     let sample = draw_sample(docs, params, &mut rng);
     let n_points = sample.kmeans.len() / dim;
-    let k = match params.n_centroids {
-        Some(k) if k > n_points => {
-            return Err(IndexError::Param {
-                name: "n_centroids",
-                reason: format!(
-                    "{k} centroids need at least {k} training tokens, the sample has {n_points}"
-                ),
-            })
-        }
-        Some(k) => k,
-        None => {
-            // The formula can exceed the sample on tiny corpora: take the largest power of two
-            // that the sample can train.
-            let k = default_n_centroids(docs.n_tokens());
-            if k > n_points {
-                1usize << n_points.max(1).ilog2()
-            } else {
-                k
+    let (centroids, kmeans_points) = match &params.centroids {
+        Some(given) => {
+            if given.len() % dim != 0 || params.n_centroids.is_some_and(|k| k * dim != given.len())
+            {
+                return Err(IndexError::Param {
+                    name: "centroids",
+                    reason: format!(
+                        "{} values are not whole {dim}-dimensional centroids (or not n_centroids of them)",
+                        given.len()
+                    ),
+                });
             }
+            (given.to_vec(), 0)
+        }
+        None => {
+            let k = match params.n_centroids {
+                Some(k) if k > n_points => {
+                    return Err(IndexError::Param {
+                        name: "n_centroids",
+                        reason: format!(
+                            "{k} centroids need at least {k} training tokens, the sample has {n_points}"
+                        ),
+                    })
+                }
+                Some(k) => k,
+                None => {
+                    // The formula can exceed the sample on tiny corpora: take the largest power of two
+                    // that the sample can train.
+                    let k = default_n_centroids(docs.n_tokens());
+                    if k > n_points {
+                        1usize << n_points.max(1).ilog2()
+                    } else {
+                        k
+                    }
+                }
+            };
+            progress.stage("k-means", 0);
+            let points =
+                ArrayView2::from_shape((n_points, dim), &sample.kmeans).expect("whole rows");
+            let model = KMeansParams::new(k)
+                .max_iters(params.kmeans_iters)
+                .max_points_per_centroid(params.max_points_per_centroid)
+                .seed(params.seed)
+                .algorithm(params.kmeans_algorithm)
+                .fit(&DatasetBase::from(points))?;
+            (
+                model.centroids().as_slice().expect("standard layout").to_vec(),
+                model.n_train_points(),
+            )
         }
     };
-    progress.stage("k-means", 0);
-    let points = ArrayView2::from_shape((n_points, dim), &sample.kmeans).expect("whole rows");
-    let model = KMeansParams::new(k)
-        .max_iters(params.kmeans_iters)
-        .max_points_per_centroid(params.max_points_per_centroid)
-        .seed(params.seed)
-        .algorithm(params.kmeans_algorithm)
-        .fit(&DatasetBase::from(points))?;
-    let centroids = model.centroids().as_slice().expect("standard layout").to_vec();
-
+    let k = centroids.len() / dim;
     progress.stage("codec", 0);
     let codec_tokens = if sample.heldout.is_empty() { &sample.kmeans } else { &sample.heldout };
     let (labels, _) = tartan_kmeans::nearest_centroids(codec_tokens, &centroids, dim);
@@ -257,7 +278,7 @@ pub(crate) fn build_into(
             seed: params.seed,
             kmeans_iters: params.kmeans_iters,
             sample_docs: sample.n_docs as u64,
-            kmeans_points: model.n_train_points() as u64,
+            kmeans_points: kmeans_points as u64,
             codec_tokens: (codec_tokens.len() / dim) as u64,
             centroids_from_user: params.n_centroids.is_some(),
             mean_sq_residual: written.sum_sq_residual / n_tokens as f64,

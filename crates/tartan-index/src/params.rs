@@ -15,8 +15,10 @@ use crate::filter::Filter;
 /// | `seed` | 0 | seed of sampling and k-means |
 /// | `kmeans_algorithm` | blocked | tartan's blocked k-means, or linfa-clustering's (small corpora) |
 /// | `overwrite` | false | replace an existing index in the target directory |
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// | `centroids` | none (train) | given centroids instead of k-means, e.g. another index's |
+#[derive(Debug, Clone, PartialEq)]
 pub struct IndexParams {
+    pub(crate) centroids: Option<std::sync::Arc<[f32]>>,
     pub(crate) nbits: u8,
     pub(crate) n_centroids: Option<usize>,
     pub(crate) kmeans_iters: usize,
@@ -37,6 +39,7 @@ impl IndexParams {
     /// The defaults in the table above.
     pub fn new() -> Self {
         Self {
+            centroids: None,
             nbits: 2,
             n_centroids: None,
             kmeans_iters: 4,
@@ -82,6 +85,14 @@ impl IndexParams {
         self.kmeans_algorithm = algorithm;
         self
     }
+    /// Uses these centroids (`K × dim`, row-major; e.g. another index's
+    /// [`Index::centroids`](crate::Index::centroids)) instead of training k-means. Builds of
+    /// the same documents with the same seed train the same centroids whatever `nbits` is, so
+    /// this gives the same index as a full build at a fraction of the time (nbits sweeps).
+    pub fn centroids(mut self, centroids: Vec<f32>) -> Self {
+        self.centroids = Some(centroids.into());
+        self
+    }
     /// Whether an existing index in the target directory may be replaced.
     pub fn overwrite(mut self, yes: bool) -> Self {
         self.overwrite = yes;
@@ -104,6 +115,11 @@ impl IndexParams {
         }
         if self.sample_docs == Some(0) {
             return bad("sample_docs", "must be at least 1");
+        }
+        if let Some(c) = &self.centroids {
+            if c.is_empty() || c.iter().any(|v| !v.is_finite()) {
+                return bad("centroids", "must be non-empty and finite");
+            }
         }
         Ok(())
     }

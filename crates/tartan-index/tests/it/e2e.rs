@@ -132,3 +132,25 @@ fn texts_are_stored_verified_and_returned() {
     );
     assert!(matches!(wrong, Err(tartan_index::IndexError::Param { name: "texts", .. })));
 }
+
+#[test]
+fn given_centroids_reproduce_a_full_build() {
+    let c = corpus();
+    let dir = tempfile::tempdir().unwrap();
+    let two = build(&c, &dir.path().join("two"), IndexParams::new().nbits(2).seed(4));
+    let full = build(&c, &dir.path().join("full"), IndexParams::new().nbits(4).seed(4));
+    let reused = build(
+        &c,
+        &dir.path().join("reused"),
+        IndexParams::new().nbits(4).seed(4).centroids(two.centroids().to_vec()),
+    );
+    assert_eq!(reused.centroids(), full.centroids());
+    assert_eq!(reused.manifest().build.kmeans_points, 0);
+    let qs = queries(&c.queries);
+    let views: Vec<_> = qs.iter().map(|q| view(q, 64)).collect();
+    let p = SearchParams::new(10);
+    assert_eq!(reused.search_batch(&views, &p).unwrap(), full.search_batch(&views, &p).unwrap());
+    let bad = IndexParams::new().centroids(vec![0.5; 65]);
+    let err = Index::build(&c.docs, &dir.path().join("bad"), &bad, &tartan_index::NoProgress);
+    assert!(matches!(err, Err(tartan_index::IndexError::Param { name: "centroids", .. })));
+}
