@@ -12,12 +12,18 @@
 //!    decompressed vectors ([`tartan_maxsim`]).
 //!
 //! On disk an index is a directory holding `meta.json` (the manifest of the published
-//! generation), one codebook file and one or more immutable segment files; the normative
-//! description is `docs/format.md`. Builds publish atomically; opening never writes.
+//! generation), one codebook file, immutable segment files and their deletion bitmaps; the
+//! normative description is `docs/format.md`. Builds publish atomically; opening never writes.
+//!
+//! Changes go through the index's one [`IndexWriter`] (a lock file keeps out a second one):
+//! it stages adds (new segments encoded with the existing codebook), deletes by external id
+//! and upserts, and [`IndexWriter::commit`] publishes them as one new generation. Readers keep
+//! the generation they opened. [`Filter`]s restrict search to documents whose metadata
+//! ([`Extras`]) matches.
 //!
 //! ```
 //! use ndarray::ArrayView2;
-//! use tartan_index::{Index, IndexParams, NoProgress, SearchParams};
+//! use tartan_index::{Extras, Filter, Index, IndexParams, IndexWriter, NoProgress, SearchParams};
 //!
 //! let corpus = tartan_synth::SynthParams::new(300).dim(32).n_queries(3).seed(1).generate();
 //! let dir = tempfile::tempdir()?;
@@ -30,8 +36,24 @@
 //! assert_eq!(hits.len(), 5);
 //! assert!(hits[0].score >= hits[4].score);
 //!
+//! // Delete one document, add two more with metadata, publish both changes at once.
+//! let mut writer = IndexWriter::open(&path)?;
+//! writer.delete(&[hits[0].id.as_str()])?;
+//! let more = tartan_synth::SynthParams::new(2).dim(32).seed(2).generate().docs; // ids d0, d1
+//! let more = tartan_embeddings::Embeddings::from_parts(
+//!     32, &[more.doc_len(0) as u64, more.doc_len(1) as u64],
+//!     vec!["new-a".into(), "new-b".into()],
+//!     [more.doc(0), more.doc(1)].concat(), Default::default())?;
+//! let meta = [serde_json::json!({"lang": "en"}), serde_json::json!({"lang": "de"})];
+//! writer.add(&more, &Extras::new().metadata(&meta), &NoProgress)?;
+//! writer.commit()?;
+//!
 //! let reopened = Index::open(&path)?;
 //! reopened.verify()?;
+//! assert_eq!(reopened.n_docs(), 301);
+//! let german = SearchParams::new(5).filter(Filter::parse(r#"lang = "de""#)?);
+//! let hits = reopened.search(ArrayView2::from_shape((q.len() / 32, 32), &q)?, &german)?;
+//! assert_eq!(hits.iter().map(|h| h.id.as_str()).collect::<Vec<_>>(), ["new-b"]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
