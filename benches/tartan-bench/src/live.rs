@@ -181,7 +181,8 @@ fn main() -> Result<()> {
     let mut json = Vec::new();
     for (name, rate, q) in &rows {
         let q = q.as_ref().expect("measured");
-        let rate_s = if *rate > 0.0 { format!("{rate:.0}/s") } else { "-".into() };
+        let unit = if name.contains("churn") { "cycles" } else { "docs" };
+        let rate_s = if *rate > 0.0 { format!("{rate:.0} {unit}/s") } else { "-".into() };
         println!("| {name} | {rate_s} | {:.2} | {:.2} | {:.3} |", q.p50_ms, q.p95_ms, q.recall10);
         json.push(serde_json::json!({"step": name, "per_second": rate, "p50_ms": q.p50_ms, "p95_ms": q.p95_ms, "recall10": q.recall10}));
     }

@@ -75,3 +75,30 @@ pub fn run(a: &DemoArgs) -> Result<()> {
     println!("bytes/token counts every file of the index (codes, residuals, inverted file, offsets, ids, codebook).");
     Ok(())
 }
+
+pub fn synth(a: &crate::SynthArgs) -> Result<()> {
+    if a.docs == 0 || a.dim == 0 || a.queries == 0 {
+        anyhow::bail!("--docs, --dim and --queries must be at least 1");
+    }
+    if !(a.mean_doc_len.is_finite() && a.mean_doc_len >= 1.0) {
+        anyhow::bail!("--mean-doc-len must be a number of at least 1");
+    }
+    let t = std::time::Instant::now();
+    let precision =
+        if a.f32 { tartan_embeddings::Precision::F32 } else { tartan_embeddings::Precision::F16 };
+    let stats = tartan_synth::SynthParams::new(a.docs)
+        .dim(a.dim)
+        .n_queries(a.queries)
+        .mean_doc_len(a.mean_doc_len)
+        .seed(a.seed)
+        .write(&a.out, precision)?;
+    println!(
+        "wrote {} documents ({} tokens) and {} queries to {} in {:.1} s",
+        stats.n_docs,
+        stats.n_tokens,
+        stats.n_queries,
+        a.out.display(),
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

@@ -62,6 +62,9 @@ enum Command {
     Retrain(live::RetrainArgs),
     /// Build and search a synthetic corpus at 1, 2 and 4 bits; print the trade-off table.
     Demo(DemoArgs),
+    /// Write a seeded synthetic corpus (documents, queries, qrels) as an embeddings directory,
+    /// streamed: any size fits in memory.
+    Synth(SynthArgs),
     /// Encode a BEIR directory (corpus, split queries, qrels) into an embeddings directory.
     Encode(EncodeArgs),
 }
@@ -238,6 +241,31 @@ pub struct EncodeArgs {
     pub f32: bool,
 }
 
+/// `tartan synth`.
+#[derive(Args, Debug)]
+pub struct SynthArgs {
+    /// Embeddings directory to write.
+    pub out: PathBuf,
+    /// Documents.
+    #[arg(long, default_value_t = 10_000)]
+    pub docs: usize,
+    /// Vector dimension.
+    #[arg(long, default_value_t = 128)]
+    pub dim: usize,
+    /// Queries (each made from a random document's tokens, which qrels.tsv names).
+    #[arg(long, default_value_t = 100)]
+    pub queries: usize,
+    /// Mean document length in tokens (log-normal, clamped to 8..=300).
+    #[arg(long, default_value_t = 80.0)]
+    pub mean_doc_len: f64,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Write float32 instead of float16 vectors.
+    #[arg(long)]
+    pub f32: bool,
+}
+
 /// `tartan demo`.
 #[derive(Args, Debug)]
 pub struct DemoArgs {
@@ -271,6 +299,7 @@ fn main() -> ExitCode {
         Command::Inspect { index } => commands::inspect(&index),
         Command::Verify { index } => commands::verify(&index),
         Command::Demo(a) => demo::run(&a),
+        Command::Synth(a) => demo::synth(&a),
         Command::Add(a) => live::add(&a),
         Command::Delete(a) => live::delete(&a),
         Command::Compact { index } => live::compact(&index),

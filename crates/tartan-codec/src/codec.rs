@@ -156,14 +156,31 @@ impl ResidualCodec {
     /// If the slice lengths are not `bytes_per_token`, `dim` and `dim`.
     #[inline]
     pub fn decode(&self, packed: &[u8], centroid: &[f32], out: &mut [f32]) {
-        let per_byte = 8 / self.nbits as usize;
         assert_eq!(packed.len(), self.bytes_per_token(), "packed residual has the wrong length");
         assert!(centroid.len() == self.dim && out.len() == self.dim, "wrong dimension");
-        for (&b, o) in packed.iter().zip(out.chunks_exact_mut(per_byte)) {
-            o.copy_from_slice(&self.lut[b as usize * per_byte..][..per_byte]);
+        // One pass, with the values per byte known at compile time so the inner loop unrolls
+        // (a runtime-length copy per byte compiles to a memmove call per byte).
+        match self.nbits {
+            1 => self.decode_fixed::<8>(packed, centroid, out),
+            2 => self.decode_fixed::<4>(packed, centroid, out),
+            4 => self.decode_fixed::<2>(packed, centroid, out),
+            _ => self.decode_fixed::<1>(packed, centroid, out),
         }
-        for (o, c) in out.iter_mut().zip(centroid) {
-            *o += c;
+    }
+
+    #[inline]
+    fn decode_fixed<const PER_BYTE: usize>(
+        &self,
+        packed: &[u8],
+        centroid: &[f32],
+        out: &mut [f32],
+    ) {
+        let cells = out.chunks_exact_mut(PER_BYTE).zip(centroid.chunks_exact(PER_BYTE));
+        for (&b, (o, c)) in packed.iter().zip(cells) {
+            let w = &self.lut[b as usize * PER_BYTE..][..PER_BYTE];
+            for i in 0..PER_BYTE {
+                o[i] = w[i] + c[i];
+            }
         }
     }
 }

@@ -23,13 +23,21 @@ pub struct SearchHit {
     pub doc: u64,
 }
 
-/// Per-query working memory, reused across the stages.
+/// Working memory of one block of exact scoring.
 #[derive(Default)]
 struct Scratch {
-    acc: Vec<f32>,
     doc: Vec<f32>,
+    offsets: Vec<usize>,
+    scores: Vec<f32>,
     maxsim: MaxSimScratch,
 }
+
+/// Centroids scored against the query per parallel task.
+const CENTROID_BLOCK: usize = 2048;
+/// Candidates scored from codes per parallel task.
+const SCORE_BLOCK: usize = 512;
+/// Documents decompressed and scored with one matrix product per parallel task.
+const EXACT_BLOCK: usize = 16;
 
 impl Index {
     /// Searches one query (`n_tokens × dim`).
@@ -107,9 +115,12 @@ impl Index {
         let nq = q.len() / dim;
         let k = self.manifest.n_centroids;
         // Centroid-major scores: row c holds centroid c against every query token, so the
-        // per-token max over a document's codes reads contiguous rows.
+        // per-token max over a document's codes reads contiguous rows. Blocks of centroids
+        // go to different cores.
         let mut cs = vec![0f32; k * nq];
-        tartan_kernels::matmul_nt(self.centroids(), q, dim, &mut cs);
+        cs.par_chunks_mut(CENTROID_BLOCK * nq)
+            .zip(self.centroids().par_chunks(CENTROID_BLOCK * dim))
+            .for_each(|(out, cent)| tartan_kernels::matmul_nt(cent, q, dim, out));
         let keep: Vec<bool> = cs
             .chunks_exact(nq)
             .map(|row| {
@@ -147,39 +158,96 @@ impl Index {
             ncells = (ncells * 2).min(k);
         }
 
-        let mut sc = Scratch::default();
-        sc.acc.resize(nq, 0.0);
-        // Stage 2: approximate scores over the candidates, ignoring pruned centroids.
+        // Stage 2: approximate scores over the candidates, ignoring pruned centroids; blocks
+        // of candidates in parallel, each keeping its own best, merged after.
+        let blocks: Vec<Vec<Hit>> = self
+            .segments
+            .iter()
+            .enumerate()
+            .flat_map(|(si, _)| cands[si].chunks(SCORE_BLOCK).map(move |b| (si, b)))
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map_init(
+                || vec![0f32; nq],
+                |acc, (si, block)| {
+                    let (seg, base) = (&self.segments[si], self.doc_bases[si] as u32);
+                    let mut top = TopK::new(r.ndocs);
+                    for &d in block {
+                        let score = approx_score(seg.codes(d as usize), &cs, nq, Some(&keep), acc)
+                            .ok_or_else(|| self.corrupt_codes(si))?;
+                        top.push(Hit { doc: base + d, score });
+                    }
+                    Ok(top.into_sorted())
+                },
+            )
+            .collect::<Result<_>>()?;
         let mut stage2 = TopK::new(r.ndocs);
-        for (si, seg) in self.segments.iter().enumerate() {
-            let base = self.doc_bases[si] as u32;
-            for &d in &cands[si] {
-                let score = approx_score(seg.codes(d as usize), &cs, nq, Some(&keep), &mut sc.acc)
-                    .ok_or_else(|| self.corrupt_codes(si))?;
-                stage2.push(Hit { doc: base + d, score });
-            }
-        }
+        blocks.into_iter().flatten().for_each(|h| stage2.push(h));
+
         // Stage 3: the same without pruning, on the survivors.
+        let survivors = stage2.into_sorted();
+        let rescored: Vec<Vec<Hit>> = survivors
+            .par_chunks(SCORE_BLOCK)
+            .map_init(
+                || vec![0f32; nq],
+                |acc, block| {
+                    block
+                        .iter()
+                        .map(|h| {
+                            let (si, d) = self.locate(h.doc);
+                            approx_score(self.segments[si].codes(d), &cs, nq, None, acc)
+                                .map(|score| Hit { doc: h.doc, score })
+                                .ok_or_else(|| self.corrupt_codes(si))
+                        })
+                        .collect()
+                },
+            )
+            .collect::<Result<_>>()?;
         let mut stage3 = TopK::new((r.ndocs / 4).max(r.k));
-        for h in stage2.into_sorted() {
-            let (si, d) = self.locate(h.doc);
-            let score = approx_score(self.segments[si].codes(d), &cs, nq, None, &mut sc.acc)
-                .ok_or_else(|| self.corrupt_codes(si))?;
-            stage3.push(Hit { doc: h.doc, score });
-        }
-        // Stage 4: decompress and score exactly.
+        rescored.into_iter().flatten().for_each(|h| stage3.push(h));
+
+        // Stage 4: decompress and score exactly, a block of documents per matrix product.
+        let finalists = stage3.into_sorted();
+        let exact: Vec<Vec<Hit>> = finalists
+            .par_chunks(EXACT_BLOCK)
+            .map_init(Scratch::default, |sc, block| {
+                sc.doc.clear();
+                sc.offsets.clear();
+                sc.offsets.push(0);
+                for h in block {
+                    let (si, d) = self.locate(h.doc);
+                    self.append_decompressed(si, d, &mut sc.doc)?;
+                    sc.offsets.push(sc.doc.len() / dim);
+                }
+                sc.scores.clear();
+                tartan_maxsim::maxsim_batch(
+                    q,
+                    &sc.doc,
+                    &sc.offsets,
+                    dim,
+                    &mut sc.maxsim,
+                    &mut sc.scores,
+                );
+                Ok(block
+                    .iter()
+                    .zip(&sc.scores)
+                    .map(|(h, &score)| Hit { doc: h.doc, score })
+                    .collect())
+            })
+            .collect::<Result<_>>()?;
         let mut top = TopK::new(r.k);
-        for h in stage3.into_sorted() {
-            let (si, d) = self.locate(h.doc);
-            self.decompress_into(si, d, &mut sc.doc)?;
-            let score = tartan_maxsim::maxsim(q, &sc.doc, dim, &mut sc.maxsim);
-            top.push(Hit { doc: h.doc, score });
-        }
+        exact.into_iter().flatten().for_each(|h| top.push(h));
         Ok(top.into_sorted())
     }
 
     /// Decompresses document `d` of segment `si` into `out` (`n_tokens × dim`).
     pub(crate) fn decompress_into(&self, si: usize, d: usize, out: &mut Vec<f32>) -> Result<()> {
+        out.clear();
+        self.append_decompressed(si, d, out)
+    }
+
+    /// Appends document `d` of segment `si`, decompressed (`n_tokens × dim`), to `out`.
+    fn append_decompressed(&self, si: usize, d: usize, out: &mut Vec<f32>) -> Result<()> {
         let dim = self.dim();
         let k = self.manifest.n_centroids;
         let centroids = self.centroids();
@@ -187,7 +255,9 @@ impl Index {
         let bpt = codec.bytes_per_token();
         let seg = &self.segments[si];
         let resid = seg.residuals(d);
-        out.resize(resid.len() / bpt * dim, 0.0);
+        let start = out.len();
+        out.resize(start + resid.len() / bpt * dim, 0.0);
+        let out = &mut out[start..];
         let mut t = 0;
         let mut bad = false;
         for_codes(seg.codes(d), |c| {
@@ -231,10 +301,41 @@ fn scan_limit(r: &ResolvedSearch) -> usize {
     8 * r.ndocs
 }
 
-/// The sorted, distinct union of each query token's `ncells` best centroids.
+/// The sorted, distinct union of each query token's `ncells` best centroids (ties to the
+/// lower id).
 fn probe(cs: &[f32], nq: usize, ncells: usize) -> Vec<u32> {
     let k = cs.len() / nq;
     let take = ncells.min(k);
+    let mut cells =
+        if take * 16 <= k { probe_scan(cs, nq, take) } else { probe_select(cs, nq, take) };
+    cells.sort_unstable();
+    cells.dedup();
+    cells
+}
+
+/// Few cells: one pass over the centroid-major scores, each token keeping a short sorted
+/// list of its best (insertions are rare after the first rows).
+fn probe_scan(cs: &[f32], nq: usize, take: usize) -> Vec<u32> {
+    let mut best = vec![(f32::NEG_INFINITY, u32::MAX); nq * take];
+    for (c, row) in cs.chunks_exact(nq).enumerate() {
+        for (j, &s) in row.iter().enumerate() {
+            let b = &mut best[j * take..(j + 1) * take];
+            if s > b[take - 1].0 {
+                let mut i = take - 1;
+                while i > 0 && b[i - 1].0 < s {
+                    b[i] = b[i - 1];
+                    i -= 1;
+                }
+                b[i] = (s, c as u32);
+            }
+        }
+    }
+    best.into_iter().map(|(_, c)| c).collect()
+}
+
+/// Many cells: a selection per token.
+fn probe_select(cs: &[f32], nq: usize, take: usize) -> Vec<u32> {
+    let k = cs.len() / nq;
     let mut cells = Vec::with_capacity(nq * take);
     let mut col: Vec<(f32, u32)> = Vec::with_capacity(k);
     for j in 0..nq {
@@ -246,8 +347,6 @@ fn probe(cs: &[f32], nq: usize, ncells: usize) -> Vec<u32> {
         }
         cells.extend(col[..take].iter().map(|&(_, c)| c));
     }
-    cells.sort_unstable();
-    cells.dedup();
     cells
 }
 
@@ -296,6 +395,21 @@ mod tests {
         assert_eq!(probe(&cs, 2, 1), vec![0, 1]);
         assert_eq!(probe(&cs, 2, 2), vec![0, 1, 2, 3]);
         assert_eq!(probe(&cs, 2, 10), vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn scan_and_select_probes_agree() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        for (k, nq, take) in [(200, 3, 1), (500, 7, 4), (64, 2, 3)] {
+            // Quantised scores so that ties occur and the tie-break is exercised.
+            let cs: Vec<f32> = (0..k * nq).map(|_| rng.gen_range(0..50) as f32 / 50.0).collect();
+            let mut a = probe_scan(&cs, nq, take);
+            let mut b = probe_select(&cs, nq, take);
+            a.sort_unstable();
+            b.sort_unstable();
+            assert_eq!(a, b, "k {k} nq {nq} take {take}");
+        }
     }
 
     #[test]

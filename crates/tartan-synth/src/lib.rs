@@ -23,10 +23,12 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, LogNormal, StandardNormal};
-use tartan_embeddings::{Embeddings, LoadOptions};
+use std::path::Path;
+
+use tartan_embeddings::{EmbError, Embeddings, EmbeddingsWriter, Kind, LoadOptions, Precision};
 
 /// Generator settings. Defaults (from [`SynthParams::new`]): dim 128, one topic per 20
-/// documents (at least 8), 48 words per topic, document lengths log-normal around 80 tokens
+/// documents (at least 8, at most 4,096), 48 words per topic, document lengths log-normal around 80 tokens
 /// (clamped to 8..=300), 100 queries of 32 tokens, token noise 0.5 and query noise 0.5
 /// (noise is the expected norm of the Gaussian added before normalising), seed 0.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,15 +113,74 @@ impl SynthParams {
         self
     }
 
-    /// Generates the corpus.
+    /// Generates the corpus in memory.
     ///
     /// # Panics
     /// If `n_docs`, `dim`, `n_queries` or `query_len` is 0.
     pub fn generate(&self) -> SynthCorpus {
+        let (mut lens, mut toks, mut qtoks) = (Vec::new(), Vec::new(), Vec::new());
+        let targets = self
+            .stream::<std::convert::Infallible>(
+                |_, t| {
+                    lens.push((t.len() / self.dim) as u64);
+                    toks.extend_from_slice(t);
+                    Ok(())
+                },
+                |_, t| {
+                    qtoks.extend_from_slice(t);
+                    Ok(())
+                },
+            )
+            .unwrap_or_else(|e| match e {});
+        let opts = LoadOptions::default();
+        let ids = |p: &str, n: usize| (0..n).map(|i| format!("{p}{i}")).collect::<Vec<_>>();
+        let docs = Embeddings::from_parts(self.dim, &lens, ids("d", self.n_docs), toks, opts)
+            .expect("generated documents are valid");
+        let qlens = vec![self.query_len as u64; self.n_queries];
+        let queries =
+            Embeddings::from_parts(self.dim, &qlens, ids("q", self.n_queries), qtoks, opts)
+                .expect("generated queries are valid");
+        SynthCorpus { docs, queries, query_targets: targets }
+    }
+
+    /// Streams the corpus into an embeddings directory (documents, queries and `qrels.tsv`
+    /// naming each query's target document) without holding it in memory: only the topic
+    /// and word vectors are kept. Gives the same vectors as [`SynthParams::generate`].
+    ///
+    /// # Panics
+    /// If `n_docs`, `dim`, `n_queries` or `query_len` is 0.
+    pub fn write(&self, dir: &Path, precision: Precision) -> Result<SynthStats, EmbError> {
+        let mut docs = EmbeddingsWriter::create(dir, Kind::Docs, self.dim, precision, false)?;
+        let mut queries = EmbeddingsWriter::create(dir, Kind::Queries, self.dim, precision, false)?;
+        let mut n_tokens = 0;
+        let targets = self.stream(
+            |id, t| {
+                n_tokens += t.len() / self.dim;
+                docs.push(id, t)
+            },
+            |id, t| queries.push(id, t),
+        )?;
+        docs.finish()?;
+        queries.finish()?;
+        let qrels: String = std::iter::once("query-id\tcorpus-id\tscore\n".to_string())
+            .chain(targets.iter().enumerate().map(|(q, d)| format!("q{q}\td{d}\t1\n")))
+            .collect();
+        let path = dir.join("qrels.tsv");
+        std::fs::write(&path, qrels).map_err(|source| EmbError::Io { path, source })?;
+        Ok(SynthStats { n_docs: self.n_docs, n_tokens, n_queries: self.n_queries })
+    }
+
+    /// The generator: calls `doc` for every document (id, `len × dim` values) and `query`
+    /// for every query, in order; returns each query's target document.
+    fn stream<E>(
+        &self,
+        mut doc: impl FnMut(&str, &[f32]) -> Result<(), E>,
+        mut query: impl FnMut(&str, &[f32]) -> Result<(), E>,
+    ) -> Result<Vec<usize>, E> {
         assert!(self.n_docs > 0 && self.dim > 0 && self.n_queries > 0 && self.query_len > 0);
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
         let dim = self.dim;
-        let n_topics = self.n_topics.unwrap_or((self.n_docs / 20).max(8));
+        let n_topics = self.n_topics.unwrap_or((self.n_docs / 20).clamp(8, MAX_DEFAULT_TOPICS));
         let topics: Vec<Vec<f32>> =
             (0..n_topics).map(|_| noisy(&vec![0.0; dim], 1.0, &mut rng)).collect();
         let words: Vec<Vec<f32>> = topics
@@ -128,16 +189,20 @@ impl SynthParams {
                 (0..self.words_per_topic).map(|_| noisy(t, 1.0, &mut rng)).collect::<Vec<_>>()
             })
             .collect();
+        // Targets are drawn first so that only their words need keeping while streaming.
+        let targets: Vec<usize> =
+            (0..self.n_queries).map(|_| rng.gen_range(0..self.n_docs)).collect();
+        let mut target_words: std::collections::HashMap<usize, Vec<usize>> =
+            targets.iter().map(|&d| (d, Vec::new())).collect();
         let len_dist =
             LogNormal::new(self.mean_doc_len.ln() - 0.125, 0.5).expect("valid log-normal");
-        let mut lens = Vec::with_capacity(self.n_docs);
         let mut toks = Vec::new();
-        let mut doc_words: Vec<Vec<usize>> = Vec::with_capacity(self.n_docs);
-        for _ in 0..self.n_docs {
+        for d in 0..self.n_docs {
             let len = (len_dist.sample(&mut rng) as usize).clamp(8, 300);
             let doc_topics: Vec<usize> =
                 (0..rng.gen_range(1..=3)).map(|_| rng.gen_range(0..n_topics)).collect();
-            let mut ws = Vec::with_capacity(len);
+            toks.clear();
+            let mut ws = target_words.get_mut(&d);
             for _ in 0..len {
                 // The first topic dominates, as a passage has one main subject.
                 let t = if rng.gen_bool(0.6) {
@@ -147,31 +212,39 @@ impl SynthParams {
                 };
                 let w = t * self.words_per_topic + rng.gen_range(0..self.words_per_topic);
                 toks.extend(noisy(&words[w], self.token_noise, &mut rng));
-                ws.push(w);
+                if let Some(ws) = ws.as_mut() {
+                    ws.push(w);
+                }
             }
-            lens.push(len as u64);
-            doc_words.push(ws);
+            doc(&format!("d{d}"), &toks)?;
         }
-        let mut qtoks = Vec::new();
-        let mut targets = Vec::with_capacity(self.n_queries);
-        for _ in 0..self.n_queries {
-            let d = rng.gen_range(0..self.n_docs);
+        for (q, &d) in targets.iter().enumerate() {
+            toks.clear();
+            let ws = &target_words[&d];
             for _ in 0..self.query_len {
-                let w = doc_words[d][rng.gen_range(0..doc_words[d].len())];
-                qtoks.extend(noisy(&words[w], self.query_noise, &mut rng));
+                let w = ws[rng.gen_range(0..ws.len())];
+                toks.extend(noisy(&words[w], self.query_noise, &mut rng));
             }
-            targets.push(d);
+            query(&format!("q{q}"), &toks)?;
         }
-        let opts = LoadOptions::default();
-        let ids = |p: &str, n: usize| (0..n).map(|i| format!("{p}{i}")).collect::<Vec<_>>();
-        let docs = Embeddings::from_parts(dim, &lens, ids("d", self.n_docs), toks, opts)
-            .expect("generated documents are valid");
-        let qlens = vec![self.query_len as u64; self.n_queries];
-        let queries = Embeddings::from_parts(dim, &qlens, ids("q", self.n_queries), qtoks, opts)
-            .expect("generated queries are valid");
-        SynthCorpus { docs, queries, query_targets: targets }
+        Ok(targets)
     }
 }
+
+/// What [`SynthParams::write`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SynthStats {
+    /// Documents.
+    pub n_docs: usize,
+    /// Document tokens.
+    pub n_tokens: usize,
+    /// Queries.
+    pub n_queries: usize,
+}
+
+/// Default topics stop growing here (a few thousand directions, like a real vocabulary's
+/// senses), so that a million-document corpus keeps its word table at ~100 MB.
+const MAX_DEFAULT_TOPICS: usize = 4096;
 
 /// `normalize(base + noise · g)` with `g` Gaussian of expected norm 1.
 fn noisy(base: &[f32], noise: f32, rng: &mut impl Rng) -> Vec<f32> {
@@ -199,5 +272,21 @@ mod tests {
         assert_ne!(a.docs.doc(7), c.docs.doc(7));
         assert!((0..50).all(|d| (8..=300).contains(&a.docs.doc_len(d))));
         assert_eq!(a.queries.n_tokens(), 5 * 32);
+    }
+
+    #[test]
+    fn streaming_writes_what_generate_returns() {
+        let p = SynthParams::new(40).dim(8).n_queries(4).seed(9);
+        let dir = tempfile::tempdir().unwrap();
+        let stats = p.write(dir.path(), Precision::F32).unwrap();
+        let mem = p.generate();
+        assert_eq!((stats.n_docs, stats.n_tokens), (40, mem.docs.n_tokens()));
+        let docs = Embeddings::open(dir.path(), Kind::Docs, LoadOptions::default()).unwrap();
+        let qs = Embeddings::open(dir.path(), Kind::Queries, LoadOptions::default()).unwrap();
+        assert_eq!(docs.ids(), mem.docs.ids());
+        assert!((0..40).all(|d| docs.doc(d) == mem.docs.doc(d)));
+        assert!((0..4).all(|q| qs.doc(q) == mem.queries.doc(q)));
+        let qrels = std::fs::read_to_string(dir.path().join("qrels.tsv")).unwrap();
+        assert_eq!(qrels.lines().nth(1).unwrap(), format!("q0\td{}\t1", mem.query_targets[0]));
     }
 }

@@ -1,0 +1,432 @@
+//! tartan and next-plaid side by side on exactly the same vectors.
+//!
+//! ```sh
+//! cargo run --release --manifest-path benches/vs-next-plaid/Cargo.toml -- \
+//!     EMB_DIR [--nbits 2,4] [--k 100] [--out bench-out] [--engines tartan,next-plaid]
+//! ```
+//!
+//! Every build and every search session runs in a child process (this program re-invoked),
+//! which reports its own wall time and peak RSS (`VmHWM`), so neither engine's memory counts
+//! against the other. Each engine is searched with its own default settings and with the
+//! other's, one query at a time for latency, then as one batch over all cores for QPS. Runs
+//! are scored against `EMB_DIR/qrels.tsv` (when present) and against exact MaxSim's top-k
+//! (computed once, cached in the output directory). Prints a Markdown table and writes
+//! `results.json` with the commit, the machine and a fingerprint of the data.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a bench reports
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use ndarray::{Array2, ArrayView2};
+use serde::{Deserialize, Serialize};
+use tartan_embeddings::{Embeddings, Kind, LoadOptions};
+use tartan_eval::{overlap_at, Metrics, Qrels, Run};
+
+/// Search settings: cells probed per query token, documents decompressed and scored exactly,
+/// centroid pruning threshold.
+#[derive(Debug, Clone, Copy, Serialize)]
+struct Settings {
+    name: &'static str,
+    ncells: usize,
+    full_scores: usize,
+    threshold: f32,
+}
+
+fn settings(k: usize) -> Result<[Settings; 2]> {
+    let r = tartan_index::SearchParams::new(k).resolve()?;
+    let np = next_plaid::SearchParameters::default();
+    Ok([
+        Settings {
+            name: "tartan defaults",
+            ncells: r.ncells,
+            full_scores: (r.ndocs / 4).max(k),
+            threshold: r.centroid_score_threshold,
+        },
+        Settings {
+            name: "next-plaid defaults",
+            ncells: np.n_ivf_probe,
+            full_scores: np.n_full_scores,
+            threshold: np.centroid_score_threshold.unwrap_or(f32::NEG_INFINITY),
+        },
+    ])
+}
+
+/// What a child process reports on its last stdout line.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+struct ChildReport {
+    seconds: f64,
+    peak_rss_kb: u64,
+    rss_after_load_kb: u64,
+    load_seconds: f64,
+    p50_ms: f64,
+    p95_ms: f64,
+    p99_ms: f64,
+    qps: f64,
+}
+
+fn status_kb(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn docs_as_arrays(docs: &Embeddings) -> Vec<Array2<f32>> {
+    (0..docs.n_docs())
+        .map(|d| Array2::from_shape_vec((docs.doc_len(d), docs.dim()), docs.doc(d)).expect("rows"))
+        .collect()
+}
+
+fn child_build(engine: &str, emb: &Path, idx: &Path, nbits: u8) -> Result<ChildReport> {
+    let t = Instant::now();
+    let docs = Embeddings::open(emb, Kind::Docs, LoadOptions::default())?;
+    match engine {
+        "tartan" => {
+            let p = tartan_index::IndexParams::new().nbits(nbits);
+            tartan_index::Index::build(&docs, idx, &p, &tartan_index::NoProgress)?;
+        }
+        "next-plaid" => {
+            let embs = docs_as_arrays(&docs);
+            let config = next_plaid::IndexConfig { nbits: nbits as usize, ..Default::default() };
+            let path = idx.to_str().context("index path is not UTF-8")?;
+            next_plaid::MmapIndex::create_with_kmeans(&embs, path, &config)?;
+        }
+        other => bail!("unknown engine {other}"),
+    }
+    Ok(ChildReport {
+        seconds: t.elapsed().as_secs_f64(),
+        peak_rss_kb: status_kb("VmHWM:"),
+        ..Default::default()
+    })
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i].as_secs_f64() * 1e3
+}
+
+/// Opens the index, times single queries then a parallel batch, writes the run.
+fn child_search(
+    engine: &str,
+    idx: &Path,
+    emb: &Path,
+    k: usize,
+    s: Settings,
+    run_out: &Path,
+) -> Result<ChildReport> {
+    let queries = Embeddings::open(emb, Kind::Queries, LoadOptions::default())?;
+    let docs_ids: Vec<String> =
+        Embeddings::open(emb, Kind::Docs, LoadOptions::default())?.ids().to_vec();
+    let qs: Vec<Array2<f32>> = docs_as_arrays(&queries);
+    let mut times = Vec::with_capacity(qs.len());
+    let mut run = Run::new();
+    let t = Instant::now();
+    let qps;
+    let load_seconds;
+    let rss_after_load_kb;
+    match engine {
+        "tartan" => {
+            let index = tartan_index::Index::open(idx)?;
+            load_seconds = t.elapsed().as_secs_f64();
+            rss_after_load_kb = status_kb("VmRSS:");
+            let p = tartan_index::SearchParams::new(k)
+                .ncells(s.ncells)
+                .ndocs(4 * s.full_scores)
+                .centroid_score_threshold(s.threshold);
+            for (i, q) in qs.iter().enumerate() {
+                let t = Instant::now();
+                let hits = index.search(q.view(), &p)?;
+                times.push(t.elapsed());
+                run.insert(queries.id(i), hits.into_iter().map(|h| (h.id, h.score)).collect());
+            }
+            let views: Vec<ArrayView2<'_, f32>> = qs.iter().map(|q| q.view()).collect();
+            let t = Instant::now();
+            index.search_batch(&views, &p)?;
+            qps = qs.len() as f64 / t.elapsed().as_secs_f64();
+        }
+        "next-plaid" => {
+            let index = next_plaid::MmapIndex::load(idx.to_str().context("UTF-8 path")?)?;
+            load_seconds = t.elapsed().as_secs_f64();
+            rss_after_load_kb = status_kb("VmRSS:");
+            let p = next_plaid::SearchParameters {
+                top_k: k,
+                n_ivf_probe: s.ncells,
+                n_full_scores: s.full_scores,
+                centroid_score_threshold: Some(s.threshold),
+                ..Default::default()
+            };
+            for (i, q) in qs.iter().enumerate() {
+                let t = Instant::now();
+                let r = index.search(q, &p, None)?;
+                times.push(t.elapsed());
+                let ranking = r
+                    .passage_ids
+                    .iter()
+                    .zip(&r.scores)
+                    .map(|(&d, &sc)| (docs_ids[d as usize].clone(), sc))
+                    .collect();
+                run.insert(queries.id(i), ranking);
+            }
+            let t = Instant::now();
+            index.search_batch(&qs, &p, true, None)?;
+            qps = qs.len() as f64 / t.elapsed().as_secs_f64();
+        }
+        other => bail!("unknown engine {other}"),
+    }
+    let mut f = std::io::BufWriter::new(std::fs::File::create(run_out)?);
+    run.write(&mut f, engine)?;
+    times.sort();
+    Ok(ChildReport {
+        seconds: t.elapsed().as_secs_f64(),
+        peak_rss_kb: status_kb("VmHWM:"),
+        rss_after_load_kb,
+        load_seconds,
+        p50_ms: percentile(&times, 0.50),
+        p95_ms: percentile(&times, 0.95),
+        p99_ms: percentile(&times, 0.99),
+        qps,
+    })
+}
+
+fn run_child(args: &[String]) -> Result<ChildReport> {
+    let exe = std::env::current_exe()?;
+    let out = Command::new(exe).arg("--child").args(args).output()?;
+    if !out.status.success() {
+        bail!("child {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let text = String::from_utf8(out.stdout)?;
+    let last = text.lines().last().context("child printed nothing")?;
+    Ok(serde_json::from_str(last)?)
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| {
+                    let m = e.metadata().ok();
+                    match m {
+                        Some(m) if m.is_dir() => dir_bytes(&e.path()),
+                        Some(m) => m.len(),
+                        None => 0,
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// FNV-1a over the ids, the lengths and the vector file's size and first and last MiB.
+fn fingerprint(emb: &Path) -> Result<String> {
+    let mut h: u64 = 0xcbf29ce484222325;
+    let mut feed = |bytes: &[u8]| {
+        for &b in bytes {
+            h = (h ^ b as u64).wrapping_mul(0x100000001b3);
+        }
+    };
+    feed(&std::fs::read(emb.join("doc_ids.txt"))?);
+    feed(&std::fs::read(emb.join("doc_lens.npy"))?);
+    let v = std::fs::read(emb.join("doc_embs.npy"))?;
+    feed(&(v.len() as u64).to_le_bytes());
+    feed(&v[..v.len().min(1 << 20)]);
+    feed(&v[v.len().saturating_sub(1 << 20)..]);
+    Ok(format!("{h:016x}"))
+}
+
+fn machine() -> (usize, String) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+            })
+        })
+        .unwrap_or_else(|| "unknown".into());
+    (cores, cpu)
+}
+
+#[derive(Serialize)]
+struct Row {
+    engine: String,
+    nbits: u8,
+    settings: String,
+    build_s: f64,
+    build_peak_rss_mb: f64,
+    index_bytes: u64,
+    bytes_per_token: f64,
+    load_s: f64,
+    rss_after_load_mb: f64,
+    p50_ms: f64,
+    p95_ms: f64,
+    p99_ms: f64,
+    qps: f64,
+    ndcg_10: Option<f64>,
+    recall_100: Option<f64>,
+    recall_10_vs_exact: f64,
+    recall_100_vs_exact: f64,
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--child") {
+        let a = &args[1..];
+        let report = match a.first().map(String::as_str) {
+            Some("build") => child_build(&a[1], Path::new(&a[2]), Path::new(&a[3]), a[4].parse()?)?,
+            Some("search") => {
+                let s: Settings = {
+                    let v: serde_json::Value = serde_json::from_str(&a[5])?;
+                    let name = if v["name"] == "tartan defaults" {
+                        "tartan defaults"
+                    } else {
+                        "next-plaid defaults"
+                    };
+                    Settings {
+                        name,
+                        ncells: v["ncells"].as_u64().context("ncells")? as usize,
+                        full_scores: v["full_scores"].as_u64().context("full_scores")? as usize,
+                        threshold: v["threshold"].as_f64().context("threshold")? as f32,
+                    }
+                };
+                child_search(
+                    &a[1],
+                    Path::new(&a[2]),
+                    Path::new(&a[3]),
+                    a[4].parse()?,
+                    s,
+                    Path::new(&a[6]),
+                )?
+            }
+            _ => bail!("bad child arguments {a:?}"),
+        };
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
+    let Some(emb) = args.first().map(PathBuf::from) else {
+        bail!("usage: vs-next-plaid EMB_DIR [--nbits 2,4] [--k 100] [--out DIR] [--engines tartan,next-plaid]");
+    };
+    let opt =
+        |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let nbits: Vec<u8> = opt("--nbits")
+        .unwrap_or("2".into())
+        .split(',')
+        .map(str::parse)
+        .collect::<Result<_, _>>()?;
+    let k: usize = opt("--k").unwrap_or("100".into()).parse()?;
+    let out = PathBuf::from(opt("--out").unwrap_or("bench-out".into()));
+    let engines: Vec<String> = opt("--engines")
+        .unwrap_or("tartan,next-plaid".into())
+        .split(',')
+        .map(String::from)
+        .collect();
+    std::fs::create_dir_all(&out)?;
+
+    let docs = Embeddings::open(&emb, Kind::Docs, LoadOptions::default())?;
+    let n_tokens = docs.n_tokens();
+    let qrels_path = emb.join("qrels.tsv");
+    let qrels = qrels_path.exists().then(|| Qrels::load(&qrels_path)).transpose()?;
+    let exact_path = out.join("exact.tsv");
+    let exact = if exact_path.exists() {
+        Run::load(&exact_path)?
+    } else {
+        eprintln!("computing exact MaxSim top-{k} (cached in {})", exact_path.display());
+        let queries = Embeddings::open(&emb, Kind::Queries, LoadOptions::default())?;
+        let qs: Vec<Vec<f32>> = (0..queries.n_docs()).map(|i| queries.doc(i)).collect();
+        let refs: Vec<&[f32]> = qs.iter().map(Vec::as_slice).collect();
+        let mut run = Run::new();
+        for (i, hits) in tartan_maxsim::exact_search(&docs, &refs, k).into_iter().enumerate() {
+            run.insert(
+                queries.id(i),
+                hits.into_iter().map(|h| (docs.id(h.doc as usize).to_string(), h.score)).collect(),
+            );
+        }
+        run.write(&mut std::io::BufWriter::new(std::fs::File::create(&exact_path)?), "exact")?;
+        run
+    };
+    drop(docs);
+
+    let mut rows = Vec::new();
+    for &b in &nbits {
+        for engine in &engines {
+            let idx = out.join(format!("{engine}-{b}bit"));
+            let _ = std::fs::remove_dir_all(&idx);
+            eprintln!("building {engine} at {b} bits ...");
+            let built = run_child(&[
+                "build".into(),
+                engine.clone(),
+                emb.display().to_string(),
+                idx.display().to_string(),
+                b.to_string(),
+            ])?;
+            let bytes = dir_bytes(&idx);
+            for s in settings(k)? {
+                let run_path =
+                    out.join(format!("{engine}-{b}bit-{}.tsv", s.name.replace(' ', "-")));
+                let sj = serde_json::to_string(&s)?;
+                let r = run_child(&[
+                    "search".into(),
+                    engine.clone(),
+                    idx.display().to_string(),
+                    emb.display().to_string(),
+                    k.to_string(),
+                    sj,
+                    run_path.display().to_string(),
+                ])?;
+                let run = Run::load(&run_path)?;
+                let m = qrels.as_ref().map(|q| Metrics::compute(&run, q));
+                rows.push(Row {
+                    engine: engine.clone(),
+                    nbits: b,
+                    settings: s.name.into(),
+                    build_s: built.seconds,
+                    build_peak_rss_mb: built.peak_rss_kb as f64 / 1024.0,
+                    index_bytes: bytes,
+                    bytes_per_token: bytes as f64 / n_tokens as f64,
+                    load_s: r.load_seconds,
+                    rss_after_load_mb: r.rss_after_load_kb as f64 / 1024.0,
+                    p50_ms: r.p50_ms,
+                    p95_ms: r.p95_ms,
+                    p99_ms: r.p99_ms,
+                    qps: r.qps,
+                    ndcg_10: m.map(|m| m.ndcg_10),
+                    recall_100: m.map(|m| m.recall_100),
+                    recall_10_vs_exact: overlap_at(&run, &exact, 10),
+                    recall_100_vs_exact: overlap_at(&run, &exact, 100.min(k)),
+                });
+            }
+        }
+    }
+
+    let (cores, cpu) = machine();
+    let commit = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    println!("vs-next-plaid on {} ({} tokens, fingerprint {}), k {k}; {cores} cores, {cpu}; tartan commit {commit}\n", emb.display(), n_tokens, fingerprint(&emb)?);
+    println!("| engine | nbits | search settings | build s | build peak RSS MB | bytes/token | load s | RSS after load MB | p50 ms | p95 ms | p99 ms | QPS | nDCG@10 | R@100 | recall@10 vs exact | recall@100 vs exact |");
+    println!("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let f = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.4}"));
+    for r in &rows {
+        println!(
+            "| {} | {} | {} | {:.1} | {:.0} | {:.1} | {:.3} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} | {:.3} | {:.3} |",
+            r.engine, r.nbits, r.settings, r.build_s, r.build_peak_rss_mb, r.bytes_per_token, r.load_s, r.rss_after_load_mb,
+            r.p50_ms, r.p95_ms, r.p99_ms, r.qps, f(r.ndcg_10), f(r.recall_100), r.recall_10_vs_exact, r.recall_100_vs_exact
+        );
+    }
+    let json = serde_json::json!({
+        "commit": commit, "machine": {"cores": cores, "cpu": cpu},
+        "data": {"dir": emb.display().to_string(), "tokens": n_tokens, "fingerprint": fingerprint(&emb)?},
+        "k": k, "rows": rows,
+    });
+    std::fs::write(out.join("results.json"), serde_json::to_string_pretty(&json)?)?;
+    println!("\nwrote {}", out.join("results.json").display());
+    Ok(())
+}
