@@ -1,0 +1,133 @@
+//! Micro-benchmarks of search's hot kernels (criterion). CI compiles them
+//! (`cargo bench -p tartan-bench --no-run`); run with `cargo bench -p tartan-bench`.
+
+#![allow(missing_docs)] // criterion_group! generates an undocumented function
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tartan_codec::{CodecParams, ResidualCodec};
+use tartan_maxsim::MaxSimScratch;
+
+const DIM: usize = 128;
+
+fn unit_rows(n: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
+    let mut v: Vec<f32> = (0..n * DIM).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
+    for row in v.chunks_exact_mut(DIM) {
+        let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+        row.iter_mut().for_each(|x| *x /= norm);
+    }
+    v
+}
+
+/// Residual decompression of 1,024 tokens, per nbits.
+fn decode(c: &mut Criterion) {
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let residuals: Vec<f32> = (0..4096 * DIM).map(|_| rng.gen_range(-0.2f32..0.2)).collect();
+    let centroid = unit_rows(1, &mut rng);
+    let mut g = c.benchmark_group("decode_1024_tokens");
+    g.throughput(Throughput::Elements(1024));
+    for nbits in [1u8, 2, 4] {
+        let codec = ResidualCodec::train(CodecParams::new(nbits), &residuals, DIM).unwrap();
+        let mut scratch = vec![0f32; DIM];
+        let mut packed = vec![0u8; 1024 * codec.bytes_per_token()];
+        let tokens = unit_rows(1024, &mut rng);
+        for (t, out) in
+            tokens.chunks_exact(DIM).zip(packed.chunks_exact_mut(codec.bytes_per_token()))
+        {
+            codec.encode(t, &centroid, &mut scratch, out);
+        }
+        let mut out = vec![0f32; 1024 * DIM];
+        g.bench_with_input(BenchmarkId::from_parameter(nbits), &nbits, |b, _| {
+            b.iter(|| {
+                for (p, o) in
+                    packed.chunks_exact(codec.bytes_per_token()).zip(out.chunks_exact_mut(DIM))
+                {
+                    codec.decode(p, &centroid, o);
+                }
+            })
+        });
+    }
+    g.finish();
+}
+
+/// Exact MaxSim of a 32-token query: per document, and 16 documents in one product.
+fn maxsim(c: &mut Criterion) {
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let q = unit_rows(32, &mut rng);
+    let docs = unit_rows(16 * 80, &mut rng);
+    let offsets: Vec<usize> = (0..=16).map(|i| i * 80).collect();
+    let mut s = MaxSimScratch::default();
+    let mut g = c.benchmark_group("maxsim_16_docs_of_80_tokens");
+    g.bench_function("one_product_per_doc", |b| {
+        b.iter(|| {
+            docs.chunks_exact(80 * DIM)
+                .map(|d| tartan_maxsim::maxsim(&q, d, DIM, &mut s))
+                .sum::<f32>()
+        })
+    });
+    let mut out = Vec::new();
+    g.bench_function("batched", |b| {
+        b.iter(|| {
+            out.clear();
+            tartan_maxsim::maxsim_batch(&q, &docs, &offsets, DIM, &mut s, &mut out);
+        })
+    });
+    g.finish();
+}
+
+/// Query (32 tokens) against 8,192 centroids: the first step of every search.
+fn centroid_scores(c: &mut Criterion) {
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let centroids = unit_rows(8192, &mut rng);
+    let q = unit_rows(32, &mut rng);
+    let mut out = vec![0f32; 8192 * 32];
+    c.bench_function("query_x_8192_centroids", |b| {
+        b.iter(|| tartan_kernels::matmul_nt(&centroids, &q, DIM, &mut out))
+    });
+}
+
+/// Approximate scoring from codes: a document of 80 codes, each a row of centroid scores
+/// folded into the per-query-token maxima (stage 2 of search), for 1,000 documents.
+fn codes_scoring(c: &mut Criterion) {
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    let cs: Vec<f32> = (0..8192 * 32).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
+    let codes: Vec<u16> = (0..1000 * 80).map(|_| rng.gen_range(0..8192)).collect();
+    let mut acc = vec![0f32; 32];
+    let mut g = c.benchmark_group("score_from_codes");
+    g.throughput(Throughput::Elements(1000));
+    g.bench_function("1000_docs_of_80", |b| {
+        b.iter(|| {
+            let mut total = 0.0;
+            for doc in codes.chunks_exact(80) {
+                acc.fill(f32::NEG_INFINITY);
+                for &code in doc {
+                    tartan_kernels::max_assign(&mut acc, &cs[code as usize * 32..][..32]);
+                }
+                total += acc.iter().sum::<f32>();
+            }
+            total
+        })
+    });
+    g.finish();
+}
+
+/// Bit packing and unpacking of 1,024 tokens' bucket indices, per nbits.
+fn bitpack(c: &mut Criterion) {
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let mut g = c.benchmark_group("pack_unpack_1024_tokens");
+    for nbits in [1u8, 2, 4] {
+        let values: Vec<u8> = (0..1024 * DIM).map(|_| rng.gen_range(0..1u8 << nbits)).collect();
+        let packed = tartan_codec::pack(&values, nbits);
+        g.bench_with_input(BenchmarkId::new("pack", nbits), &nbits, |b, &n| {
+            b.iter(|| tartan_codec::pack(&values, n))
+        });
+        g.bench_with_input(BenchmarkId::new("unpack", nbits), &nbits, |b, &n| {
+            b.iter(|| tartan_codec::unpack(&packed, n, values.len()))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, decode, maxsim, centroid_scores, codes_scoring, bitpack);
+criterion_main!(benches);
