@@ -195,3 +195,18 @@ fn text_encode_index_and_search() {
         std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left.len(), 3, "{left:?}");
 }
+
+#[test]
+fn synth_writes_an_embeddings_directory_that_indexes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let emb = tmp.path().join("syn");
+    let e = emb.to_str().unwrap();
+    let out = ok(&["synth", e, "--docs", "60", "--dim", "16", "--queries", "4", "--seed", "2"]);
+    assert!(out.contains("wrote 60 documents") && out.contains("4 queries"), "{out}");
+    let qrels = std::fs::read_to_string(emb.join("qrels.tsv")).unwrap();
+    assert_eq!(qrels.lines().count(), 5);
+    let idx = tmp.path().join("idx");
+    ok(&["index", e, idx.to_str().unwrap(), "--centroids", "16"]);
+    let err = fails(&["synth", tmp.path().join("x").to_str().unwrap(), "--docs", "0"]);
+    assert!(err.contains("--docs"), "{err}");
+}
