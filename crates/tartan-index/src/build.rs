@@ -16,7 +16,7 @@ use crate::codebook::{self, Codebook};
 use crate::container::FORMAT_VERSION;
 use crate::error::{IndexError, Result};
 use crate::lock::{collect_garbage, WriterLock};
-use crate::manifest::{sync_dir, BuildInfo, FileRef, Manifest, SegmentMeta, META_FILE};
+use crate::manifest::{sync_dir, BuildInfo, FileRef, Manifest, META_FILE};
 use crate::params::{default_n_centroids, default_sample_docs, IndexParams};
 use crate::{segment, Extras, Index, Progress};
 
@@ -265,15 +265,7 @@ pub(crate) fn build_into(
         n_deleted: 0,
         next_segment_id: seg_id + 1,
         codebook: FileRef { file: cb_name, bytes: cb_bytes, crc32: cb_crc },
-        segments: vec![SegmentMeta {
-            id: seg_id,
-            file: FileRef { file: seg_name, bytes: written.bytes, crc32: written.crc32 },
-            n_docs: docs.n_docs() as u64,
-            n_tokens,
-            n_deleted: 0,
-            deletions: None,
-            mean_sq_residual: Some(written.sum_sq_residual / n_tokens as f64),
-        }],
+        segments: vec![written.meta(seg_id, seg_name, docs.n_docs() as u64, n_tokens)],
         build: BuildInfo {
             seed: params.seed,
             kmeans_iters: params.kmeans_iters,

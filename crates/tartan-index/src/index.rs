@@ -186,7 +186,7 @@ impl Index {
     pub fn ids(&self) -> Result<Vec<&str>> {
         let mut out = Vec::with_capacity(self.n_docs() as usize);
         for seg in &self.segments {
-            for d in (0..seg.n_docs).filter(|&d| seg.is_live(d)) {
+            for d in seg.live_docs() {
                 out.push(seg.id(d)?);
             }
         }

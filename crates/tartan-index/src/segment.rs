@@ -51,6 +51,21 @@ pub(crate) struct Written {
     pub sum_sq_residual: f64,
 }
 
+impl Written {
+    /// The manifest entry of this newly written segment (no deletions yet).
+    pub(crate) fn meta(&self, id: u64, file: String, n_docs: u64, n_tokens: u64) -> SegmentMeta {
+        SegmentMeta {
+            id,
+            file: crate::manifest::FileRef { file, bytes: self.bytes, crc32: self.crc32 },
+            n_docs,
+            n_tokens,
+            n_deleted: 0,
+            deletions: None,
+            mean_sq_residual: Some(self.sum_sq_residual / n_tokens.max(1) as f64),
+        }
+    }
+}
+
 /// Everything of a segment's documents except their residuals and codes.
 pub(crate) struct SegmentDocs<'a> {
     /// `n_docs + 1` token offsets.
@@ -324,6 +339,11 @@ impl Segment {
             parsed: OnceLock::new(),
             deleted,
         })
+    }
+
+    /// The documents not deleted in this generation, in order.
+    pub(crate) fn live_docs(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.n_docs).filter(|&d| self.is_live(d))
     }
 
     /// Whether `doc` is not deleted in this generation.

@@ -83,7 +83,7 @@ impl IndexWriter {
         self.ids.clear();
         self.ids.reserve(self.base.n_docs() as usize);
         for (seg, meta) in self.base.segments.iter().zip(&self.base.manifest.segments) {
-            for d in (0..seg.n_docs).filter(|&d| seg.is_live(d)) {
+            for d in seg.live_docs() {
                 let loc = Loc { seg: meta.id, doc: d as u32 };
                 if self.ids.insert(seg.id(d)?.to_string(), loc).is_some() {
                     return Err(IndexError::Corrupt {
@@ -150,15 +150,7 @@ impl IndexWriter {
             }
         };
         let n_tokens = docs.n_tokens() as u64;
-        self.added.push(SegmentMeta {
-            id: seg_id,
-            file: FileRef { file: name, bytes: written.bytes, crc32: written.crc32 },
-            n_docs: docs.n_docs() as u64,
-            n_tokens,
-            n_deleted: 0,
-            deletions: None,
-            mean_sq_residual: Some(written.sum_sq_residual / n_tokens as f64),
-        });
+        self.added.push(written.meta(seg_id, name, docs.n_docs() as u64, n_tokens));
         for (d, id) in docs.ids().iter().enumerate() {
             self.ids.insert(id.clone(), Loc { seg: seg_id, doc: d as u32 });
         }
@@ -314,7 +306,7 @@ impl IndexWriter {
             .segments
             .iter()
             .enumerate()
-            .flat_map(|(si, s)| (0..s.n_docs).filter(|&d| s.is_live(d)).map(move |d| (si, d)))
+            .flat_map(|(si, s)| s.live_docs().map(move |d| (si, d)))
             .collect();
         if live.is_empty() {
             // Everything is deleted: the new generation has no segments.
@@ -365,15 +357,7 @@ impl IndexWriter {
             }
             Ok((codes, sum_sq))
         })?;
-        let meta = SegmentMeta {
-            id: seg_id,
-            file: FileRef { file: name, bytes: written.bytes, crc32: written.crc32 },
-            n_docs: live.len() as u64,
-            n_tokens,
-            n_deleted: 0,
-            deletions: None,
-            mean_sq_residual: Some(written.sum_sq_residual / n_tokens.max(1) as f64),
-        };
+        let meta = written.meta(seg_id, name, live.len() as u64, n_tokens);
         self.publish(generation, vec![meta], seg_id + 1, None)?;
         self.finish_rewrite(generation, 0, removed_docs)
     }
@@ -427,7 +411,7 @@ impl IndexWriter {
         let any_meta = base.segments.iter().any(|s| s.has_metadata());
         let mut buf = Vec::new();
         for (si, seg) in base.segments.iter().enumerate() {
-            for d in (0..seg.n_docs).filter(|&d| seg.is_live(d)) {
+            for d in seg.live_docs() {
                 base.decompress_into(si, d, &mut buf)?;
                 out.push(seg.id(d)?, &buf)?;
                 if any_texts {
