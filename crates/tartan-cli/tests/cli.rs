@@ -2,30 +2,12 @@
 
 #![allow(clippy::print_stderr)] // the skip reason is printed
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
+use common::{fails, ok};
 use tartan_embeddings::{Kind, Precision};
-
-fn tartan(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tartan")).args(args).output().expect("tartan runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = tartan(args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "tartan {args:?} failed: {stderr}");
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn fails(args: &[&str]) -> String {
-    let out = tartan(args);
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(!out.status.success(), "tartan {args:?} should fail");
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    stderr
-}
 
 fn write_embeddings(dir: &Path) {
     let c = tartan_synth::SynthParams::new(300).dim(32).n_queries(12).seed(5).generate();

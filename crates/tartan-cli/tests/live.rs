@@ -3,28 +3,20 @@
 
 #![allow(clippy::print_stderr)] // the tests report what they measured
 
+mod common;
+
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{ok, tartan};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tartan_embeddings::{Embeddings, Kind, Precision};
 use tartan_index::{Index, IndexWriter, NoProgress};
-
-fn tartan(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tartan")).args(args).output().expect("tartan runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = tartan(args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "tartan {args:?} failed: {stderr}");
-    String::from_utf8(out.stdout).unwrap()
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
