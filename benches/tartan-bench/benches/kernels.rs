@@ -82,8 +82,13 @@ fn centroid_scores(c: &mut Criterion) {
     let centroids = unit_rows(8192, &mut rng);
     let q = unit_rows(32, &mut rng);
     let mut out = vec![0f32; 8192 * 32];
-    c.bench_function("query_x_8192_centroids", |b| {
+    c.bench_function("query_x_8192_centroids/matmul_nt", |b| {
         b.iter(|| tartan_kernels::matmul_nt(&centroids, &q, DIM, &mut out))
+    });
+    // What search uses: the query laid out once, the centroids streamed without packing.
+    let qb = tartan_kernels::SkinnyB::new(&q, DIM);
+    c.bench_function("query_x_8192_centroids/skinny", |b| {
+        b.iter(|| tartan_kernels::skinny_matmul(&centroids, &qb, &mut out))
     });
 }
 

@@ -26,10 +26,7 @@ use tartan_index::{Extras, Index, IndexParams, IndexWriter, NoProgress, SearchPa
 
 /// Documents at `pos` of `all` under their own ids.
 fn subset(all: &Embeddings, pos: &[usize]) -> Result<Embeddings> {
-    let lens: Vec<u64> = pos.iter().map(|&d| all.doc_len(d) as u64).collect();
-    let ids = pos.iter().map(|&d| all.id(d).to_string()).collect();
-    let toks = pos.iter().flat_map(|&d| all.doc(d)).collect();
-    Ok(Embeddings::from_parts(all.dim(), &lens, ids, toks, Default::default())?)
+    Ok(all.select(pos)?)
 }
 
 struct Quality {

@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use ndarray::ArrayView2;
 use tartan_embeddings::{Embeddings, Kind, LoadOptions};
 use tartan_eval::{overlap_at, Metrics, Qrels, Run};
-use tartan_index::{Extras, Filter, Index, IndexParams, KMeansAlgorithm, SearchParams};
+use tartan_index::{Assignment, Extras, Filter, Index, IndexParams, KMeansAlgorithm, SearchParams};
 
 use crate::progress::Bars;
 use crate::timing::latency;
@@ -106,6 +106,9 @@ pub fn index(a: &IndexArgs) -> Result<()> {
         .kmeans_algorithm(algorithm)
         .seed(a.seed)
         .overwrite(a.overwrite);
+    if a.exact_assign {
+        p = p.assignment(Assignment::Exact);
+    }
     if let Some(k) = a.centroids {
         p = p.n_centroids(k);
     }
@@ -125,7 +128,7 @@ pub fn index(a: &IndexArgs) -> Result<()> {
     bars.finish();
     let index = built.with_context(|| format!("building the index in {}", a.index.display()))?;
     let s = index.stats();
-    println!(
+    outln!(
         "indexed {} documents ({} tokens) in {:.1} s: K {}, {} bits, {:.2} bytes/token, {} on disk",
         s.n_docs,
         s.n_tokens,
@@ -193,7 +196,7 @@ pub fn search(a: &SearchArgs) -> Result<()> {
     }
     write_run(&run, out, "tartan")?;
     let l = latency(&times);
-    println!(
+    outln!(
         "generation {}, {} queries, k {} (ncells {}, threshold {}, ndocs {}): p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, {:.0} QPS on {} threads; run in {}",
         index.generation(),
         views.len(),
@@ -231,13 +234,13 @@ fn search_text(
     let hits =
         index.search(ArrayView2::from_shape((q.len() / enc.dim(), enc.dim()), &q)?, params)?;
     let ms = t.elapsed().as_secs_f64() * 1e3;
-    println!("{} hits in {ms:.1} ms for {text:?}", hits.len());
+    outln!("{} hits in {ms:.1} ms for {text:?}", hits.len());
     for (rank, h) in hits.iter().enumerate() {
         let snippet: String = match index.text(h.doc) {
             Some(t) => t?.chars().take(100).collect(),
             None => "(no text stored: index built from embeddings)".into(),
         };
-        println!("{:>3}  {:>9.4}  {:<12}  {}", rank + 1, h.score, h.id, snippet.replace('\n', " "));
+        outln!("{:>3}  {:>9.4}  {:<12}  {}", rank + 1, h.score, h.id, snippet.replace('\n', " "));
     }
     Ok(())
 }
@@ -266,7 +269,7 @@ pub fn exact(a: &ExactArgs) -> Result<()> {
         );
     }
     write_run(&run, &a.out, "exact")?;
-    println!(
+    outln!(
         "exact MaxSim: {} queries × {} documents in {secs:.2} s ({:.1} ms/query); run in {}",
         queries.n_docs(),
         docs.n_docs(),
@@ -290,7 +293,7 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
     }
     if let Some(o) = &a.against {
         let oracle = Run::load(o)?;
-        println!(
+        outln!(
             "against {}: recall@10 {:.4}, recall@100 {:.4}",
             o.display(),
             overlap_at(&run, &oracle, 10),
@@ -302,7 +305,7 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
 
 fn print_metrics(run: &Run, qrels: &Qrels) {
     let m = Metrics::compute(run, qrels);
-    println!(
+    outln!(
         "nDCG@10 {:.4}  Recall@100 {:.4}  MRR@10 {:.4}  ({} judged queries{})",
         m.ndcg_10,
         m.recall_100,
@@ -332,62 +335,56 @@ pub fn inspect(dir: &Path) -> Result<()> {
     let index = Index::open(dir).with_context(|| format!("opening {}", dir.display()))?;
     let s = index.stats();
     let m = index.manifest();
-    println!("index        {}", dir.display());
-    println!(
+    outln!("index        {}", dir.display());
+    outln!(
         "generation   {} ({} segment{})",
         s.generation,
         s.n_segments,
         if s.n_segments == 1 { "" } else { "s" }
     );
-    println!(
+    outln!(
         "documents    {} live, {} deleted (stored until `tartan compact`)",
-        s.n_docs, s.n_deleted
+        s.n_docs,
+        s.n_deleted
     );
     for &(id, docs, deleted, tokens, msr) in &s.segments {
         let msr = msr.map_or("-".to_string(), |m| format!("{m:.4}"));
-        println!(
+        outln!(
             "  segment {id:>6}: {docs:>9} docs, {deleted:>7} deleted, {tokens:>11} tokens, mean sq residual {msr}"
         );
     }
-    println!(
+    outln!(
         "tokens       {} stored ({:.1} per document)",
         s.n_tokens,
         s.n_tokens as f64 / (s.n_docs + s.n_deleted).max(1) as f64
     );
-    println!("dim          {}", s.dim);
-    println!(
+    outln!("dim          {}", s.dim);
+    outln!(
         "centroids    {}{}",
         s.n_centroids,
         if m.build.centroids_from_user { " (set by user)" } else { "" }
     );
-    println!("nbits        {}", s.nbits);
-    println!(
-        "size         {} ({:.2} bytes/token)",
-        human_bytes(s.total_bytes),
-        s.bytes_per_token()
-    );
-    println!("  codebook   {:>12}", human_bytes(s.codebook_bytes));
+    outln!("nbits        {}", s.nbits);
+    outln!("size         {} ({:.2} bytes/token)", human_bytes(s.total_bytes), s.bytes_per_token());
+    outln!("  codebook   {:>12}", human_bytes(s.codebook_bytes));
     for (name, bytes) in &s.components {
-        println!(
+        outln!(
             "  {name:<10} {:>12}  {:.2} B/token",
             human_bytes(*bytes),
             *bytes as f64 / s.n_tokens.max(1) as f64
         );
     }
     let (min, med, mean, max, empty) = s.ivf_lists;
-    println!("ivf lists    min {min}, median {med}, mean {mean:.1}, max {max}, empty {empty}");
-    println!(
-        "residual     mean squared token-centroid distance {:.4} at build",
-        s.mean_sq_residual
-    );
+    outln!("ivf lists    min {min}, median {med}, mean {mean:.1}, max {max}, empty {empty}");
+    outln!("residual     mean squared token-centroid distance {:.4} at build", s.mean_sq_residual);
     let drift = s.codebook_drift();
     let advice = if drift > DRIFT_WARNING {
         "  <- the codebook no longer fits the data: run `tartan retrain`"
     } else {
         ""
     };
-    println!("drift        {drift:.2}x the build's residual over all segments{advice}");
-    println!(
+    outln!("drift        {drift:.2}x the build's residual over all segments{advice}");
+    outln!(
         "build        seed {}, {} k-means passes on {} points from {} docs, codec on {} tokens, {:.1} s",
         m.build.seed, m.build.kmeans_iters, m.build.kmeans_points, m.build.sample_docs, m.build.codec_tokens, m.build.build_seconds
     );
@@ -398,7 +395,7 @@ pub fn verify(dir: &Path) -> Result<()> {
     let t = Instant::now();
     let index = Index::open(dir).with_context(|| format!("opening {}", dir.display()))?;
     index.verify().with_context(|| format!("verifying {}", dir.display()))?;
-    println!(
+    outln!(
         "ok: {} verified ({} documents, {}) in {:.2} s",
         dir.display(),
         index.n_docs(),

@@ -16,7 +16,7 @@ pub fn run(a: &DemoArgs) -> Result<()> {
     let t = Instant::now();
     let corpus = SynthParams::new(a.docs).dim(a.dim).n_queries(a.queries).seed(a.seed).generate();
     let (docs, queries) = (&corpus.docs, &corpus.queries);
-    println!(
+    outln!(
         "synthetic corpus: {} documents, {} tokens, dim {}, {} queries (generated in {:.1} s)",
         docs.n_docs(),
         docs.n_tokens(),
@@ -39,10 +39,10 @@ pub fn run(a: &DemoArgs) -> Result<()> {
         .collect();
 
     let tmp = tempfile::tempdir()?;
-    println!();
-    println!("| index | bytes/token | build s | p50 ms | p95 ms | recall@10 vs exact |");
-    println!("|---|---:|---:|---:|---:|---:|");
-    println!("| exact MaxSim, float32 | {} | - | {exact_ms:.2} (batched) | - | 1.000 |", dim * 4);
+    outln!();
+    outln!("| index | bytes/token | build s | p50 ms | p95 ms | recall@10 vs exact |");
+    outln!("|---|---:|---:|---:|---:|---:|");
+    outln!("| exact MaxSim, float32 | {} | - | {exact_ms:.2} (batched) | - | 1.000 |", dim * 4);
     for nbits in [1u8, 2, 4] {
         let t = Instant::now();
         let index = Index::build(
@@ -63,7 +63,7 @@ pub fn run(a: &DemoArgs) -> Result<()> {
             / hits.len() as f64;
         let s = index.stats();
         let l = latency(&times);
-        println!(
+        outln!(
             "| PLAID {nbits}-bit (K {}) | {:.2} | {build_s:.2} | {:.2} | {:.2} | {recall:.3} |",
             s.n_centroids,
             s.bytes_per_token(),
@@ -71,8 +71,8 @@ pub fn run(a: &DemoArgs) -> Result<()> {
             l.p95_ms
         );
     }
-    println!();
-    println!("bytes/token counts every file of the index (codes, residuals, inverted file, offsets, ids, codebook).");
+    outln!();
+    outln!("bytes/token counts every file of the index (codes, residuals, inverted file, offsets, ids, codebook).");
     Ok(())
 }
 
@@ -92,7 +92,7 @@ pub fn synth(a: &crate::SynthArgs) -> Result<()> {
         .mean_doc_len(a.mean_doc_len)
         .seed(a.seed)
         .write(&a.out, precision)?;
-    println!(
+    outln!(
         "wrote {} documents ({} tokens) and {} queries to {} in {:.1} s",
         stats.n_docs,
         stats.n_tokens,

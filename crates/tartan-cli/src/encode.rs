@@ -105,7 +105,7 @@ pub fn run(a: &EncodeArgs) -> Result<()> {
     let t = Instant::now();
     let doc_tokens = encode_into(&enc, &corpus, &a.out, Kind::Docs, precision)?;
     let secs = t.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "{} documents, {doc_tokens} tokens in {secs:.1} s: {:.0} tokens/s, {:.1} docs/s on {} threads",
         corpus.len(),
         doc_tokens as f64 / secs,
@@ -114,13 +114,13 @@ pub fn run(a: &EncodeArgs) -> Result<()> {
     );
     let t = Instant::now();
     let q_tokens = encode_into(&enc, &queries, &a.out, Kind::Queries, precision)?;
-    println!(
+    outln!(
         "{} queries ({} split), {q_tokens} tokens in {:.1} s",
         queries.len(),
         a.split,
         t.elapsed().as_secs_f64()
     );
     qrels.write(&a.out.join("qrels.tsv"))?;
-    println!("embeddings directory: {}", a.out.display());
+    outln!("embeddings directory: {}", a.out.display());
     Ok(())
 }

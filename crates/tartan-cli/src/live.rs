@@ -72,7 +72,7 @@ fn open_writer(dir: &Path) -> Result<IndexWriter> {
 }
 
 fn report(what: &str, s: &CommitStats, w: &IndexWriter, secs: f64) {
-    println!(
+    outln!(
         "{what}: generation {}, +{} / -{} documents in {secs:.2} s; {} live; {} old files removed{}",
         s.generation,
         s.added,
@@ -102,7 +102,7 @@ pub fn add(a: &AddArgs) -> Result<()> {
     let s = w.commit().context("publishing")?;
     let secs = t.elapsed().as_secs_f64();
     report("added", &s, &w, secs);
-    println!(
+    outln!(
         "  {:.0} documents/s ({} tokens); codebook drift now {:.2}",
         loaded.docs.n_docs() as f64 / secs,
         loaded.docs.n_tokens(),
@@ -144,7 +144,7 @@ pub fn compact(dir: &Path) -> Result<()> {
     let s = s.context("compacting")?;
     report("compacted", &s, &w, t.elapsed().as_secs_f64());
     let after = w.index().stats();
-    println!(
+    outln!(
         "  {} segments -> {}, {} -> {}",
         before.n_segments,
         after.n_segments,
@@ -171,7 +171,7 @@ pub fn retrain(a: &RetrainArgs) -> Result<()> {
     let s = s.context("retraining")?;
     report("retrained", &s, &w, t.elapsed().as_secs_f64());
     let st = w.index().stats();
-    println!(
+    outln!(
         "  drift {drift:.2} before; now K {}, {} bits, {:.2} bytes/token, mean sq residual {:.4}",
         st.n_centroids,
         st.nbits,

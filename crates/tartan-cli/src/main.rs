@@ -5,11 +5,24 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a CLI's job
 
+/// `println!` that ends the process quietly when stdout is closed (`tartan search | head`)
+/// instead of panicking on the broken pipe.
+macro_rules! outln {
+    () => {
+        $crate::write_stdout(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::write_stdout(format_args!($($arg)*))
+    };
+}
+
 mod commands;
 mod demo;
 mod encode;
 mod live;
+mod plot;
 mod progress;
+mod sweep;
 mod timing;
 
 use std::path::PathBuf;
@@ -60,6 +73,9 @@ enum Command {
     },
     /// Train a new codebook on the live documents and re-encode them.
     Retrain(live::RetrainArgs),
+    /// Storage/quality/latency trade-off: build at every nbits (and K), search at every
+    /// ncells × ndocs, beside exact MaxSim, float16 and a bi-encoder; CSV, JSON, SVG plots.
+    Sweep(SweepArgs),
     /// Build and search a synthetic corpus at 1, 2 and 4 bits; print the trade-off table.
     Demo(DemoArgs),
     /// Write a seeded synthetic corpus (documents, queries, qrels) as an embeddings directory,
@@ -98,6 +114,10 @@ pub struct IndexArgs {
     /// k-means implementation: tartan's blocked one, or linfa-clustering's (small corpora only).
     #[arg(long, value_enum, default_value_t = KMeansImpl::Blocked)]
     pub kmeans: KMeansImpl,
+    /// Compare every token with every centroid (k-means and encoding) instead of the default
+    /// coarse-to-fine search over groups of centroids (used from 4,096 centroids on).
+    #[arg(long)]
+    pub exact_assign: bool,
     /// Replace an existing index in INDEX (publishes a new generation atomically).
     #[arg(long)]
     pub overwrite: bool,
@@ -266,6 +286,43 @@ pub struct SynthArgs {
     pub f32: bool,
 }
 
+/// `tartan sweep`.
+#[derive(Args, Debug)]
+pub struct SweepArgs {
+    /// Embeddings directory with documents and queries (and qrels.tsv for nDCG@10).
+    pub embeddings: PathBuf,
+    /// Output directory: sweep.csv, sweep.json, quality_vs_bytes.svg, quality_vs_latency.svg.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Residual bits per dimension to build, comma-separated.
+    #[arg(long, default_value = "1,2,4")]
+    pub nbits: String,
+    /// Codebook sizes K to build, comma-separated (default: the formula's K only).
+    #[arg(long)]
+    pub centroids: Option<String>,
+    /// Search settings: centroids probed per query token, comma-separated.
+    #[arg(long, default_value = "1,2,4")]
+    pub ncells: String,
+    /// Search settings: documents decompressed and scored exactly, comma-separated.
+    #[arg(long, default_value = "256,1024,4096")]
+    pub ndocs: String,
+    /// Hits per query (Recall@100 and recall@100 vs exact need 100).
+    #[arg(long, default_value_t = 100)]
+    pub k: usize,
+    /// Use only the first N queries (sweeps are long; quality needs a few hundred).
+    #[arg(long)]
+    pub max_queries: Option<usize>,
+    /// Seed of sampling and k-means.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// L2-normalise vectors on load instead of rejecting non-unit ones.
+    #[arg(long)]
+    pub normalize: bool,
+    /// Keep the built indexes in OUT (idx-K<k>-<n>bit) instead of removing each after use.
+    #[arg(long)]
+    pub keep_indexes: bool,
+}
+
 /// `tartan demo`.
 #[derive(Args, Debug)]
 pub struct DemoArgs {
@@ -281,6 +338,19 @@ pub struct DemoArgs {
     /// Seed of the corpus and the builds.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+}
+
+/// The body of [`outln!`].
+pub fn write_stdout(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{args}") {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: writing to stdout: {e}");
+        std::process::exit(1);
+    }
 }
 
 fn main() -> ExitCode {
@@ -299,6 +369,7 @@ fn main() -> ExitCode {
         Command::Inspect { index } => commands::inspect(&index),
         Command::Verify { index } => commands::verify(&index),
         Command::Demo(a) => demo::run(&a),
+        Command::Sweep(a) => sweep::run(&a),
         Command::Synth(a) => demo::synth(&a),
         Command::Add(a) => live::add(&a),
         Command::Delete(a) => live::delete(&a),

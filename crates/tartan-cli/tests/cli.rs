@@ -192,3 +192,79 @@ fn synth_writes_an_embeddings_directory_that_indexes() {
     let err = fails(&["synth", tmp.path().join("x").to_str().unwrap(), "--docs", "0"]);
     assert!(err.contains("--docs"), "{err}");
 }
+
+#[test]
+fn sweep_writes_table_json_and_plots() {
+    let tmp = tempfile::tempdir().unwrap();
+    let emb = tmp.path().join("syn");
+    let e = emb.to_str().unwrap();
+    ok(&["synth", e, "--docs", "200", "--dim", "16", "--queries", "8", "--seed", "4"]);
+    let out_dir = tmp.path().join("sweep");
+    let o = out_dir.to_str().unwrap();
+    let args = ["--nbits", "1,2", "--ncells", "1,2", "--ndocs", "64", "--centroids", "64,128"];
+    let stdout = ok(&[&["sweep", e, "--out", o, "--k", "20"][..], &args].concat());
+    assert!(stdout.contains("bi-encoder") && stdout.contains("2-bit K128 c2 d64"), "{stdout}");
+
+    // Three reference rows, then 2 K × 2 nbits × 2 ncells × 1 ndocs.
+    let csv = std::fs::read_to_string(out_dir.join("sweep.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 3 + 8, "{csv}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("sweep.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["quality"], "nDCG@10");
+    assert_eq!(json["n_docs"], 200);
+    let rows = json["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 11);
+    let systems: Vec<&str> = rows.iter().map(|r| r["system"].as_str().unwrap()).collect();
+    assert_eq!(&systems[..3], ["exact", "float16", "bi-encoder"]);
+    assert_eq!(rows[0]["recall_10_vs_exact"], 1.0);
+    let q = |r: &serde_json::Value| r["ndcg_10"].as_f64().unwrap();
+    assert!(rows.iter().all(|r| (0.0..=1.0).contains(&q(r))));
+    // float16 vectors are stored: exact MaxSim costs 2·dim bytes per token.
+    assert_eq!(rows[0]["bytes_per_token"], 32.0);
+    let tartan: Vec<_> = rows.iter().filter(|r| r["system"] == "tartan").collect();
+    let ks: std::collections::HashSet<u64> =
+        tartan.iter().map(|r| r["n_centroids"].as_u64().unwrap()).collect();
+    assert_eq!(ks, [64, 128].into());
+    let bpt = |k: u64, b: u64| {
+        let r = tartan.iter().find(|r| r["n_centroids"] == k && r["nbits"] == b).unwrap();
+        r["bytes_per_token"].as_f64().unwrap()
+    };
+    assert!(bpt(64, 2) > bpt(64, 1) && bpt(128, 1) > bpt(64, 1));
+    // The best quality is on both fronts, and the fronts are not everything.
+    let best = rows.iter().map(q).fold(0.0, f64::max);
+    for front in ["pareto_bytes", "pareto_latency"] {
+        assert!(rows.iter().any(|r| q(r) == best && r[front] == true), "{front}");
+        assert!(rows.iter().any(|r| r[front] == false), "{front}");
+    }
+    for svg in ["quality_vs_bytes.svg", "quality_vs_latency.svg"] {
+        let s = std::fs::read_to_string(out_dir.join(svg)).unwrap();
+        assert!(s.starts_with("<svg") && s.contains("Pareto front") && s.contains("bi-encoder"));
+    }
+    // Indexes are removed unless --keep-indexes.
+    assert!(!std::fs::read_dir(&out_dir)
+        .unwrap()
+        .any(|d| { d.unwrap().file_name().to_string_lossy().starts_with("idx-") }));
+    let err = fails(&["sweep", e, "--out", o, "--nbits", "3"]);
+    assert!(err.contains("--nbits"), "{err}");
+    let err = fails(&["sweep", e, "--out", o, "--ncells", "1,x"]);
+    assert!(err.contains("--ncells") && err.contains("\"x\""), "{err}");
+}
+
+#[test]
+fn closed_stdout_ends_quietly() {
+    // `tartan ... | head` closes the pipe early: exit without a broken-pipe panic.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("syn");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tartan"))
+        .args(["synth", dir.to_str().unwrap(), "--docs", "20", "--dim", "8", "--queries", "2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

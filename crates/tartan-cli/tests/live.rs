@@ -24,10 +24,7 @@ fn s(p: &Path) -> &str {
 
 /// Writes documents `range` of `all` (with their ids) as an embeddings directory.
 fn write_docs(all: &Embeddings, range: std::ops::Range<usize>, dir: &Path) {
-    let lens: Vec<u64> = range.clone().map(|d| all.doc_len(d) as u64).collect();
-    let ids = range.clone().map(|d| all.id(d).to_string()).collect();
-    let toks = range.flat_map(|d| all.doc(d)).collect();
-    let e = Embeddings::from_parts(all.dim(), &lens, ids, toks, Default::default()).unwrap();
+    let e = all.select(&range.collect::<Vec<_>>()).unwrap();
     e.write(dir, Kind::Docs, Precision::F32).unwrap();
 }
 

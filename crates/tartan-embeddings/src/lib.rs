@@ -39,6 +39,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use half::f16;
+use half::slice::HalfFloatSliceExt;
 use tartan_kernels::ReadOnlyMap;
 
 pub use error::EmbError;
@@ -105,6 +106,7 @@ pub struct Embeddings {
     offsets: Vec<u64>,
     ids: Vec<String>,
     tokens: Tokens,
+    precision: Precision,
     normalize: bool,
     source: PathBuf,
 }
@@ -143,6 +145,7 @@ impl Embeddings {
             });
         };
         let off = h.data_offset;
+        let precision = if h.dtype == DType::F16 { Precision::F16 } else { Precision::F32 };
         let tokens = match h.dtype {
             DType::F32 if off % 4 == 0 => Tokens::F32Map(map, off),
             DType::F16 if off % 2 == 0 => Tokens::F16Map(map, off),
@@ -167,7 +170,7 @@ impl Embeddings {
         };
         let lens = read_lens(&kind.lens_path(dir))?;
         let ids = read_ids(&kind.ids_path(dir))?;
-        Self::assemble(dim, rows, &lens, ids, tokens, opts, embs_path)
+        Self::assemble(dim, rows, &lens, ids, (tokens, precision), opts, embs_path)
     }
 
     /// Builds in-memory embeddings (`tokens` is `sum(lens) × dim`), validated like a load.
@@ -184,7 +187,8 @@ impl Embeddings {
         if !tokens.len().is_multiple_of(dim) {
             return Err(shape_err());
         }
-        Self::assemble(dim, rows, lens, ids, Tokens::Owned(tokens), opts, "<memory>".into())
+        let tokens = (Tokens::Owned(tokens), Precision::F32);
+        Self::assemble(dim, rows, lens, ids, tokens, opts, "<memory>".into())
     }
 
     fn assemble(
@@ -192,7 +196,7 @@ impl Embeddings {
         rows: usize,
         lens: &[u64],
         ids: Vec<String>,
-        tokens: Tokens,
+        (tokens, precision): (Tokens, Precision),
         opts: LoadOptions,
         source: PathBuf,
     ) -> Result<Self, EmbError> {
@@ -213,7 +217,7 @@ impl Embeddings {
         if offsets[lens.len()] != rows as u64 {
             return Err(EmbError::LensSum { path: source, sum: offsets[lens.len()], rows });
         }
-        let e = Self { dim, offsets, ids, tokens, normalize: opts.normalize, source };
+        let e = Self { dim, offsets, ids, tokens, precision, normalize: opts.normalize, source };
         validate::check_vectors(&e)?;
         Ok(e)
     }
@@ -229,6 +233,27 @@ impl Embeddings {
         w.finish()
     }
 
+    /// The documents at `positions` (in that order), in memory, with their ids; the values
+    /// are those [`Embeddings::doc`] gives (normalised if this load asked for it).
+    ///
+    /// # Errors
+    /// [`EmbError::DuplicateId`] if a position repeats.
+    ///
+    /// # Panics
+    /// If a position is out of range.
+    pub fn select(&self, positions: &[usize]) -> Result<Self, EmbError> {
+        let ids: Vec<String> = positions.iter().map(|&d| self.ids[d].clone()).collect();
+        let lens: Vec<u64> = positions.iter().map(|&d| self.doc_len(d) as u64).collect();
+        let tokens: Vec<f32> = positions.iter().flat_map(|&d| self.doc(d)).collect();
+        let mut e = Self::from_parts(self.dim, &lens, ids, tokens, LoadOptions::default())?;
+        e.precision = self.precision;
+        Ok(e)
+    }
+    /// The precision the vectors are stored in (float32 for in-memory embeddings unless
+    /// selected from float16 ones).
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
     /// Vector dimension.
     pub fn dim(&self) -> usize {
         self.dim
@@ -299,9 +324,9 @@ impl Embeddings {
             Tokens::F16Map(m, off) => {
                 let bytes = &m[off + a * 2..off + (a + out.len()) * 2];
                 let src: &[f16] = bytemuck::cast_slice(bytes);
-                for (o, s) in out.iter_mut().zip(src) {
-                    *o = s.to_f32();
-                }
+                // The slice conversion detects F16C once and converts 8 values per
+                // instruction; `f16::to_f32` per value is ~10× slower.
+                src.convert_to_f32_slice(out);
             }
         }
     }

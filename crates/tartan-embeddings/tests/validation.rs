@@ -154,3 +154,25 @@ fn truncated_foreign_and_missing_files() {
     std::fs::remove_file(&p).unwrap();
     assert!(matches!(open(d.path()).unwrap_err(), EmbError::Io { .. }));
 }
+
+#[test]
+fn select_keeps_ids_lengths_vectors_and_precision() {
+    let d = tempfile::tempdir().unwrap();
+    write_dir(d.path(), &[2, 1, 3], &["a", "b", "c"], unit_docs(6, 1, 4), 4);
+    let f32s = open(d.path()).unwrap();
+    assert_eq!(f32s.precision(), Precision::F32);
+    let d16 = tempfile::tempdir().unwrap();
+    f32s.write(d16.path(), Kind::Docs, Precision::F16).unwrap();
+    let e = open(d16.path()).unwrap();
+    assert_eq!(e.precision(), Precision::F16);
+    let s = e.select(&[2, 0]).unwrap();
+    assert_eq!(s.ids(), ["c", "a"]);
+    assert_eq!((s.doc_len(0), s.doc_len(1)), (3, 2));
+    assert_eq!(s.doc(0), e.doc(2));
+    assert_eq!(s.doc(1), e.doc(0));
+    assert_eq!(s.precision(), Precision::F16);
+    match e.select(&[1, 1]) {
+        Err(EmbError::DuplicateId { id, .. }) => assert_eq!(id, "b"),
+        other => panic!("expected a duplicate id, got {other:?}"),
+    }
+}

@@ -225,8 +225,12 @@ pub(crate) fn build_into(
                 .max_iters(params.kmeans_iters)
                 .max_points_per_centroid(params.max_points_per_centroid)
                 .seed(params.seed)
-                .algorithm(params.kmeans_algorithm)
-                .fit(&DatasetBase::from(points))?;
+                .algorithm(params.kmeans_algorithm);
+            let model = match params.assignment {
+                Some(a) => model.assignment(a),
+                None => model,
+            }
+            .fit(&DatasetBase::from(points))?;
             (
                 model.centroids().as_slice().expect("standard layout").to_vec(),
                 model.n_train_points(),
@@ -248,7 +252,14 @@ pub(crate) fn build_into(
     let (cb_bytes, cb_crc) = codebook::write(&work.join(&cb_name), &centroids, &codec)?;
     let codebook = Codebook::open(&work.join(&cb_name), dim, k, params.nbits)?;
     let seg_name = format!("segment.{seg_id:06}.tseg");
-    let written = segment::encode(&work.join(&seg_name), docs, extras, &codebook, progress)?;
+    let written = segment::encode(
+        &work.join(&seg_name),
+        docs,
+        extras,
+        &codebook,
+        params.assignment,
+        progress,
+    )?;
     sync_dir(work)?;
 
     let n_tokens = docs.n_tokens() as u64;

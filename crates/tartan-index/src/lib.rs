@@ -87,6 +87,7 @@ pub use params::{
 };
 pub use search::SearchHit;
 pub use tartan_kmeans::Algorithm as KMeansAlgorithm;
+pub use tartan_kmeans::Assignment;
 pub use writer::{CommitStats, IndexWriter};
 
 /// Receives progress of long work. The library prints nothing; the CLI draws bars.

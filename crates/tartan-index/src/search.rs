@@ -3,7 +3,8 @@
 
 use ndarray::ArrayView2;
 use rayon::prelude::*;
-use tartan_maxsim::{Hit, MaxSimScratch, TopK};
+use tartan_kernels::SkinnyB;
+use tartan_maxsim::{Hit, TopK};
 
 use crate::deletes::Bitmap;
 use crate::error::{IndexError, Result};
@@ -23,21 +24,24 @@ pub struct SearchHit {
     pub doc: u64,
 }
 
-/// Working memory of one block of exact scoring.
+/// Working memory of exact scoring, one per parallel task.
 #[derive(Default)]
 struct Scratch {
-    doc: Vec<f32>,
-    offsets: Vec<usize>,
-    scores: Vec<f32>,
-    maxsim: MaxSimScratch,
+    codes: Vec<u32>,
+    tile: Vec<f32>,
+    prod: Vec<f32>,
+    best: Vec<f32>,
 }
 
 /// Centroids scored against the query per parallel task.
 const CENTROID_BLOCK: usize = 2048;
 /// Candidates scored from codes per parallel task.
 const SCORE_BLOCK: usize = 512;
-/// Documents decompressed and scored with one matrix product per parallel task.
+/// Documents decompressed and scored exactly per parallel task.
 const EXACT_BLOCK: usize = 16;
+/// Tokens decompressed at a time in exact scoring: 16 × dim 384 floats is 24 KiB, so the
+/// tile is still in L1 when the product with the query reads it.
+const TILE: usize = 16;
 
 impl Index {
     /// Searches one query (`n_tokens × dim`).
@@ -117,10 +121,11 @@ impl Index {
         // Centroid-major scores: row c holds centroid c against every query token, so the
         // per-token max over a document's codes reads contiguous rows. Blocks of centroids
         // go to different cores.
+        let qb = SkinnyB::new(q, dim);
         let mut cs = vec![0f32; k * nq];
         cs.par_chunks_mut(CENTROID_BLOCK * nq)
             .zip(self.centroids().par_chunks(CENTROID_BLOCK * dim))
-            .for_each(|(out, cent)| tartan_kernels::matmul_nt(cent, q, dim, out));
+            .for_each(|(out, cent)| tartan_kernels::skinny_matmul(cent, &qb, out));
         let keep: Vec<bool> = cs
             .chunks_exact(nq)
             .map(|row| {
@@ -206,38 +211,62 @@ impl Index {
         let mut stage3 = TopK::new((r.ndocs / 4).max(r.k));
         rescored.into_iter().flatten().for_each(|h| stage3.push(h));
 
-        // Stage 4: decompress and score exactly, a block of documents per matrix product.
+        // Stage 4: decompress and score exactly.
         let finalists = stage3.into_sorted();
         let exact: Vec<Vec<Hit>> = finalists
             .par_chunks(EXACT_BLOCK)
             .map_init(Scratch::default, |sc, block| {
-                sc.doc.clear();
-                sc.offsets.clear();
-                sc.offsets.push(0);
-                for h in block {
-                    let (si, d) = self.locate(h.doc);
-                    self.append_decompressed(si, d, &mut sc.doc)?;
-                    sc.offsets.push(sc.doc.len() / dim);
-                }
-                sc.scores.clear();
-                tartan_maxsim::maxsim_batch(
-                    q,
-                    &sc.doc,
-                    &sc.offsets,
-                    dim,
-                    &mut sc.maxsim,
-                    &mut sc.scores,
-                );
-                Ok(block
+                block
                     .iter()
-                    .zip(&sc.scores)
-                    .map(|(h, &score)| Hit { doc: h.doc, score })
-                    .collect())
+                    .map(|h| {
+                        let (si, d) = self.locate(h.doc);
+                        Ok(Hit { doc: h.doc, score: self.exact_score(si, d, &qb, sc)? })
+                    })
+                    .collect()
             })
             .collect::<Result<_>>()?;
         let mut top = TopK::new(r.k);
         exact.into_iter().flatten().for_each(|h| top.push(h));
         Ok(top.into_sorted())
+    }
+
+    /// MaxSim of the query (`qb`) and document `d` of segment `si`, decompressed a tile of
+    /// tokens at a time and multiplied with the query while the tile is in cache (writing the
+    /// whole document out first cost more than the arithmetic).
+    fn exact_score(&self, si: usize, d: usize, qb: &SkinnyB, sc: &mut Scratch) -> Result<f32> {
+        let dim = self.dim();
+        let nq = qb.n();
+        let centroids = self.centroids();
+        let codec = &self.codebook.codec;
+        let bpt = codec.bytes_per_token();
+        let seg = &self.segments[si];
+        let resid = seg.residuals(d);
+        let Scratch { codes, tile, prod, best } = sc;
+        codes.clear();
+        for_codes(seg.codes(d), |c| codes.push(c));
+        if codes.iter().any(|&c| c as usize >= self.manifest.n_centroids) {
+            return Err(self.corrupt_codes(si));
+        }
+        best.clear();
+        best.resize(nq, f32::NEG_INFINITY);
+        tile.resize(TILE * dim, 0.0);
+        prod.resize(TILE * nq, 0.0);
+        for (ti, chunk) in codes.chunks(TILE).enumerate() {
+            for (j, &c) in chunk.iter().enumerate() {
+                let t = ti * TILE + j;
+                codec.decode(
+                    &resid[t * bpt..(t + 1) * bpt],
+                    &centroids[c as usize * dim..][..dim],
+                    &mut tile[j * dim..(j + 1) * dim],
+                );
+            }
+            let n = chunk.len();
+            tartan_kernels::skinny_matmul(&tile[..n * dim], qb, &mut prod[..n * nq]);
+            for row in prod[..n * nq].chunks_exact(nq) {
+                tartan_kernels::max_assign(best, row);
+            }
+        }
+        Ok(best.iter().sum())
     }
 
     /// Decompresses document `d` of segment `si` into `out` (`n_tokens × dim`).

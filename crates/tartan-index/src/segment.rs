@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use rayon::prelude::*;
 use tartan_embeddings::Embeddings;
 use tartan_ivf::{Ivf, IvfRef};
+use tartan_kmeans::{Assignment, CentroidSearch};
 
 use crate::codebook::Codebook;
 use crate::container::{Container, ContainerWriter, FileKind};
@@ -136,6 +137,7 @@ pub(crate) fn encode(
     docs: &Embeddings,
     extras: &Extras,
     codebook: &Codebook,
+    assignment: Option<Assignment>,
     progress: &dyn Progress,
 ) -> Result<Written> {
     let codec = &codebook.codec;
@@ -151,6 +153,9 @@ pub(crate) fn encode(
     write_segment(path, &parts, codebook, progress, |w| {
         progress.stage("encoding", n_tokens as u64);
         let centroids = codebook.centroids();
+        let assignment =
+            assignment.unwrap_or_else(|| Assignment::auto(codebook.n_centroids, n_tokens));
+        let search = CentroidSearch::new(centroids.to_vec(), dim, assignment, 0);
         let mut codes: Vec<u32> = Vec::with_capacity(n_tokens);
         let mut sum_sq = 0f64;
         let mut toks = vec![0f32; ENCODE_BATCH * dim];
@@ -159,7 +164,7 @@ pub(crate) fn encode(
             let n = ENCODE_BATCH.min(n_tokens - start);
             let toks = &mut toks[..n * dim];
             docs.read_tokens(start, toks);
-            let (batch_codes, dists) = tartan_kmeans::nearest_centroids(toks, centroids, dim);
+            let (batch_codes, dists) = search.nearest(toks);
             sum_sq += dists.iter().map(|&d| d as f64).sum::<f64>();
             let packed = &mut packed[..n * bpt];
             packed.par_chunks_mut(bpt).zip(toks.par_chunks(dim)).zip(&batch_codes).for_each_init(

@@ -142,13 +142,14 @@ impl IndexWriter {
         let path = self.dir.join(&name);
         // Only an unpublished leftover can have this name (ids are never reused).
         let _ = std::fs::remove_file(&path);
-        let written = match segment::encode(&path, docs, extras, &self.base.codebook, progress) {
-            Ok(w) => w,
-            Err(e) => {
-                let _ = std::fs::remove_file(&path);
-                return Err(e);
-            }
-        };
+        let written =
+            match segment::encode(&path, docs, extras, &self.base.codebook, None, progress) {
+                Ok(w) => w,
+                Err(e) => {
+                    let _ = std::fs::remove_file(&path);
+                    return Err(e);
+                }
+            };
         let n_tokens = docs.n_tokens() as u64;
         self.added.push(written.meta(seg_id, name, docs.n_docs() as u64, n_tokens));
         for (d, id) in docs.ids().iter().enumerate() {

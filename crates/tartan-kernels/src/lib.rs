@@ -5,6 +5,8 @@
 //! * [`dot`]: dot product, AVX2+FMA when the CPU has it (detected once), scalar otherwise.
 //! * [`matmul_nt`]: `C = A · Bᵀ` for row-major `A` and `B` (the shape of "queries × centroids"
 //!   and "points × centroids"), through `matrixmultiply`'s packed, vectorised `sgemm`.
+//! * [`skinny_matmul`]: the same product when B has few rows (a query's tokens against
+//!   centroids or decompressed documents), streaming A without packing it.
 //! * [`max_assign`]: element-wise running maximum, the inner step of MaxSim.
 //! * [`ReadOnlyMap`]: a read-only memory map of a file.
 //!
@@ -30,7 +32,9 @@ mod dot;
 mod matmul;
 mod mmap;
 pub mod scalar;
+mod skinny;
 
 pub use dot::{dot, dot_impls, max_assign};
 pub use matmul::matmul_nt;
 pub use mmap::ReadOnlyMap;
+pub use skinny::{skinny_impls, skinny_matmul, SkinnyB};

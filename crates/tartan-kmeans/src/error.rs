@@ -7,6 +7,14 @@ pub enum KMeansError {
     /// `max_points_per_centroid` was 0.
     #[error("max_points_per_centroid must be at least 1")]
     ZeroPointsPerCentroid,
+    /// A grouped assignment with 0 groups or 0 probes.
+    #[error("grouped assignment needs at least one group and one probe, got {groups} groups and {probes} probes")]
+    BadAssignment {
+        /// Groups requested.
+        groups: usize,
+        /// Probes requested.
+        probes: usize,
+    },
     /// Fewer training points than centroids.
     #[error("k-means with {n_centroids} centroids needs at least as many points, got {n_points}")]
     TooFewPoints {

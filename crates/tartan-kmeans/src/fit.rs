@@ -6,6 +6,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::assign::nearest_centroids;
+use crate::grouped::{Assignment, CentroidSearch};
 use crate::params::{Algorithm, KMeansInit, KMeansValidParams};
 use crate::KMeansError;
 
@@ -114,8 +115,12 @@ impl<D: Data<Elem = f32>, T> Fit<ArrayBase<D, Ix2>, T, KMeansError> for KMeansVa
         let mut inertia = f64::NAN;
         match self.algorithm {
             Algorithm::Blocked => {
-                for _ in 0..self.max_iters {
-                    let (labels, dists) = nearest_centroids(&pts, &cents, dim);
+                let assignment = self.assignment.unwrap_or_else(|| Assignment::auto(k, n_pts));
+                for pass in 0..self.max_iters {
+                    let search =
+                        CentroidSearch::new(cents, dim, assignment, self.seed ^ pass as u64);
+                    let (labels, dists) = search.nearest(&pts);
+                    cents = search.into_centroids();
                     inertia = dists.iter().map(|&d| d as f64).sum();
                     update_centroids(&pts, &labels, dim, &mut cents, &mut rng);
                 }
@@ -152,7 +157,7 @@ impl<D: Data<Elem = f32>, T> Fit<ArrayBase<D, Ix2>, T, KMeansError> for KMeansVa
 
 /// One Lloyd update: each centroid becomes the mean of its points; empty clusters take half of
 /// a large cluster (picked with probability proportional to its size − 1, as faiss does).
-fn update_centroids(
+pub(crate) fn update_centroids(
     pts: &[f32],
     labels: &[u32],
     dim: usize,

@@ -37,9 +37,11 @@
 mod assign;
 mod error;
 mod fit;
+mod grouped;
 mod params;
 
 pub use assign::nearest_centroids;
 pub use error::KMeansError;
 pub use fit::KMeans;
+pub use grouped::{Assignment, CentroidSearch, GROUPED_MIN_CENTROIDS};
 pub use params::{Algorithm, KMeansInit, KMeansParams, KMeansValidParams};

@@ -1,6 +1,7 @@
 use linfa::ParamGuard;
 use ndarray::Array2;
 
+use crate::grouped::Assignment;
 use crate::KMeansError;
 
 /// How the first centroids are chosen.
@@ -36,6 +37,7 @@ pub enum Algorithm {
 /// | `normalize` | true | centroids are L2-normalised after training, as in ColBERT |
 /// | `init` | [`KMeansInit::RandomPoints`] | faiss's initialisation |
 /// | `algorithm` | [`Algorithm::Blocked`] | see [`Algorithm`] |
+/// | `assignment` | [`Assignment::auto`] | grouped (coarse-to-fine) from 4,096 centroids: ~14× less arithmetic per pass at K = 16,384 |
 #[derive(Debug, Clone, PartialEq)]
 pub struct KMeansParams(KMeansValidParams);
 
@@ -49,6 +51,7 @@ pub struct KMeansValidParams {
     pub(crate) normalize: bool,
     pub(crate) init: KMeansInit,
     pub(crate) algorithm: Algorithm,
+    pub(crate) assignment: Option<Assignment>,
 }
 
 impl KMeansParams {
@@ -62,6 +65,7 @@ impl KMeansParams {
             normalize: true,
             init: KMeansInit::RandomPoints,
             algorithm: Algorithm::Blocked,
+            assignment: None,
         })
     }
     /// Number of Lloyd passes (0 keeps the initial centroids).
@@ -92,6 +96,12 @@ impl KMeansParams {
     /// Which implementation runs the passes.
     pub fn algorithm(mut self, algorithm: Algorithm) -> Self {
         self.0.algorithm = algorithm;
+        self
+    }
+    /// How the blocked passes find each point's nearest centroid (the linfa path is always
+    /// exact).
+    pub fn assignment(mut self, assignment: Assignment) -> Self {
+        self.0.assignment = Some(assignment);
         self
     }
 }
@@ -126,6 +136,11 @@ impl ParamGuard for KMeansParams {
         }
         if p.max_points_per_centroid == 0 {
             return Err(KMeansError::ZeroPointsPerCentroid);
+        }
+        if let Some(Assignment::Grouped { groups, probes }) = p.assignment {
+            if groups == 0 || probes == 0 {
+                return Err(KMeansError::BadAssignment { groups, probes });
+            }
         }
         if let KMeansInit::Precomputed(c) = &p.init {
             if c.nrows() != p.n_centroids {

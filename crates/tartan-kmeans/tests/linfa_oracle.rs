@@ -8,7 +8,7 @@ use linfa_clustering::KMeans as LinfaKMeans;
 use ndarray::{Array2, Axis};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use tartan_kmeans::{KMeansError, KMeansInit, KMeansParams};
+use tartan_kmeans::{Assignment, KMeansError, KMeansInit, KMeansParams};
 
 fn blobs(n: usize, dim: usize, centers: usize, seed: u64) -> Array2<f32> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -72,6 +72,30 @@ fn training_reduces_inertia() {
 }
 
 #[test]
+fn grouped_training_matches_exact_training() {
+    // 4,096 centroids and enough points: the default assignment is grouped.
+    let x = blobs(12_000, 8, 512, 6);
+    let fit = |a: Option<Assignment>| {
+        let p = KMeansParams::new(4096).normalize(false).seed(2);
+        let p = match a {
+            Some(a) => p.assignment(a),
+            None => p,
+        };
+        p.fit(&DatasetBase::from(x.clone())).unwrap().inertia_of(x.view())
+    };
+    let (grouped, exact) = (fit(None), fit(Some(Assignment::Exact)));
+    let untrained = KMeansParams::new(4096)
+        .max_iters(0)
+        .normalize(false)
+        .seed(2)
+        .fit(&DatasetBase::from(x.clone()))
+        .unwrap()
+        .inertia_of(x.view());
+    assert!(grouped <= exact * 1.03, "grouped {grouped} vs exact {exact}");
+    assert!(grouped < untrained * 0.9, "grouped {grouped} vs untrained {untrained}");
+}
+
+#[test]
 fn subsamples_to_the_cap() {
     let x = blobs(5000, 4, 5, 4);
     let m = KMeansParams::new(8)
@@ -103,6 +127,12 @@ fn bad_parameters_and_inputs_are_errors() {
         KMeansParams::new(2).fit(&DatasetBase::from(bad)),
         Err(KMeansError::NonFinite { row: 7 })
     ));
+    for (groups, probes) in [(0, 1), (4, 0)] {
+        assert!(matches!(
+            KMeansParams::new(2).assignment(Assignment::Grouped { groups, probes }).fit(&ds),
+            Err(KMeansError::BadAssignment { .. })
+        ));
+    }
     let init = Array2::zeros((3, 4));
     assert!(matches!(
         KMeansParams::new(2).init(KMeansInit::Precomputed(init)).fit(&ds),

@@ -1,0 +1,209 @@
+//! `C = A · Bᵀ` when B has few rows (a query's 32 tokens): no packing of A.
+//!
+//! A general GEMM packs both operands into panels; with B this thin, packing A costs about as
+//! much as the product (perf: `pack_avx2` was a third of search time). Here B is transposed
+//! once into a `k × n` panel that stays in cache, and each pair of A rows is streamed
+//! straight from memory: per element of A, one broadcast and `n / 8` fused multiply-adds.
+
+use std::sync::OnceLock;
+
+/// The right-hand operand of [`skinny_matmul`]: B (`n × k`) transposed to `k × n_pad`,
+/// `n_pad` a multiple of 8 (zero-padded).
+#[derive(Debug, Clone)]
+pub struct SkinnyB {
+    k: usize,
+    n: usize,
+    n_pad: usize,
+    data: Vec<f32>,
+}
+
+impl SkinnyB {
+    /// Lays out `b` (`n × k`, row-major) for [`skinny_matmul`].
+    ///
+    /// # Panics
+    /// If `k` is 0 or `b` is not whole rows.
+    pub fn new(b: &[f32], k: usize) -> Self {
+        assert!(k > 0 && b.len().is_multiple_of(k), "B is not whole rows of length k");
+        let n = b.len() / k;
+        let n_pad = n.div_ceil(8) * 8;
+        let mut data = vec![0f32; k * n_pad];
+        for (j, row) in b.chunks_exact(k).enumerate() {
+            for (d, &v) in row.iter().enumerate() {
+                data[d * n_pad + j] = v;
+            }
+        }
+        Self { k, n, n_pad, data }
+    }
+    /// Rows of B (columns of the product).
+    pub fn n(&self) -> usize {
+        self.n
+    }
+    /// Length of each row of B.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+}
+
+type SkinnyFn = fn(&[f32], &SkinnyB, &mut [f32]);
+
+/// Every implementation this CPU can run, scalar first, by name (for tests and benches).
+pub fn skinny_impls() -> Vec<(&'static str, SkinnyFn)> {
+    let mut v: Vec<(&'static str, SkinnyFn)> = vec![("scalar", scalar)];
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        v.push(("avx2", avx2::skinny));
+    }
+    v
+}
+
+fn best() -> SkinnyFn {
+    static BEST: OnceLock<SkinnyFn> = OnceLock::new();
+    *BEST.get_or_init(|| *skinny_impls().last().map(|(_, f)| f).unwrap_or(&(scalar as SkinnyFn)))
+}
+
+/// `c = a · Bᵀ`: `a` is `rows × k` row-major, `c` is `rows × n` row-major.
+///
+/// # Panics
+/// If `a` is not whole rows of `b.k()` or `c` is not `rows × b.n()`.
+#[inline]
+pub fn skinny_matmul(a: &[f32], b: &SkinnyB, c: &mut [f32]) {
+    assert!(a.len().is_multiple_of(b.k), "A is not whole rows of length k");
+    assert_eq!(c.len(), a.len() / b.k * b.n, "C must be rows × n");
+    best()(a, b, c)
+}
+
+/// Scalar reference, in the same summation order as the vector kernel (d ascending).
+fn scalar(a: &[f32], b: &SkinnyB, c: &mut [f32]) {
+    let (k, n, np) = (b.k, b.n, b.n_pad);
+    for (row, out) in a.chunks_exact(k).zip(c.chunks_exact_mut(n.max(1))) {
+        let mut acc = vec![0f32; np];
+        for (d, &x) in row.iter().enumerate() {
+            for (s, &w) in acc.iter_mut().zip(&b.data[d * np..(d + 1) * np]) {
+                *s = x.mul_add(w, *s);
+            }
+        }
+        out.copy_from_slice(&acc[..n]);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::SkinnyB;
+
+    /// Columns of C per pass: 4 vectors of 8, times 2 rows = 8 accumulators.
+    const COLS: usize = 32;
+
+    /// Safe entry point; only handed out by `skinny_impls` after AVX2 and FMA were detected.
+    pub(super) fn skinny(a: &[f32], b: &SkinnyB, c: &mut [f32]) {
+        assert!(a.len().is_multiple_of(b.k) && c.len() == a.len() / b.k * b.n);
+        // SAFETY: `skinny_impls` returns this function only when the CPU reports AVX2 and
+        // FMA; the shapes were checked above.
+        unsafe { skinny_avx2(a, b, c) }
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2 and FMA; `a` is whole rows of `b.k`, `c` is rows × `b.n`.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn skinny_avx2(a: &[f32], b: &SkinnyB, c: &mut [f32]) {
+        for col in (0..b.n_pad).step_by(COLS) {
+            // A pass over 8, 16, 24 or 32 columns; the count is a constant in each copy so
+            // the accumulators stay in registers.
+            // SAFETY: the caller's guarantees carry over; col < n_pad.
+            unsafe {
+                match (b.n_pad - col).min(COLS) / 8 {
+                    1 => pass::<1>(a, b, c, col),
+                    2 => pass::<2>(a, b, c, col),
+                    3 => pass::<3>(a, b, c, col),
+                    _ => pass::<4>(a, b, c, col),
+                }
+            }
+        }
+    }
+
+    /// Columns `col..col + 8·NV` of C, two rows of A at a time.
+    ///
+    /// # Safety
+    /// As [`skinny_avx2`], and `col + 8·NV ≤ b.n_pad`.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn pass<const NV: usize>(a: &[f32], b: &SkinnyB, c: &mut [f32], col: usize) {
+        let (k, n, np) = (b.k, b.n, b.n_pad);
+        let rows = a.len() / k;
+        let bp = b.data.as_ptr();
+        let width = (n - col).min(NV * 8);
+        let mut tmp = [0f32; 2 * COLS];
+        let mut r = 0;
+        while r < rows {
+            let two = r + 1 < rows;
+            let a0 = a[r * k..].as_ptr();
+            // The second row repeats the first when the row count is odd.
+            let a1 = if two { a[(r + 1) * k..].as_ptr() } else { a0 };
+            let mut acc0 = [_mm256_setzero_ps(); NV];
+            let mut acc1 = [_mm256_setzero_ps(); NV];
+            for d in 0..k {
+                // SAFETY: d < k, so element d of both A rows exists; the panel reads
+                // d·np + col .. d·np + col + 8·NV ≤ (d + 1)·np.
+                unsafe {
+                    let x0 = _mm256_broadcast_ss(&*a0.add(d));
+                    let x1 = _mm256_broadcast_ss(&*a1.add(d));
+                    let w = bp.add(d * np + col);
+                    for v in 0..NV {
+                        let wv = _mm256_loadu_ps(w.add(8 * v));
+                        acc0[v] = _mm256_fmadd_ps(x0, wv, acc0[v]);
+                        acc1[v] = _mm256_fmadd_ps(x1, wv, acc1[v]);
+                    }
+                }
+            }
+            for v in 0..NV {
+                // SAFETY: tmp holds 2 · 32 floats and v < NV ≤ 4.
+                unsafe {
+                    _mm256_storeu_ps(tmp.as_mut_ptr().add(8 * v), acc0[v]);
+                    _mm256_storeu_ps(tmp.as_mut_ptr().add(COLS + 8 * v), acc1[v]);
+                }
+            }
+            c[r * n + col..][..width].copy_from_slice(&tmp[..width]);
+            if two {
+                c[(r + 1) * n + col..][..width].copy_from_slice(&tmp[COLS..COLS + width]);
+            }
+            r += 2;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn every_impl_matches_the_scalar_matmul(
+            k in 1usize..40,
+            n in 1usize..70,
+            rows in 0usize..9,
+            seed in 0u64..1000,
+        ) {
+            let val = |i: usize| ((i as u64 * 2654435761 + seed) % 1000) as f32 / 500.0 - 1.0;
+            let a: Vec<f32> = (0..rows * k).map(val).collect();
+            let b: Vec<f32> = (0..n * k).map(|i| val(i + 7919)).collect();
+            let mut want = vec![0f32; rows * n];
+            crate::scalar::matmul_nt(&a, &b, k, &mut want);
+            let sb = SkinnyB::new(&b, k);
+            for (name, f) in skinny_impls() {
+                let mut got = vec![f32::NAN; rows * n];
+                f(&a, &sb, &mut got);
+                for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                    prop_assert!((g - w).abs() <= 1e-4 * (1.0 + w.abs()), "{}: [{}] {} vs {}", name, i, g, w);
+                }
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "rows × n")]
+    fn wrong_output_shape_panics() {
+        let b = SkinnyB::new(&[1.0; 6], 3);
+        skinny_matmul(&[1.0; 3], &b, &mut [0.0; 3]);
+    }
+}

@@ -1,0 +1,362 @@
+//! Coarse-to-fine nearest-centroid search: the centroids are themselves clustered into groups,
+//! and each point is compared only with the centroids of its `probes` nearest groups.
+//!
+//! With K = 16,384 centroids in 128 groups and 8 probes a point meets 128 group centres and
+//! about 1,024 centroids instead of 16,384: some 14× less arithmetic. The work stays in matrix
+//! products: a block of points is scored against the group centres, then, group by group, the
+//! points that probe a group are gathered and multiplied with that group's centroids.
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+use crate::assign::nearest_centroids;
+use crate::fit::update_centroids;
+
+/// Points per rayon task: large enough that each group sees a few dozen of them.
+const ROW_BLOCK: usize = 2048;
+/// Lloyd passes when grouping the centroids (cheap: K points, √K groups).
+const GROUP_ITERS: usize = 10;
+
+/// How nearest centroids are found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Assignment {
+    /// Every point against every centroid.
+    Exact,
+    /// Centroids clustered into `groups` groups; each point is compared with the centroids of
+    /// its `probes` nearest groups. Nearly always finds the nearest centroid (the miss rate is
+    /// measured in `docs/benchmarks.md`); a miss picks a close second.
+    Grouped {
+        /// Number of groups (at most the number of centroids).
+        groups: usize,
+        /// Groups searched per point (at least 1).
+        probes: usize,
+    },
+}
+
+/// Below this many centroids [`Assignment::auto`] stays exact: the saving is small.
+pub const GROUPED_MIN_CENTROIDS: usize = 4096;
+
+impl Assignment {
+    /// The default for `k` centroids and `n_points` points to assign: exact below
+    /// [`GROUPED_MIN_CENTROIDS`] centroids or when there are too few points to repay grouping
+    /// the centroids (fewer than 16 per group), otherwise `2^ceil(log2(k)/2)` groups (128 for
+    /// 16,384) and 8 probes.
+    pub fn auto(k: usize, n_points: usize) -> Self {
+        if k < GROUPED_MIN_CENTROIDS {
+            return Self::Exact;
+        }
+        let bits = (usize::BITS - (k - 1).leading_zeros()).div_ceil(2);
+        let groups = 1 << bits;
+        if n_points < 16 * groups {
+            return Self::Exact;
+        }
+        Self::Grouped { groups, probes: 8 }
+    }
+}
+
+/// A reusable nearest-centroid search over fixed centroids.
+#[derive(Debug, Clone)]
+pub struct CentroidSearch {
+    dim: usize,
+    centroids: Vec<f32>,
+    groups: Option<Groups>,
+}
+
+#[derive(Debug, Clone)]
+struct Groups {
+    probes: usize,
+    centres: Vec<f32>,
+    centre_norms: Vec<f32>,
+    /// `offsets[g]..offsets[g + 1]` are group g's entries in `members`, `vectors`, `norms`.
+    offsets: Vec<usize>,
+    members: Vec<u32>,
+    vectors: Vec<f32>,
+    norms: Vec<f32>,
+}
+
+impl CentroidSearch {
+    /// Prepares a search over `centroids` (`k × dim`, row-major). Grouping runs a small
+    /// seeded k-means over the centroids themselves.
+    ///
+    /// # Panics
+    /// If `dim` is 0 or `centroids` is empty or not whole rows.
+    pub fn new(centroids: Vec<f32>, dim: usize, assignment: Assignment, seed: u64) -> Self {
+        assert!(dim > 0 && !centroids.is_empty() && centroids.len().is_multiple_of(dim));
+        let k = centroids.len() / dim;
+        let groups = match assignment {
+            Assignment::Grouped { groups, probes } if groups > 1 && probes < groups.min(k) => {
+                Some(Groups::new(&centroids, dim, groups.min(k), probes.max(1), seed))
+            }
+            _ => None,
+        };
+        Self { dim, centroids, groups }
+    }
+    /// The centroids searched.
+    pub fn centroids(&self) -> &[f32] {
+        &self.centroids
+    }
+    /// Gives the centroids back.
+    pub fn into_centroids(self) -> Vec<f32> {
+        self.centroids
+    }
+    /// For each row of `points` (`n × dim`), the index of its nearest centroid and the squared
+    /// distance to it. Runs on the current rayon pool.
+    ///
+    /// # Panics
+    /// If `points` is not whole rows.
+    pub fn nearest(&self, points: &[f32]) -> (Vec<u32>, Vec<f32>) {
+        let dim = self.dim;
+        assert!(points.len().is_multiple_of(dim));
+        let Some(g) = &self.groups else {
+            return nearest_centroids(points, &self.centroids, dim);
+        };
+        let n = points.len() / dim;
+        let mut labels = vec![0u32; n];
+        let mut dists = vec![0f32; n];
+        labels
+            .par_chunks_mut(ROW_BLOCK)
+            .zip(dists.par_chunks_mut(ROW_BLOCK))
+            .zip(points.par_chunks(ROW_BLOCK * dim))
+            .for_each(|((lab, dist), block)| g.nearest_block(block, dim, lab, dist));
+        (labels, dists)
+    }
+}
+
+impl Groups {
+    fn new(centroids: &[f32], dim: usize, n_groups: usize, probes: usize, seed: u64) -> Self {
+        let k = centroids.len() / dim;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut idx = rand::seq::index::sample(&mut rng, k, n_groups).into_vec();
+        idx.sort_unstable();
+        let mut centres: Vec<f32> =
+            idx.iter().flat_map(|&i| centroids[i * dim..(i + 1) * dim].iter().copied()).collect();
+        let mut labels = Vec::new();
+        for pass in 0..=GROUP_ITERS {
+            labels = nearest_centroids(centroids, &centres, dim).0;
+            if pass < GROUP_ITERS {
+                update_centroids(centroids, &labels, dim, &mut centres, &mut rng);
+            }
+        }
+        let mut offsets = vec![0usize; n_groups + 1];
+        for &l in &labels {
+            offsets[l as usize + 1] += 1;
+        }
+        for g in 0..n_groups {
+            offsets[g + 1] += offsets[g];
+        }
+        let mut fill = offsets.clone();
+        let mut members = vec![0u32; k];
+        for (c, &l) in labels.iter().enumerate() {
+            members[fill[l as usize]] = c as u32;
+            fill[l as usize] += 1;
+        }
+        let vectors: Vec<f32> = members
+            .iter()
+            .flat_map(|&c| centroids[c as usize * dim..][..dim].iter().copied())
+            .collect();
+        let norms = vectors.chunks_exact(dim).map(|c| tartan_kernels::dot(c, c)).collect();
+        // An empty group (possible after the last pass) is never probed.
+        let centre_norms = centres
+            .chunks_exact(dim)
+            .enumerate()
+            .map(|(g, c)| {
+                if offsets[g] == offsets[g + 1] {
+                    f32::INFINITY
+                } else {
+                    tartan_kernels::dot(c, c)
+                }
+            })
+            .collect();
+        Self { probes, centres, centre_norms, offsets, members, vectors, norms }
+    }
+
+    fn nearest_block(&self, block: &[f32], dim: usize, labels: &mut [u32], dists: &mut [f32]) {
+        let rows = block.len() / dim;
+        let n_groups = self.centre_norms.len();
+        // 1. The `probes` nearest group centres of every row.
+        let mut scores = vec![0f32; rows * n_groups];
+        tartan_kernels::matmul_nt(block, &self.centres, dim, &mut scores);
+        let p = self.probes;
+        let mut probe = vec![0u32; rows * p];
+        let mut top: Vec<(f32, u32)> = Vec::with_capacity(p + 1);
+        for r in 0..rows {
+            top.clear();
+            for (g, (&s, &norm)) in
+                scores[r * n_groups..][..n_groups].iter().zip(&self.centre_norms).enumerate()
+            {
+                let d = norm - 2.0 * s;
+                if top.len() < p || d < top[p - 1].0 {
+                    let at = top.partition_point(|&(e, _)| e <= d);
+                    top.insert(at, (d, g as u32));
+                    top.truncate(p);
+                }
+            }
+            for (slot, &(_, g)) in probe[r * p..][..p].iter_mut().zip(&top) {
+                *slot = g;
+            }
+        }
+        // 2. Rows bucketed by probed group (counting sort).
+        let mut starts = vec![0usize; n_groups + 1];
+        for &g in &probe {
+            starts[g as usize + 1] += 1;
+        }
+        for g in 0..n_groups {
+            starts[g + 1] += starts[g];
+        }
+        let mut fill = starts.clone();
+        let mut bucket = vec![0u32; probe.len()];
+        for (i, &g) in probe.iter().enumerate() {
+            bucket[fill[g as usize]] = (i / p) as u32;
+            fill[g as usize] += 1;
+        }
+        // 3. Per group: gather its rows, one product with its centroids, keep the best.
+        let mut best = vec![(f32::INFINITY, u32::MAX); rows];
+        let mut gathered = Vec::new();
+        let mut prod = Vec::new();
+        for g in 0..n_groups {
+            let rows_g = &bucket[starts[g]..starts[g + 1]];
+            let (lo, hi) = (self.offsets[g], self.offsets[g + 1]);
+            if rows_g.is_empty() || lo == hi {
+                continue;
+            }
+            gathered.clear();
+            for &r in rows_g {
+                gathered.extend_from_slice(&block[r as usize * dim..][..dim]);
+            }
+            let m = hi - lo;
+            prod.resize(rows_g.len() * m, 0.0);
+            tartan_kernels::matmul_nt(&gathered, &self.vectors[lo * dim..hi * dim], dim, &mut prod);
+            for (i, &r) in rows_g.iter().enumerate() {
+                let b = &mut best[r as usize];
+                for (j, &xc) in prod[i * m..][..m].iter().enumerate() {
+                    let d = self.norms[lo + j] - 2.0 * xc;
+                    let c = self.members[lo + j];
+                    // Ties go to the lower centroid index, as in the exact search.
+                    if d < b.0 || (d == b.0 && c < b.1) {
+                        *b = (d, c);
+                    }
+                }
+            }
+        }
+        for (r, &(d, c)) in best.iter().enumerate() {
+            let x = &block[r * dim..][..dim];
+            labels[r] = c;
+            dists[r] = (d + tartan_kernels::dot(x, x)).max(0.0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use rand::Rng;
+
+    fn clustered(n: usize, dim: usize, topics: usize, seed: u64) -> Vec<f32> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let centres: Vec<f32> = (0..topics * dim).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        (0..n)
+            .flat_map(|_| {
+                let t = rng.gen_range(0..topics);
+                let c = centres[t * dim..(t + 1) * dim].to_vec();
+                c.into_iter().map(|v| v + rng.gen_range(-0.2f32..0.2)).collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn auto_groups() {
+        let n = 1 << 20;
+        assert_eq!(Assignment::auto(4095, n), Assignment::Exact);
+        assert_eq!(Assignment::auto(4096, n), Assignment::Grouped { groups: 64, probes: 8 });
+        assert_eq!(Assignment::auto(16_384, n), Assignment::Grouped { groups: 128, probes: 8 });
+        assert_eq!(Assignment::auto(20_000, n), Assignment::Grouped { groups: 256, probes: 8 });
+        assert_eq!(Assignment::auto(16_384, 2047), Assignment::Exact);
+    }
+
+    #[test]
+    fn all_probes_equal_exact() {
+        let dim = 16;
+        let cents = clustered(300, dim, 20, 1);
+        let pts = clustered(1000, dim, 20, 2);
+        // probes = groups is exhaustive, so it must agree with the exact search exactly.
+        let s = CentroidSearch::new(
+            cents.clone(),
+            dim,
+            Assignment::Grouped { groups: 17, probes: 16 },
+            3,
+        );
+        let full = CentroidSearch::new(cents.clone(), dim, Assignment::Exact, 3);
+        let (la, da) = s.nearest(&pts);
+        let (lb, db) = full.nearest(&pts);
+        for i in 0..la.len() {
+            // Same distance; the label can differ only on an exact tie.
+            assert!((da[i] - db[i]).abs() < 1e-4, "row {i}: {} vs {}", da[i], db[i]);
+        }
+        let agree = la.iter().zip(&lb).filter(|(a, b)| a == b).count();
+        assert!(agree >= la.len() - 2, "{agree} of {}", la.len());
+    }
+
+    #[test]
+    fn few_probes_rarely_miss_on_clustered_data() {
+        // Topics → subtopics → points, like token vectors; the centroids are the subtopics.
+        let dim = 32;
+        let topics = clustered(64, dim, 64, 4);
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let jitter = |c: &[f32], s: f32, rng: &mut ChaCha8Rng| -> Vec<f32> {
+            c.iter().map(|v| v + rng.gen_range(-s..s)).collect()
+        };
+        let cents: Vec<f32> = (0..1024)
+            .flat_map(|i| jitter(&topics[(i % 64) * dim..][..dim], 0.3, &mut rng))
+            .collect();
+        let pts: Vec<f32> = (0..4000)
+            .flat_map(|_| {
+                let c = rng.gen_range(0..1024);
+                jitter(&cents[c * dim..][..dim], 0.1, &mut rng)
+            })
+            .collect();
+        let s = CentroidSearch::new(
+            cents.clone(),
+            dim,
+            Assignment::Grouped { groups: 32, probes: 4 },
+            0,
+        );
+        let (la, da) = s.nearest(&pts);
+        let (lb, db) = nearest_centroids(&pts, &cents, dim);
+        let hits = la.iter().zip(&lb).filter(|(a, b)| a == b).count();
+        assert!(hits as f64 >= 0.97 * la.len() as f64, "{hits} of {}", la.len());
+        let (sa, sb) = (da.iter().sum::<f32>(), db.iter().sum::<f32>());
+        assert!(sa <= 1.01 * sb, "inertia {sa} vs exact {sb}");
+        for i in 0..la.len() {
+            assert!(da[i] + 1e-4 >= db[i], "grouped found a closer centroid than exact");
+            let c = &cents[la[i] as usize * dim..][..dim];
+            let x = &pts[i * dim..][..dim];
+            let d2: f32 = x.iter().zip(c).map(|(a, b)| (a - b) * (a - b)).sum();
+            assert!((d2 - da[i]).abs() < 1e-3, "reported distance is not the label's");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn grouped_labels_carry_their_distance(
+            dim in 1usize..6,
+            pts in proptest::collection::vec(-1.0f32..1.0, 0..300),
+            cs in proptest::collection::vec(-1.0f32..1.0, 24..160),
+            groups in 2usize..8,
+            probes in 1usize..4,
+        ) {
+            let pts = &pts[..pts.len() / dim * dim];
+            let cs = &cs[..cs.len() / dim * dim];
+            let s = CentroidSearch::new(cs.to_vec(), dim, Assignment::Grouped { groups, probes }, 9);
+            let (labels, dists) = s.nearest(pts);
+            let exact = nearest_centroids(pts, cs, dim).1;
+            for (i, x) in pts.chunks_exact(dim).enumerate() {
+                let c = &cs[labels[i] as usize * dim..][..dim];
+                let d2: f32 = x.iter().zip(c).map(|(a, b)| (a - b) * (a - b)).sum();
+                prop_assert!((d2 - dists[i]).abs() < 1e-4);
+                prop_assert!(dists[i] + 1e-4 >= exact[i]);
+            }
+        }
+    }
+}
