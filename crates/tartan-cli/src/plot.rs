@@ -25,14 +25,15 @@ fn colour(r: &Row) -> RGBColor {
 pub fn tradeoff(
     path: &Path,
     rows: &[&Row],
-    quality: &str,
+    (quality, score): (&str, impl Fn(&Row) -> f64),
     x_label: &str,
     cost: impl Fn(&Row) -> f64,
-    on_front: impl Fn(&Row) -> bool,
 ) -> Result<()> {
+    let front_flags = crate::sweep::pareto(rows, &cost, &score);
+    let on_front = |i: usize| front_flags[i];
     let err = |e: &dyn std::fmt::Display| anyhow!("drawing {}: {e}", path.display());
     let xs: Vec<f64> = rows.iter().map(|r| cost(r).max(1e-3)).collect();
-    let ys: Vec<f64> = rows.iter().map(|r| r.quality()).collect();
+    let ys: Vec<f64> = rows.iter().map(|r| score(r)).collect();
     let (x_lo, x_hi) = xs.iter().fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
     let (y_lo, y_hi) = ys.iter().fold((f64::MAX, f64::MIN), |(a, b), &y| (a.min(y), b.max(y)));
     let pad = ((y_hi - y_lo) * 0.08).max(0.005);
@@ -47,12 +48,8 @@ pub fn tradeoff(
         .map_err(|e| err(&e))?;
     chart.configure_mesh().x_desc(x_label).y_desc(quality).draw().map_err(|e| err(&e))?;
 
-    let mut front: Vec<(f64, f64)> = rows
-        .iter()
-        .zip(xs.iter().zip(&ys))
-        .filter(|(r, _)| on_front(r))
-        .map(|(_, (&x, &y))| (x, y))
-        .collect();
+    let mut front: Vec<(f64, f64)> =
+        (0..rows.len()).filter(|&i| on_front(i)).map(|i| (xs[i], ys[i])).collect();
     front.sort_by(|a, b| a.0.total_cmp(&b.0));
     chart
         .draw_series(LineSeries::new(front, BLACK.stroke_width(2)))
@@ -71,11 +68,9 @@ pub fn tradeoff(
         ("bi-encoder (mean-pooled)", "bi-encoder", None),
     ];
     for (name, system, nbits) in groups {
-        let pts: Vec<(f64, f64, RGBColor, bool)> = rows
-            .iter()
-            .zip(xs.iter().zip(&ys))
-            .filter(|(r, _)| r.system == system && (nbits.is_none() || r.nbits == nbits))
-            .map(|(r, (&x, &y))| (x, y, colour(r), on_front(r)))
+        let pts: Vec<(f64, f64, RGBColor, bool)> = (0..rows.len())
+            .filter(|&i| rows[i].system == system && (nbits.is_none() || rows[i].nbits == nbits))
+            .map(|i| (xs[i], ys[i], colour(rows[i]), on_front(i)))
             .collect();
         let Some(&(_, _, c, _)) = pts.first() else { continue };
         chart

@@ -205,13 +205,19 @@ fn bi_encoder(docs: &Embeddings, queries: &Embeddings, k: usize) -> (Run, Vec<Du
     (run, times)
 }
 
-/// Marks the rows no other row beats on both quality and cost (lower `cost`, higher quality).
-pub fn pareto(rows: &[Row], cost: impl Fn(&Row) -> f64) -> Vec<bool> {
+/// Marks the rows no other row beats on both quality and cost (lower `cost`, higher
+/// `quality`).
+pub fn pareto(
+    rows: &[&Row],
+    cost: impl Fn(&Row) -> f64,
+    quality: impl Fn(&Row) -> f64,
+) -> Vec<bool> {
     rows.iter()
         .map(|r| {
+            let (rc, rq) = (cost(r), quality(r));
             !rows.iter().any(|o| {
-                let (oc, rc) = (cost(o), cost(r));
-                oc <= rc && o.quality() >= r.quality() && (oc < rc || o.quality() > r.quality())
+                let (oc, oq) = (cost(o), quality(o));
+                oc <= rc && oq >= rq && (oc < rc || oq > rq)
             })
         })
         .collect()
@@ -342,8 +348,9 @@ pub fn run(a: &SweepArgs) -> Result<()> {
         }
     }
 
-    let by_bytes = pareto(&rows, |r| r.bytes_per_token);
-    let by_latency = pareto(&rows, |r| r.p50_ms);
+    let refs: Vec<&Row> = rows.iter().collect();
+    let by_bytes = pareto(&refs, |r| r.bytes_per_token, Row::quality);
+    let by_latency = pareto(&refs, |r| r.p50_ms, Row::quality);
     for (r, (b, l)) in rows.iter_mut().zip(by_bytes.into_iter().zip(by_latency)) {
         r.pareto_bytes = b;
         r.pareto_latency = l;
@@ -409,27 +416,24 @@ fn write_outputs(
         rows,
     };
     write(&out.join("sweep.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
-    let points: Vec<_> = rows.iter().collect();
-    crate::plot::tradeoff(
-        &out.join("quality_vs_bytes.svg"),
-        &points,
-        quality,
-        "bytes per token (log scale)",
-        |r| r.bytes_per_token,
-        |r| r.pareto_bytes,
-    )?;
-    crate::plot::tradeoff(
-        &out.join("quality_vs_latency.svg"),
-        &points,
-        quality,
-        "search latency p50, ms (log scale)",
-        |r| r.p50_ms,
-        |r| r.pareto_latency,
-    )?;
-    outln!(
-        "wrote sweep.csv, sweep.json, quality_vs_bytes.svg and quality_vs_latency.svg to {}",
-        out.display()
-    );
+    let points: Vec<&Row> = rows.iter().collect();
+    let bytes = ("bytes", "bytes per token (log scale)");
+    let latency = ("latency", "search latency p50, ms (log scale)");
+    let mut written = Vec::new();
+    for (name, x_label) in [bytes, latency] {
+        let cost = |r: &Row| if name == "bytes" { r.bytes_per_token } else { r.p50_ms };
+        let file = format!("quality_vs_{name}.svg");
+        crate::plot::tradeoff(&out.join(&file), &points, (quality, Row::quality), x_label, cost)?;
+        written.push(file);
+        // With qrels, the main axis is nDCG@10; fidelity to exact MaxSim gets its own plots.
+        if quality != "recall@10 vs exact" {
+            let file = format!("recall_vs_{name}.svg");
+            let recall = ("recall@10 vs exact", |r: &Row| r.recall_10_vs_exact);
+            crate::plot::tradeoff(&out.join(&file), &points, recall, x_label, cost)?;
+            written.push(file);
+        }
+    }
+    outln!("wrote sweep.csv, sweep.json, {} to {}", written.join(", "), out.display());
     Ok(())
 }
 
@@ -465,11 +469,16 @@ mod tests {
     fn pareto_front_keeps_only_undominated_points() {
         let rows =
             [row(10.0, 0.5), row(20.0, 0.7), row(20.0, 0.6), row(30.0, 0.65), row(40.0, 0.8)];
-        let front = pareto(&rows, |r| r.bytes_per_token);
+        let rows: Vec<&Row> = rows.iter().collect();
+        let front = pareto(&rows, |r| r.bytes_per_token, Row::quality);
         assert_eq!(front, [true, true, false, false, true]);
         // Equal points do not dominate each other.
         let twins = [row(1.0, 0.5), row(1.0, 0.5)];
-        assert_eq!(pareto(&twins, |r| r.bytes_per_token), [true, true]);
+        let twins: Vec<&Row> = twins.iter().collect();
+        assert_eq!(pareto(&twins, |r| r.bytes_per_token, Row::quality), [true, true]);
+        // Another quality axis gives another front.
+        let by_recall = pareto(&rows, |r| r.bytes_per_token, |r| -r.bytes_per_token);
+        assert_eq!(by_recall, [true, false, false, false, false]);
     }
 
     #[test]

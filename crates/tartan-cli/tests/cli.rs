@@ -237,7 +237,12 @@ fn sweep_writes_table_json_and_plots() {
         assert!(rows.iter().any(|r| q(r) == best && r[front] == true), "{front}");
         assert!(rows.iter().any(|r| r[front] == false), "{front}");
     }
-    for svg in ["quality_vs_bytes.svg", "quality_vs_latency.svg"] {
+    for svg in [
+        "quality_vs_bytes.svg",
+        "quality_vs_latency.svg",
+        "recall_vs_bytes.svg",
+        "recall_vs_latency.svg",
+    ] {
         let s = std::fs::read_to_string(out_dir.join(svg)).unwrap();
         assert!(s.starts_with("<svg") && s.contains("Pareto front") && s.contains("bi-encoder"));
     }

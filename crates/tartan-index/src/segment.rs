@@ -43,7 +43,7 @@ pub(crate) const COMPONENTS: [(&str, &[&[u8; 8]]); 7] = [
 ];
 
 /// Tokens encoded per parallel batch while writing.
-const ENCODE_BATCH: usize = 1 << 15;
+const ENCODE_BATCH: usize = 1 << 16;
 
 /// What writing a segment measured.
 pub(crate) struct Written {
