@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 use ndarray::ArrayView2;
 use serde::Serialize;
 use tartan_embeddings::{Embeddings, Kind, LoadOptions, Precision};
-use tartan_eval::{ndcg_at, overlap_at, recall_at, Qrels, Run};
+use tartan_eval::{overlap_at, Metrics, Qrels, Run};
 use tartan_index::{Index, IndexParams, NoProgress, SearchParams};
 use tartan_maxsim::{exact_search, Corpus, Hit};
 
@@ -86,22 +86,8 @@ struct Judge {
 
 impl Judge {
     fn row(&self, system: &str, run: &Run, times: &[Duration], bytes_per_token: f64) -> Row {
-        let (ndcg, recall) = match &self.qrels {
-            Some(q) => {
-                let (mut n, mut r, mut cnt) = (0.0, 0.0, 0usize);
-                for qid in q.queries() {
-                    let (Some(judged), Some(ranking)) = (q.get(qid), run.get(qid)) else {
-                        continue;
-                    };
-                    n += ndcg_at(ranking, judged, 10);
-                    r += recall_at(ranking, judged, 100);
-                    cnt += 1;
-                }
-                let c = cnt.max(1) as f64;
-                (Some(n / c), Some(r / c))
-            }
-            None => (None, None),
-        };
+        // The qrels were cut to the searched queries, so every judged query has a ranking.
+        let m = self.qrels.as_ref().map(|q| Metrics::compute(run, q));
         let l = latency(times);
         Row {
             system: system.into(),
@@ -113,8 +99,8 @@ impl Judge {
             build_s: None,
             p50_ms: l.p50_ms,
             p95_ms: l.p95_ms,
-            ndcg_10: ndcg,
-            recall_100: recall,
+            ndcg_10: m.map(|m| m.ndcg_10),
+            recall_100: m.map(|m| m.recall_100),
             recall_10_vs_exact: overlap_at(run, &self.exact, 10),
             recall_100_vs_exact: overlap_at(run, &self.exact, 100),
             pareto_bytes: false,
@@ -264,7 +250,10 @@ pub fn run(a: &SweepArgs) -> Result<()> {
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let toks: Vec<Vec<f32>> = (0..queries.n_docs()).map(|i| queries.doc(i)).collect();
     let qrels_path = a.embeddings.join("qrels.tsv");
-    let qrels = if qrels_path.exists() { Some(Qrels::load(&qrels_path)?) } else { None };
+    let mut qrels = if qrels_path.exists() { Some(Qrels::load(&qrels_path)?) } else { None };
+    if let Some(q) = &mut qrels {
+        q.retain(&queries.ids().iter().map(String::as_str).collect());
+    }
     outln!(
         "sweep over {}: {} documents, {} tokens, dim {dim}, {} queries, k {}",
         a.embeddings.display(),

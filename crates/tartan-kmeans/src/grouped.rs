@@ -145,19 +145,7 @@ impl Groups {
                 update_centroids(centroids, &labels, dim, &mut centres, &mut rng);
             }
         }
-        let mut offsets = vec![0usize; n_groups + 1];
-        for &l in &labels {
-            offsets[l as usize + 1] += 1;
-        }
-        for g in 0..n_groups {
-            offsets[g + 1] += offsets[g];
-        }
-        let mut fill = offsets.clone();
-        let mut members = vec![0u32; k];
-        for (c, &l) in labels.iter().enumerate() {
-            members[fill[l as usize]] = c as u32;
-            fill[l as usize] += 1;
-        }
+        let (offsets, members) = bucket_by(&labels, n_groups);
         let vectors: Vec<f32> = members
             .iter()
             .flat_map(|&c| centroids[c as usize * dim..][..dim].iter().copied())
@@ -203,39 +191,27 @@ impl Groups {
                 *slot = g;
             }
         }
-        // 2. Rows bucketed by probed group (counting sort).
-        let mut starts = vec![0usize; n_groups + 1];
-        for &g in &probe {
-            starts[g as usize + 1] += 1;
-        }
-        for g in 0..n_groups {
-            starts[g + 1] += starts[g];
-        }
-        let mut fill = starts.clone();
-        let mut bucket = vec![0u32; probe.len()];
-        for (i, &g) in probe.iter().enumerate() {
-            bucket[fill[g as usize]] = (i / p) as u32;
-            fill[g as usize] += 1;
-        }
+        // 2. Probe slots bucketed by group; slot i belongs to row i / p.
+        let (starts, bucket) = bucket_by(&probe, n_groups);
         // 3. Per group: gather its rows, one product with its centroids, keep the best.
         let mut best = vec![(f32::INFINITY, u32::MAX); rows];
         let mut gathered = Vec::new();
         let mut prod = Vec::new();
         for g in 0..n_groups {
-            let rows_g = &bucket[starts[g]..starts[g + 1]];
+            let slots = &bucket[starts[g]..starts[g + 1]];
             let (lo, hi) = (self.offsets[g], self.offsets[g + 1]);
-            if rows_g.is_empty() || lo == hi {
+            if slots.is_empty() || lo == hi {
                 continue;
             }
             gathered.clear();
-            for &r in rows_g {
-                gathered.extend_from_slice(&block[r as usize * dim..][..dim]);
+            for &slot in slots {
+                gathered.extend_from_slice(&block[slot as usize / p * dim..][..dim]);
             }
             let m = hi - lo;
-            prod.resize(rows_g.len() * m, 0.0);
+            prod.resize(slots.len() * m, 0.0);
             tartan_kernels::matmul_nt(&gathered, &self.vectors[lo * dim..hi * dim], dim, &mut prod);
-            for (i, &r) in rows_g.iter().enumerate() {
-                let b = &mut best[r as usize];
+            for (i, &slot) in slots.iter().enumerate() {
+                let b = &mut best[slot as usize / p];
                 for (j, &xc) in prod[i * m..][..m].iter().enumerate() {
                     let d = self.norms[lo + j] - 2.0 * xc;
                     let c = self.members[lo + j];
@@ -252,6 +228,25 @@ impl Groups {
             dists[r] = (d + tartan_kernels::dot(x, x)).max(0.0);
         }
     }
+}
+
+/// Counting sort of positions by key: `order[offsets[key]..offsets[key + 1]]` are the
+/// positions holding `key`, ascending. Keys must be below `n_keys`.
+fn bucket_by(keys: &[u32], n_keys: usize) -> (Vec<usize>, Vec<u32>) {
+    let mut offsets = vec![0usize; n_keys + 1];
+    for &key in keys {
+        offsets[key as usize + 1] += 1;
+    }
+    for i in 0..n_keys {
+        offsets[i + 1] += offsets[i];
+    }
+    let mut fill = offsets.clone();
+    let mut order = vec![0u32; keys.len()];
+    for (i, &key) in keys.iter().enumerate() {
+        order[fill[key as usize]] = i as u32;
+        fill[key as usize] += 1;
+    }
+    (offsets, order)
 }
 
 #[cfg(test)]
