@@ -114,6 +114,24 @@ fn codes_scoring(c: &mut Criterion) {
             total
         })
     });
+    // The same codes as stored since format 3: packed at ⌈log2 8192⌉ = 13 bits.
+    let wide: Vec<u32> = codes.iter().map(|&c| c as u32).collect();
+    let mut packed = Vec::new();
+    tartan_codec::pack_uints(&wide, 13, &mut packed);
+    let reader = tartan_codec::UintReader::new(&packed, 13);
+    g.bench_function("1000_docs_of_80_packed", |b| {
+        b.iter(|| {
+            let mut total = 0.0;
+            for d in 0..1000 {
+                acc.fill(f32::NEG_INFINITY);
+                for code in reader.iter(d * 80..(d + 1) * 80) {
+                    tartan_kernels::max_assign(&mut acc, &cs[code as usize * 32..][..32]);
+                }
+                total += acc.iter().sum::<f32>();
+            }
+            total
+        })
+    });
     g.finish();
 }
 

@@ -156,8 +156,25 @@ impl ResidualCodec {
     /// If the slice lengths are not `bytes_per_token`, `dim` and `dim`.
     #[inline]
     pub fn decode(&self, packed: &[u8], centroid: &[f32], out: &mut [f32]) {
+        assert!(centroid.len() == self.dim, "wrong dimension");
+        self.decode_with(packed, Some(centroid), out);
+    }
+
+    /// Decodes one token's residual alone (the bucket weights of `packed`) into `out`. A
+    /// search that already holds the query's scores against every centroid adds those instead
+    /// of reading the centroid: `q · (c + r) = q · c + q · r`.
+    ///
+    /// # Panics
+    /// If the slice lengths are not `bytes_per_token` and `dim`.
+    #[inline]
+    pub fn decode_residual(&self, packed: &[u8], out: &mut [f32]) {
+        self.decode_with(packed, None, out);
+    }
+
+    #[inline]
+    fn decode_with(&self, packed: &[u8], centroid: Option<&[f32]>, out: &mut [f32]) {
         assert_eq!(packed.len(), self.bytes_per_token(), "packed residual has the wrong length");
-        assert!(centroid.len() == self.dim && out.len() == self.dim, "wrong dimension");
+        assert!(out.len() == self.dim, "wrong dimension");
         // One pass, with the values per byte known at compile time so the inner loop unrolls
         // (a runtime-length copy per byte compiles to a memmove call per byte).
         match self.nbits {
@@ -172,14 +189,24 @@ impl ResidualCodec {
     fn decode_fixed<const PER_BYTE: usize>(
         &self,
         packed: &[u8],
-        centroid: &[f32],
+        centroid: Option<&[f32]>,
         out: &mut [f32],
     ) {
-        let cells = out.chunks_exact_mut(PER_BYTE).zip(centroid.chunks_exact(PER_BYTE));
-        for (&b, (o, c)) in packed.iter().zip(cells) {
-            let w = &self.lut[b as usize * PER_BYTE..][..PER_BYTE];
-            for i in 0..PER_BYTE {
-                o[i] = w[i] + c[i];
+        let weights = |b: u8| &self.lut[b as usize * PER_BYTE..][..PER_BYTE];
+        match centroid {
+            Some(centroid) => {
+                let cells = out.chunks_exact_mut(PER_BYTE).zip(centroid.chunks_exact(PER_BYTE));
+                for (&b, (o, c)) in packed.iter().zip(cells) {
+                    let w = weights(b);
+                    for i in 0..PER_BYTE {
+                        o[i] = w[i] + c[i];
+                    }
+                }
+            }
+            None => {
+                for (&b, o) in packed.iter().zip(out.chunks_exact_mut(PER_BYTE)) {
+                    o.copy_from_slice(weights(b));
+                }
             }
         }
     }
@@ -276,6 +303,8 @@ mod tests {
                 codec.encode(tok, &centroid, &mut scratch, &mut packed);
                 codec.decode(&packed, &centroid, &mut out);
                 prop_assert_eq!(&out, &decode_reference(&codec, &packed, &centroid));
+                codec.decode_residual(&packed, &mut out);
+                prop_assert_eq!(&out, &decode_reference(&codec, &packed, &vec![0.0; dim]));
                 // Each decoded residual lands in the bucket that holds the original value.
                 for (i, (&r, &b)) in scratch.iter().zip(&unpack(&packed, nbits, dim)).enumerate() {
                     prop_assert_eq!(codec.bucket(r), b, "dim {}", i);

@@ -7,6 +7,8 @@
 //! *weights* (what a bucket decodes to) the quantiles `(i + 0.5) / 2^nbits`, both over all
 //! dimensions pooled. Bucket indices are bit-packed little-end first ([`pack`] / [`unpack`]);
 //! decoding goes a byte at a time through a 256-entry lookup table, as ColBERT's does.
+//! Centroid ids and other small integers are packed at any width from 1 to 32 bits
+//! ([`pack_uints`], [`UintReader`], [`bits_for`]).
 //!
 //! ```
 //! use tartan_codec::{CodecParams, ResidualCodec};
@@ -34,6 +36,6 @@ mod bitpack;
 mod codec;
 mod error;
 
-pub use bitpack::{pack, unpack};
+pub use bitpack::{bits_for, pack, pack_uints, packed_len, unpack, UintReader};
 pub use codec::{CodecParams, ResidualCodec};
 pub use error::CodecError;

@@ -237,6 +237,8 @@ pub(crate) fn build_into(
             )
         }
     };
+    let mut centroids = centroids;
+    codebook::round_to_stored(&mut centroids)?;
     let k = centroids.len() / dim;
     progress.stage("codec", 0);
     let codec_tokens = if sample.heldout.is_empty() { &sample.kmeans } else { &sample.heldout };

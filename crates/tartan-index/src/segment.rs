@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use rayon::prelude::*;
+use tartan_codec::{bits_for, pack_uints, packed_len, UintReader};
 use tartan_embeddings::Embeddings;
 use tartan_ivf::{Ivf, IvfRef};
 use tartan_kmeans::{Assignment, CentroidSearch};
@@ -23,9 +24,16 @@ const DOC_OFFSETS: &[u8; 8] = b"DOCOFFS ";
 const ID_OFFSETS: &[u8; 8] = b"IDOFFS  ";
 const ID_BYTES: &[u8; 8] = b"IDBYTES ";
 const RESIDUALS: &[u8; 8] = b"RESIDUAL";
+/// Codes as u16/u32 (format 1 and 2).
 const CODES: &[u8; 8] = b"CODES   ";
+/// Codes bit-packed at `bits_for(K)` bits (format 3).
+const CODE_PACK: &[u8; 8] = b"CODEPACK";
+/// Plain inverted file (format 1 and 2): posting offsets and u32 ids.
 const IVF_OFFSETS: &[u8; 8] = b"IVFOFFS ";
 const IVF_DOCS: &[u8; 8] = b"IVFDOCS ";
+/// Packed inverted file (format 3): byte offsets and packed lists.
+const IVF_LIST_OFFSETS: &[u8; 8] = b"IVFLOFFS";
+const IVF_LISTS: &[u8; 8] = b"IVFLISTS";
 const TEXT_OFFSETS: &[u8; 8] = b"TEXTOFFS";
 const TEXT_BYTES: &[u8; 8] = b"TEXTDATA";
 const META_OFFSETS: &[u8; 8] = b"METAOFFS";
@@ -35,9 +43,9 @@ const META_BYTES: &[u8; 8] = b"METADATA";
 pub(crate) const COMPONENTS: [(&str, &[&[u8; 8]]); 7] = [
     ("doc offsets", &[DOC_OFFSETS]),
     ("ids", &[ID_OFFSETS, ID_BYTES]),
-    ("codes", &[CODES]),
+    ("codes", &[CODES, CODE_PACK]),
     ("residuals", &[RESIDUALS]),
-    ("ivf", &[IVF_OFFSETS, IVF_DOCS]),
+    ("ivf", &[IVF_OFFSETS, IVF_DOCS, IVF_LIST_OFFSETS, IVF_LISTS]),
     ("texts", &[TEXT_OFFSETS, TEXT_BYTES]),
     ("metadata", &[META_OFFSETS, META_BYTES]),
 ];
@@ -92,15 +100,15 @@ pub(crate) fn write_segment(
     let k = codebook.n_centroids;
     let n_sections = 8 + 2 * (docs.texts.is_some() as usize + docs.metadata.is_some() as usize);
     let mut w = ContainerWriter::create(path, FileKind::Segment, n_sections)?;
-    let code_width: u64 = if k <= 1 << 16 { 2 } else { 4 };
+    let code_bits = bits_for(k as u64);
     let info = [
         n_docs as u64,
         n_tokens as u64,
         codebook.codec.dim() as u64,
         codebook.codec.nbits() as u64,
         k as u64,
-        code_width,
         0,
+        code_bits as u64,
         0,
     ];
     w.section(INFO, &info)?;
@@ -110,17 +118,16 @@ pub(crate) fn write_segment(
     let (codes, sum_sq) = residuals(&mut w)?;
     w.end()?;
     assert_eq!(codes.len(), n_tokens, "one code per token");
-    if code_width == 2 {
-        let narrow: Vec<u16> = codes.iter().map(|&c| c as u16).collect();
-        w.section(CODES, &narrow)?;
-    } else {
-        w.section(CODES, &codes)?;
-    }
+    let mut packed = Vec::new();
+    pack_uints(&codes, code_bits, &mut packed);
+    w.section(CODE_PACK, &packed)?;
+    drop(packed);
     progress.stage("inverted file", 0);
     let ivf = Ivf::build(&docs.offsets, |t| codes[t], k)
-        .map_err(|e| IndexError::Corrupt { path: path.to_path_buf(), reason: e.to_string() })?;
-    w.section(IVF_OFFSETS, &ivf.offsets)?;
-    w.section(IVF_DOCS, &ivf.docs)?;
+        .map_err(|e| IndexError::Corrupt { path: path.to_path_buf(), reason: e.to_string() })?
+        .pack();
+    w.section(IVF_LIST_OFFSETS, &ivf.offsets)?;
+    w.section(IVF_LISTS, &ivf.bytes)?;
     if let Some(texts) = &docs.texts {
         write_strings(&mut w, TEXT_OFFSETS, TEXT_BYTES, texts)?;
     }
@@ -181,6 +188,23 @@ pub(crate) fn encode(
     })
 }
 
+/// The inverted file of a segment, in its stored form.
+fn ivf_ref<'a>(
+    file: &'a Container,
+    ivf: &IvfStore,
+    n_centroids: usize,
+    n_docs: usize,
+) -> std::result::Result<IvfRef<'a>, tartan_ivf::IvfError> {
+    match ivf {
+        IvfStore::Plain { offsets, docs } => {
+            IvfRef::new(file.slice(offsets), file.slice(docs), n_centroids, n_docs)
+        }
+        IvfStore::Packed { offsets, lists } => {
+            IvfRef::packed(file.slice(offsets), &file.map[lists.clone()], n_centroids, n_docs)
+        }
+    }
+}
+
 /// Writes strings as an offsets section (`n + 1` u64) and a bytes section.
 fn write_strings(
     w: &mut ContainerWriter,
@@ -222,11 +246,40 @@ fn string_sections(
     Ok((offsets, bytes))
 }
 
-/// The centroid ids of one document's tokens, in their stored width.
-#[derive(Debug, Clone, Copy)]
+/// The centroid ids of one document's tokens, as stored.
+#[derive(Debug, Clone)]
 pub(crate) enum Codes<'a> {
     U16(&'a [u16]),
     U32(&'a [u32]),
+    /// Fields `.1` of a bit-packed stream.
+    Packed(UintReader<'a>, Range<usize>),
+}
+
+impl Codes<'_> {
+    /// Calls `f` with each code, in token order.
+    #[inline]
+    pub(crate) fn for_each(self, mut f: impl FnMut(u32)) {
+        match self {
+            Codes::U16(c) => c.iter().for_each(|&c| f(c as u32)),
+            Codes::U32(c) => c.iter().for_each(|&c| f(c)),
+            Codes::Packed(r, range) => r.iter(range).for_each(f),
+        }
+    }
+}
+
+/// Where a segment's codes lie and how they are stored.
+#[derive(Debug)]
+enum CodeStore {
+    U16(Range<usize>),
+    U32(Range<usize>),
+    Packed { bytes: Range<usize>, bits: u32 },
+}
+
+/// Where a segment's inverted file lies and in which form.
+#[derive(Debug)]
+enum IvfStore {
+    Plain { offsets: Range<usize>, docs: Range<usize> },
+    Packed { offsets: Range<usize>, lists: Range<usize> },
 }
 
 /// An open segment.
@@ -240,10 +293,8 @@ pub(crate) struct Segment {
     id_offsets: Range<usize>,
     id_bytes: Range<usize>,
     residuals: Range<usize>,
-    codes: Range<usize>,
-    wide_codes: bool,
-    ivf_offsets: Range<usize>,
-    ivf_docs: Range<usize>,
+    codes: CodeStore,
+    ivf: IvfStore,
     /// Offsets and bytes of the documents' texts, when stored.
     texts: Option<(Range<usize>, Range<usize>)>,
     /// Offsets and bytes of the documents' metadata, when stored.
@@ -276,19 +327,11 @@ impl Segment {
         }
         let info: Vec<u64> = file.slice::<u64>(&file.typed::<u64>(INFO, Some(8))?).to_vec();
         let (n_docs, n_tokens) = (meta.n_docs as usize, meta.n_tokens as usize);
-        let want_width = if n_centroids <= 1 << 16 { 2 } else { 4 };
-        let expect = [
-            n_docs as u64,
-            n_tokens as u64,
-            dim as u64,
-            nbits as u64,
-            n_centroids as u64,
-            want_width,
-        ];
-        if info[..6] != expect {
+        let expect = [n_docs as u64, n_tokens as u64, dim as u64, nbits as u64, n_centroids as u64];
+        if info[..5] != expect {
             return Err(corrupt(format!(
                 "segment header {:?} disagrees with the manifest {expect:?}",
-                &info[..6]
+                &info[..5]
             )));
         }
         let bpt = dim * nbits as usize / 8;
@@ -316,15 +359,45 @@ impl Segment {
                 n_tokens * bpt
             )));
         }
-        let wide_codes = want_width == 4;
-        let codes = if wide_codes {
-            file.typed::<u32>(CODES, Some(n_tokens))?
-        } else {
-            file.typed::<u16>(CODES, Some(n_tokens))?
+        // Format 3 packs codes at bits_for(K) bits (code width 0); formats 1 and 2 store u16
+        // up to 65,536 centroids and u32 beyond.
+        let bits = bits_for(n_centroids as u64);
+        let codes = match (info[5], info[6]) {
+            (0, b) if b == bits as u64 => {
+                let bytes = file.range(CODE_PACK, 1)?;
+                if bytes.len() != packed_len(n_tokens, bits) {
+                    return Err(corrupt(format!(
+                        "packed codes hold {} bytes, expected {}",
+                        bytes.len(),
+                        packed_len(n_tokens, bits)
+                    )));
+                }
+                CodeStore::Packed { bytes, bits }
+            }
+            (2, 0) if n_centroids <= 1 << 16 => {
+                CodeStore::U16(file.typed::<u16>(CODES, Some(n_tokens))?)
+            }
+            (4, 0) if n_centroids > 1 << 16 => {
+                CodeStore::U32(file.typed::<u32>(CODES, Some(n_tokens))?)
+            }
+            (w, b) => {
+                return Err(corrupt(format!(
+                    "code width {w} / {b} bits does not fit {n_centroids} centroids"
+                )))
+            }
         };
-        let ivf_offsets = file.typed::<u64>(IVF_OFFSETS, Some(n_centroids + 1))?;
-        let ivf_docs = file.typed::<u32>(IVF_DOCS, None)?;
-        IvfRef::new(file.slice(&ivf_offsets), file.slice(&ivf_docs), n_centroids, n_docs)
+        let ivf = if file.elem_size(IVF_LISTS).is_some() {
+            IvfStore::Packed {
+                offsets: file.typed::<u64>(IVF_LIST_OFFSETS, Some(n_centroids + 1))?,
+                lists: file.range(IVF_LISTS, 1)?,
+            }
+        } else {
+            IvfStore::Plain {
+                offsets: file.typed::<u64>(IVF_OFFSETS, Some(n_centroids + 1))?,
+                docs: file.typed::<u32>(IVF_DOCS, None)?,
+            }
+        };
+        ivf_ref(&file, &ivf, n_centroids, n_docs)
             .map_err(|e| corrupt(format!("inverted file: {e}")))?;
         Ok(Self {
             file,
@@ -336,9 +409,7 @@ impl Segment {
             id_bytes,
             residuals,
             codes,
-            wide_codes,
-            ivf_offsets,
-            ivf_docs,
+            ivf,
             texts,
             metadata,
             parsed: OnceLock::new(),
@@ -417,10 +488,22 @@ impl Segment {
     /// Centroid ids of `doc`'s tokens.
     pub(crate) fn codes(&self, doc: usize) -> Codes<'_> {
         let r = self.token_range(doc);
-        if self.wide_codes {
-            Codes::U32(&self.file.slice::<u32>(&self.codes)[r])
-        } else {
-            Codes::U16(&self.file.slice::<u16>(&self.codes)[r])
+        match &self.codes {
+            CodeStore::U16(c) => Codes::U16(&self.file.slice::<u16>(c)[r]),
+            CodeStore::U32(c) => Codes::U32(&self.file.slice::<u32>(c)[r]),
+            CodeStore::Packed { bytes, bits } => {
+                Codes::Packed(UintReader::new(&self.file.map[bytes.clone()], *bits), r)
+            }
+        }
+    }
+    /// Centroid ids of the segment's first `n_tokens` tokens.
+    fn all_codes(&self, n_tokens: usize) -> Codes<'_> {
+        match &self.codes {
+            CodeStore::U16(c) => Codes::U16(&self.file.slice::<u16>(c)[..n_tokens]),
+            CodeStore::U32(c) => Codes::U32(&self.file.slice::<u32>(c)[..n_tokens]),
+            CodeStore::Packed { bytes, bits } => {
+                Codes::Packed(UintReader::new(&self.file.map[bytes.clone()], *bits), 0..n_tokens)
+            }
         }
     }
     /// Packed residuals of `doc`'s tokens.
@@ -431,13 +514,7 @@ impl Segment {
     }
     /// The inverted file (offsets were checked at open).
     pub(crate) fn ivf(&self) -> IvfRef<'_> {
-        IvfRef::new(
-            self.file.slice(&self.ivf_offsets),
-            self.file.slice(&self.ivf_docs),
-            self.n_centroids,
-            self.n_docs,
-        )
-        .expect("checked at open")
+        ivf_ref(&self.file, &self.ivf, self.n_centroids, self.n_docs).expect("checked at open")
     }
     /// External id of `doc`.
     pub(crate) fn id(&self, doc: usize) -> Result<&str> {
@@ -480,11 +557,15 @@ impl Segment {
         self.file.verify()?;
         let corrupt = |reason: String| IndexError::Corrupt { path: self.file.path.clone(), reason };
         let k = self.n_centroids as u32;
-        let bad_code = if self.wide_codes {
-            self.file.slice::<u32>(&self.codes).iter().position(|&c| c >= k)
-        } else {
-            self.file.slice::<u16>(&self.codes).iter().position(|&c| c as u32 >= k)
-        };
+        let n_tokens = self.doc_offsets()[self.n_docs] as usize;
+        let mut bad_code = None;
+        let mut t = 0;
+        Codes::for_each(self.all_codes(n_tokens), |c| {
+            if c >= k && bad_code.is_none() {
+                bad_code = Some(t);
+            }
+            t += 1;
+        });
         if let Some(t) = bad_code {
             return Err(corrupt(format!("token {t} has a centroid id out of range")));
         }

@@ -348,10 +348,7 @@ impl IndexWriter {
                 let seg = &base.segments[si];
                 w.write(seg.residuals(d))?;
                 let before = codes.len();
-                match seg.codes(d) {
-                    segment::Codes::U16(c) => codes.extend(c.iter().map(|&c| c as u32)),
-                    segment::Codes::U32(c) => codes.extend_from_slice(c),
-                }
+                seg.codes(d).for_each(|c| codes.push(c));
                 let msr = m.segments[si].mean_sq_residual.unwrap_or(m.build.mean_sq_residual);
                 sum_sq += msr * (codes.len() - before) as f64;
                 progress.advance(1);

@@ -59,8 +59,13 @@ fn stats_account_for_every_byte() {
     assert_eq!(s.n_docs, 300);
     let residuals = s.components.iter().find(|c| c.0 == "residuals").unwrap().1;
     assert_eq!(residuals, s.n_tokens * 32 * 2 / 8);
+    // Codes are packed at ⌈log2 K⌉ bits.
     let codes = s.components.iter().find(|c| c.0 == "codes").unwrap().1;
-    assert_eq!(codes, s.n_tokens * 2);
+    let bits = u64::from(64 - (index.manifest().n_centroids as u64 - 1).leading_zeros());
+    assert_eq!(codes, (s.n_tokens * bits).div_ceil(8));
+    // Centroids are stored as float16.
+    assert!(s.codebook_bytes >= (index.manifest().n_centroids * 32 * 2) as u64);
+    assert!(s.codebook_bytes < (index.manifest().n_centroids * 32 * 2 + 1024) as u64);
     let seg: u64 = s.components.iter().map(|c| c.1).sum();
     assert_eq!(seg + s.codebook_bytes, s.total_bytes);
     let on_disk: u64 = std::fs::read_dir(index.dir())
