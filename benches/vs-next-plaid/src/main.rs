@@ -8,10 +8,13 @@
 //! Every build and every search session runs in a child process (this program re-invoked),
 //! which reports its own wall time and peak RSS (`VmHWM`), so neither engine's memory counts
 //! against the other. Each engine is searched with its own default settings and with the
-//! other's, one query at a time for latency, then as one batch over all cores for QPS. Runs
+//! other's (and a light setting: two cells, `k` documents scored exactly), one query at a
+//! time for latency, then as one batch over all cores for QPS. Runs
 //! are scored against `EMB_DIR/qrels.tsv` (when present) and against exact MaxSim's top-k
-//! (computed once, cached in the output directory). Prints a Markdown table and writes
-//! `results.json` with the commit, the machine and a fingerprint of the data.
+//! (computed once, cached in the output directory). Prints a Markdown table, then for every
+//! next-plaid row the fastest tartan row at equal or better recall@10 against exact and the
+//! ratio of their p50s, and writes `results.json` with the commit, the machine and a
+//! fingerprint of the data.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a bench reports
 
@@ -35,7 +38,9 @@ struct Settings {
     threshold: f32,
 }
 
-fn settings(k: usize) -> Result<[Settings; 2]> {
+const SETTING_NAMES: [&str; 3] = ["tartan defaults", "next-plaid defaults", "light"];
+
+fn settings(k: usize) -> Result<[Settings; 3]> {
     let r = tartan_index::SearchParams::new(k).resolve()?;
     let np = next_plaid::SearchParameters::default();
     Ok([
@@ -50,6 +55,12 @@ fn settings(k: usize) -> Result<[Settings; 2]> {
             ncells: np.n_ivf_probe,
             full_scores: np.n_full_scores,
             threshold: np.centroid_score_threshold.unwrap_or(f32::NEG_INFINITY),
+        },
+        Settings {
+            name: "light",
+            ncells: r.ncells,
+            full_scores: k,
+            threshold: r.centroid_score_threshold,
         },
     ])
 }
@@ -273,6 +284,46 @@ struct Row {
     recall_100_vs_exact: f64,
 }
 
+/// A next-plaid row and the fastest tartan row (same nbits) whose recall@10 against exact is
+/// at least as high.
+#[derive(Serialize)]
+struct Matched {
+    nbits: u8,
+    np_settings: String,
+    np_p50_ms: f64,
+    np_recall_10: f64,
+    tartan_settings: String,
+    tartan_p50_ms: f64,
+    tartan_recall_10: f64,
+    ratio: f64,
+}
+
+fn match_recall(rows: &[Row]) -> Vec<Matched> {
+    rows.iter()
+        .filter(|r| r.engine == "next-plaid")
+        .filter_map(|np| {
+            let t = rows
+                .iter()
+                .filter(|t| {
+                    t.engine == "tartan"
+                        && t.nbits == np.nbits
+                        && t.recall_10_vs_exact >= np.recall_10_vs_exact
+                })
+                .min_by(|a, b| a.p50_ms.total_cmp(&b.p50_ms))?;
+            Some(Matched {
+                nbits: np.nbits,
+                np_settings: np.settings.clone(),
+                np_p50_ms: np.p50_ms,
+                np_recall_10: np.recall_10_vs_exact,
+                tartan_settings: t.settings.clone(),
+                tartan_p50_ms: t.p50_ms,
+                tartan_recall_10: t.recall_10_vs_exact,
+                ratio: t.p50_ms / np.p50_ms,
+            })
+        })
+        .collect()
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--child") {
@@ -282,11 +333,10 @@ fn main() -> Result<()> {
             Some("search") => {
                 let s: Settings = {
                     let v: serde_json::Value = serde_json::from_str(&a[5])?;
-                    let name = if v["name"] == "tartan defaults" {
-                        "tartan defaults"
-                    } else {
-                        "next-plaid defaults"
-                    };
+                    let name = SETTING_NAMES
+                        .into_iter()
+                        .find(|n| v["name"] == *n)
+                        .context("unknown settings name")?;
                     Settings {
                         name,
                         ncells: v["ncells"].as_u64().context("ncells")? as usize,
@@ -421,10 +471,22 @@ fn main() -> Result<()> {
             r.p50_ms, r.p95_ms, r.p99_ms, r.qps, f(r.ndcg_10), f(r.recall_100), r.recall_10_vs_exact, r.recall_100_vs_exact
         );
     }
+    let matched = match_recall(&rows);
+    if !matched.is_empty() {
+        println!("\np50 at equal or better recall@10 vs exact (fastest tartan row per next-plaid row):\n");
+        println!("| nbits | next-plaid settings | p50 ms | recall@10 | tartan settings | p50 ms | recall@10 | p50 ratio |");
+        println!("|---:|---|---:|---:|---|---:|---:|---:|");
+        for m in &matched {
+            println!(
+                "| {} | {} | {:.2} | {:.3} | {} | {:.2} | {:.3} | {:.2} |",
+                m.nbits, m.np_settings, m.np_p50_ms, m.np_recall_10, m.tartan_settings, m.tartan_p50_ms, m.tartan_recall_10, m.ratio
+            );
+        }
+    }
     let json = serde_json::json!({
         "commit": commit, "machine": {"cores": cores, "cpu": cpu},
         "data": {"dir": emb.display().to_string(), "tokens": n_tokens, "fingerprint": fingerprint(&emb)?},
-        "k": k, "rows": rows,
+        "k": k, "rows": rows, "p50_at_equal_recall": matched,
     });
     std::fs::write(out.join("results.json"), serde_json::to_string_pretty(&json)?)?;
     println!("\nwrote {}", out.join("results.json").display());

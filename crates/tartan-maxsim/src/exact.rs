@@ -13,7 +13,8 @@ pub trait Corpus: Sync {
     fn read_tokens(&self, start: usize, out: &mut [f32]);
 }
 
-/// Score-matrix budget per block, in floats (16 MiB): bounds memory whatever the batch size.
+/// Budget per block of the score matrix and of the block's tokens, in floats (16 MiB each):
+/// bounds memory whatever the batch size.
 const BLOCK_FLOATS: usize = 4 << 20;
 
 /// Brute-force MaxSim of every query against every document of `corpus`; the best `k` per
@@ -37,7 +38,10 @@ pub fn exact_search(corpus: &dyn Corpus, queries: &[&[f32]], k: usize) -> Vec<Ve
     if n_qtok == 0 {
         return vec![Vec::new(); queries.len()];
     }
-    let block_tokens = (BLOCK_FLOATS / n_qtok).max(64);
+    // Both the score block (query tokens × block) and the token block (block × dim) stay
+    // within budget: sized by the score block alone, a single query got 200 MB token blocks
+    // and spent its time faulting in fresh pages.
+    let block_tokens = (BLOCK_FLOATS / n_qtok.max(dim)).max(64);
     // Blocks of whole documents of about block_tokens tokens.
     let mut blocks = Vec::new();
     let mut start = 0;
