@@ -479,7 +479,14 @@ fn main() -> Result<()> {
         for m in &matched {
             println!(
                 "| {} | {} | {:.2} | {:.3} | {} | {:.2} | {:.3} | {:.2} |",
-                m.nbits, m.np_settings, m.np_p50_ms, m.np_recall_10, m.tartan_settings, m.tartan_p50_ms, m.tartan_recall_10, m.ratio
+                m.nbits,
+                m.np_settings,
+                m.np_p50_ms,
+                m.np_recall_10,
+                m.tartan_settings,
+                m.tartan_p50_ms,
+                m.tartan_recall_10,
+                m.ratio
             );
         }
     }
