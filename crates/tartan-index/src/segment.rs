@@ -514,7 +514,17 @@ impl Segment {
     }
     /// The inverted file (offsets were checked at open).
     pub(crate) fn ivf(&self) -> IvfRef<'_> {
-        ivf_ref(&self.file, &self.ivf, self.n_centroids, self.n_docs).expect("checked at open")
+        match &self.ivf {
+            // Every list header was checked at open; search takes a view per query and
+            // must not parse K headers again each time.
+            IvfStore::Packed { offsets, lists } => IvfRef::packed_prechecked(
+                self.file.slice(offsets),
+                &self.file.map[lists.clone()],
+                self.n_docs,
+            ),
+            IvfStore::Plain { .. } => ivf_ref(&self.file, &self.ivf, self.n_centroids, self.n_docs)
+                .expect("checked at open"),
+        }
     }
     /// External id of `doc`.
     pub(crate) fn id(&self, doc: usize) -> Result<&str> {

@@ -286,9 +286,20 @@ impl<'a> IvfRef<'a> {
         Ok(me)
     }
 
+    /// A view over packed arrays that [`IvfRef::packed`] accepted before, without repeating
+    /// its O(n_lists) checks: an index checks a segment once at open and then takes a view
+    /// per search. Should the arrays be malformed after all, a bad list reads as empty
+    /// rather than panicking.
+    pub fn packed_prechecked(offsets: &'a [u64], bytes: &'a [u8], n_docs: usize) -> Self {
+        Self { repr: Repr::Packed { offsets, bytes }, n_docs }
+    }
+
     fn packed_bytes(&self, c: usize) -> &'a [u8] {
         match self.repr {
-            Repr::Packed { offsets, bytes } => &bytes[offsets[c] as usize..offsets[c + 1] as usize],
+            Repr::Packed { offsets, bytes } => offsets
+                .get(c..c + 2)
+                .and_then(|o| bytes.get(o[0] as usize..o[1] as usize))
+                .unwrap_or(&[]),
             Repr::Plain { .. } => unreachable!("packed lists only"),
         }
     }
@@ -312,7 +323,7 @@ impl<'a> IvfRef<'a> {
                 out.extend_from_slice(&docs[offsets[c] as usize..offsets[c + 1] as usize])
             }
             Repr::Packed { .. } => {
-                let Some((n, first, gaps)) = parse_list(self.packed_bytes(c), c).expect("checked")
+                let Some((n, first, gaps)) = parse_list(self.packed_bytes(c), c).ok().flatten()
                 else {
                     return;
                 };
@@ -338,7 +349,7 @@ impl<'a> IvfRef<'a> {
         (0..self.n_lists()).map(move |c| match self.repr {
             Repr::Plain { offsets, .. } => (offsets[c + 1] - offsets[c]) as usize,
             Repr::Packed { .. } => {
-                parse_list(self.packed_bytes(c), c).expect("checked").map_or(0, |l| l.0)
+                parse_list(self.packed_bytes(c), c).ok().flatten().map_or(0, |l| l.0)
             }
         })
     }
@@ -446,6 +457,13 @@ mod tests {
         let mut cands = vec![];
         view.candidates(&[1, 0], &mut cands);
         assert_eq!(cands, ivf.docs);
+        IvfRef::packed_prechecked(&p.offsets, &p.bytes, 50_000).candidates(&[1, 0], &mut cands);
+        assert_eq!(cands, ivf.docs);
+        // A malformed list seen through a prechecked view reads as empty, without panicking.
+        let junk = IvfRef::packed_prechecked(&[0, 2, 9], &[0x80, 0x80], 10);
+        junk.candidates(&[0, 1, 5], &mut cands);
+        assert!(cands.is_empty());
+        assert_eq!(junk.list_lens().collect::<Vec<_>>(), [0, 0]);
         // Ids at or beyond n_docs are dropped and make check_docs fail.
         let short = IvfRef::packed(&p.offsets, &p.bytes, 2, 40_000).unwrap();
         short.candidates(&[1], &mut cands);
