@@ -2,11 +2,12 @@ use linfa::dataset::{DatasetBase, Records};
 use linfa::traits::{Fit, PredictInplace};
 use ndarray::{Array1, Array2, ArrayBase, ArrayView2, Data, Ix2};
 use rand::seq::index::sample;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::assign::nearest_centroids;
-use crate::grouped::{Assignment, CentroidSearch};
+use crate::coarse::{Assignment, CentroidSearch};
+use crate::lloyd::update_centroids;
+use crate::nearest::nearest_centroids;
 use crate::params::{Algorithm, KMeansInit, KMeansValidParams};
 use crate::KMeansError;
 
@@ -17,9 +18,6 @@ pub struct KMeans {
     inertia: f64,
     n_train_points: usize,
 }
-
-/// faiss's relative perturbation when splitting a cluster to fill an empty one.
-const SPLIT_EPS: f32 = 1.0 / 1024.0;
 
 impl KMeans {
     /// Wraps given centroids (`n_centroids × dim`) as a model, e.g. a codebook read from disk.
@@ -152,72 +150,6 @@ impl<D: Data<Elem = f32>, T> Fit<ArrayBase<D, Ix2>, T, KMeansError> for KMeansVa
         }
         let centroids = Array2::from_shape_vec((k, dim), cents).expect("k·dim values");
         Ok(KMeans { centroids, inertia, n_train_points: n_pts })
-    }
-}
-
-/// One Lloyd update: each centroid becomes the mean of its points; empty clusters take half of
-/// a large cluster (picked with probability proportional to its size − 1, as faiss does).
-pub(crate) fn update_centroids(
-    pts: &[f32],
-    labels: &[u32],
-    dim: usize,
-    cents: &mut [f32],
-    rng: &mut impl Rng,
-) {
-    let k = cents.len() / dim;
-    let mut sums = vec![0f64; k * dim];
-    let mut counts = vec![0usize; k];
-    for (p, &l) in pts.chunks_exact(dim).zip(labels) {
-        let l = l as usize;
-        counts[l] += 1;
-        for (s, &v) in sums[l * dim..(l + 1) * dim].iter_mut().zip(p) {
-            *s += v as f64;
-        }
-    }
-    for c in 0..k {
-        if counts[c] > 0 {
-            let inv = 1.0 / counts[c] as f64;
-            for (dst, s) in cents[c * dim..(c + 1) * dim].iter_mut().zip(&sums[c * dim..]) {
-                *dst = (s * inv) as f32;
-            }
-        }
-    }
-    let n = labels.len();
-    for empty in 0..k {
-        if counts[empty] != 0 {
-            continue;
-        }
-        // Walk clusters with probability (size − 1) / (n − k), like faiss's split.
-        let big = loop {
-            let r = rng.gen::<f64>() * (n.saturating_sub(k).max(1)) as f64;
-            let mut acc = 0.0;
-            let mut chosen = None;
-            for (j, &cnt) in counts.iter().enumerate() {
-                acc += cnt.saturating_sub(1) as f64;
-                if acc > r {
-                    chosen = Some(j);
-                    break;
-                }
-            }
-            if let Some(j) = chosen {
-                break j;
-            }
-            if counts.iter().all(|&c| c <= 1) {
-                break counts.iter().position(|&c| c == 1).unwrap_or(0);
-            }
-        };
-        for d in 0..dim {
-            let v = cents[big * dim + d];
-            let (a, b) = if d % 2 == 0 {
-                (v * (1.0 + SPLIT_EPS), v * (1.0 - SPLIT_EPS))
-            } else {
-                (v * (1.0 - SPLIT_EPS), v * (1.0 + SPLIT_EPS))
-            };
-            cents[empty * dim + d] = a;
-            cents[big * dim + d] = b;
-        }
-        counts[empty] = counts[big] / 2;
-        counts[big] -= counts[empty];
     }
 }
 

@@ -34,14 +34,15 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod assign;
+mod coarse;
 mod error;
 mod fit;
-mod grouped;
+mod lloyd;
+mod nearest;
 mod params;
 
-pub use assign::nearest_centroids;
+pub use coarse::{Assignment, CentroidSearch, GROUPED_MIN_CENTROIDS};
 pub use error::KMeansError;
 pub use fit::KMeans;
-pub use grouped::{Assignment, CentroidSearch, GROUPED_MIN_CENTROIDS};
+pub use nearest::nearest_centroids;
 pub use params::{Algorithm, KMeansInit, KMeansParams, KMeansValidParams};

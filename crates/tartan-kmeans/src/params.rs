@@ -1,7 +1,7 @@
 use linfa::ParamGuard;
 use ndarray::Array2;
 
-use crate::grouped::Assignment;
+use crate::coarse::Assignment;
 use crate::KMeansError;
 
 /// How the first centroids are chosen.

@@ -1,3 +1,5 @@
+//! Exact nearest centroids: every point against every centroid, as blocked matrix products.
+
 use rayon::prelude::*;
 
 /// Rows of points per rayon task.

@@ -10,8 +10,8 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use crate::assign::nearest_centroids;
-use crate::fit::update_centroids;
+use crate::lloyd::update_centroids;
+use crate::nearest::nearest_centroids;
 
 /// Points per group's matrix product that [`CentroidSearch::nearest`] aims for: with fewer,
 /// the products are too small to run near peak (at 1M documents, 512 groups and blocks of
