@@ -385,9 +385,15 @@ pub fn inspect(dir: &Path) -> Result<()> {
     };
     outln!("drift        {drift:.2}x the build's residual over all segments{advice}");
     outln!(
-        "build        seed {}, {} k-means passes on {} points from {} docs, codec on {} tokens, {:.1} s",
-        m.build.seed, m.build.kmeans_iters, m.build.kmeans_points, m.build.sample_docs, m.build.codec_tokens, m.build.build_seconds
+        "build        seed {}, {} k-means passes on {} points from {} docs, codec on {} tokens{}",
+        m.build.seed,
+        m.build.kmeans_iters,
+        m.build.kmeans_points,
+        m.build.sample_docs,
+        m.build.codec_tokens,
+        m.build.build_seconds.map_or(String::new(), |s| format!(", {s:.1} s"))
     );
+    outln!("codebook     {}", index.codebook().id());
     Ok(())
 }
 

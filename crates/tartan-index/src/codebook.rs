@@ -1,9 +1,13 @@
-//! The codebook file: centroids and the residual codec, shared by every segment.
+//! The codebook: centroids and the residual codec that every segment of an index, and every
+//! shard of a collection, is encoded with. It has an identity (a content hash) so that two
+//! indexes can tell whether their codes mean the same vectors.
 
-use std::ops::Range;
-use std::path::Path;
+use std::fmt;
+use std::fs::File;
+use std::path::{Path, PathBuf};
 
 use half::{f16, slice::HalfFloatSliceExt};
+use sha2::{Digest, Sha256};
 use tartan_codec::ResidualCodec;
 
 use crate::container::{Container, ContainerWriter, FileKind};
@@ -12,13 +16,113 @@ use crate::error::{IndexError, Result};
 const INFO: &[u8; 8] = b"CBINFO  ";
 /// f32 centroids (formats 1 and 2).
 const CENTROIDS: &[u8; 8] = b"CENTROID";
-/// f16 centroids (format 3).
+/// f16 centroids (format 3 on).
 const CENTROIDS_F16: &[u8; 8] = b"CENTF16 ";
 const CUTOFFS: &[u8; 8] = b"CUTOFFS ";
 const WEIGHTS: &[u8; 8] = b"WEIGHTS ";
+/// The content hash (format 4 on).
+const HASH: &[u8; 8] = b"CBHASH  ";
+/// How the codebook was trained (format 4 on).
+const TRAIN: &[u8; 8] = b"CBTRAIN ";
 
-/// Rounds centroids to what the codebook stores (float16), so that residuals are taken
-/// against exactly the centroids a reader sees. Errors on a value beyond float16's range.
+/// The file name of a codebook inside a codebook directory (`tartan train`'s output).
+pub const CODEBOOK_FILE: &str = "codebook.tcb";
+
+/// A codebook's identity: SHA-256 of its content in a canonical form (docs/format.md,
+/// "Codebook identity"), independent of file layout. Two codebooks with the same id decode
+/// every code to the same vector.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CodebookId(pub [u8; 32]);
+
+impl CodebookId {
+    /// The id as 64 lowercase hex digits.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+    /// Parses 64 hex digits.
+    pub fn from_hex(s: &str) -> Option<Self> {
+        if s.len() != 64 || !s.is_ascii() {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
+        }
+        Some(Self(out))
+    }
+    /// The first 12 hex digits, for display.
+    pub fn short(&self) -> String {
+        self.to_hex()[..12].to_string()
+    }
+}
+
+impl fmt::Display for CodebookId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+impl fmt::Debug for CodebookId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CodebookId({})", self.short())
+    }
+}
+
+/// How a codebook was trained: what `inspect` shows and the drift baseline.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrainInfo {
+    /// Seed of sampling and k-means.
+    pub seed: u64,
+    /// k-means passes.
+    pub kmeans_iters: u64,
+    /// Documents sampled.
+    pub sample_docs: u64,
+    /// Points k-means trained on (0 when the centroids were given).
+    pub kmeans_points: u64,
+    /// Held-out tokens the codec was trained on.
+    pub codec_tokens: u64,
+    /// Whether the number of centroids was set by the user (else from the formula).
+    pub centroids_from_user: bool,
+    /// Mean squared distance of the held-out tokens to their nearest centroid: the baseline
+    /// that segments' residuals are compared with to measure drift.
+    pub mean_sq_residual: f64,
+}
+
+/// Centroids and residual codec, in memory; shared (behind an `Arc`) by every index or shard
+/// encoded with it.
+///
+/// Get one from [`Codebook::train`], [`Codebook::open`] (a codebook directory or file) or
+/// [`Index::codebook`](crate::Index::codebook); write it with [`Codebook::save`].
+pub struct Codebook {
+    centroids: Vec<f32>,
+    pub(crate) codec: ResidualCodec,
+    pub(crate) n_centroids: usize,
+    id: CodebookId,
+    train: Option<TrainInfo>,
+    /// The file it was read from, with a shared lock held so that a writer never collects it
+    /// under us (docs/format.md, "Collection").
+    source: Option<(PathBuf, File)>,
+}
+
+impl fmt::Debug for Codebook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Codebook")
+            .field("id", &self.id)
+            .field("dim", &self.dim())
+            .field("n_centroids", &self.n_centroids)
+            .field("nbits", &self.nbits())
+            .finish()
+    }
+}
+
+impl PartialEq for Codebook {
+    /// Codebooks are equal when their contents are: same id.
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+/// Rounds centroids to what a codebook stores (float16), so that residuals are taken against
+/// exactly the centroids a reader sees. Errors on a value beyond float16's range.
 pub(crate) fn round_to_stored(centroids: &mut [f32]) -> Result<()> {
     for v in centroids.iter_mut() {
         let r = f16::from_f32(*v);
@@ -33,78 +137,312 @@ pub(crate) fn round_to_stored(centroids: &mut [f32]) -> Result<()> {
     Ok(())
 }
 
-/// Writes a codebook file with `centroids` (already [`round_to_stored`]) as float16; returns
-/// `(bytes, crc32)`.
-pub(crate) fn write(path: &Path, centroids: &[f32], codec: &ResidualCodec) -> Result<(u64, u32)> {
-    let dim = codec.dim();
-    let mut halves = vec![f16::ZERO; centroids.len()];
-    halves.convert_from_f32_slice(centroids);
-    debug_assert!(halves.iter().zip(centroids).all(|(h, c)| h.to_f32() == *c), "unrounded");
-    let halves: Vec<u16> = halves.iter().map(|h| h.to_bits()).collect();
-    let mut w = ContainerWriter::create(path, FileKind::Codebook, 4)?;
-    w.section(INFO, &[dim as u64, (centroids.len() / dim) as u64, codec.nbits() as u64, 0])?;
-    w.section(CENTROIDS_F16, &halves)?;
-    w.section(CUTOFFS, codec.cutoffs())?;
-    w.section(WEIGHTS, codec.weights())?;
-    w.finish()
+/// How the centroids are stored, for the identity hash.
+#[derive(Clone, Copy)]
+enum Stored {
+    F16,
+    F32,
 }
 
-/// An open codebook.
-#[derive(Debug)]
-pub(crate) struct Codebook {
-    pub(crate) file: Container,
-    centroids: Centroids,
-    pub(crate) codec: ResidualCodec,
-    pub(crate) n_centroids: usize,
+fn content_id(stored: Stored, centroids: &[f32], codec: &ResidualCodec) -> CodebookId {
+    let dim = codec.dim();
+    let mut h = Sha256::new();
+    h.update(b"tartan-codebook\0");
+    for v in [dim as u64, (centroids.len() / dim) as u64, codec.nbits() as u64] {
+        h.update(v.to_le_bytes());
+    }
+    match stored {
+        Stored::F16 => {
+            h.update(1u64.to_le_bytes());
+            for &c in centroids {
+                h.update(f16::from_f32(c).to_bits().to_le_bytes());
+            }
+        }
+        Stored::F32 => {
+            h.update(2u64.to_le_bytes());
+            for &c in centroids {
+                h.update(c.to_le_bytes());
+            }
+        }
+    }
+    for &v in codec.cutoffs().iter().chain(codec.weights()) {
+        h.update(v.to_le_bytes());
+    }
+    CodebookId(h.finalize().into())
 }
 
 impl Codebook {
-    pub(crate) fn open(path: &Path, dim: usize, n_centroids: usize, nbits: u8) -> Result<Self> {
+    /// A codebook from centroids (`K × dim`, row-major; rounded to float16 here) and a codec.
+    pub(crate) fn from_parts(
+        mut centroids: Vec<f32>,
+        codec: ResidualCodec,
+        train: Option<TrainInfo>,
+    ) -> Result<Self> {
+        let dim = codec.dim();
+        if centroids.is_empty() || !centroids.len().is_multiple_of(dim) {
+            return Err(IndexError::Param {
+                name: "centroids",
+                reason: format!("{} values are not whole {dim}-dimensional rows", centroids.len()),
+            });
+        }
+        round_to_stored(&mut centroids)?;
+        let id = content_id(Stored::F16, &centroids, &codec);
+        let n_centroids = centroids.len() / dim;
+        Ok(Self { centroids, codec, n_centroids, id, train, source: None })
+    }
+
+    /// Opens a codebook: a codebook directory (holding [`CODEBOOK_FILE`]) or a codebook file.
+    /// To use an index's codebook, open the index and take [`Index::codebook`](crate::Index::codebook).
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = if path.is_dir() { path.join(CODEBOOK_FILE) } else { path.to_path_buf() };
+        if !file.exists() {
+            return Err(IndexError::NoCodebook { path: path.to_path_buf() });
+        }
+        Self::open_file(&file, None)
+    }
+
+    /// Opens a codebook file, checking its shape against `expect` (`dim, K, nbits`) when given.
+    pub(crate) fn open_file(path: &Path, expect: Option<(usize, usize, u8)>) -> Result<Self> {
         let file = Container::open(path, FileKind::Codebook)?;
         let corrupt = |reason: String| IndexError::Corrupt { path: path.to_path_buf(), reason };
         let info: Vec<u64> = file.slice::<u64>(&file.typed::<u64>(INFO, Some(4))?).to_vec();
-        if info[..3] != [dim as u64, n_centroids as u64, nbits as u64] {
-            return Err(corrupt(format!(
-                "codebook holds dim {}, {} centroids, {} bits; the manifest says {dim}, {n_centroids}, {nbits}",
-                info[0], info[1], info[2]
-            )));
-        }
-        let centroids = match file.elem_size(CENTROIDS_F16) {
-            // Widened once at open: search reads centroids in its hottest loops.
-            Some(_) => {
-                let r = file.typed::<u16>(CENTROIDS_F16, Some(n_centroids * dim))?;
-                let halves: Vec<f16> =
-                    file.slice::<u16>(&r).iter().map(|&b| f16::from_bits(b)).collect();
-                let mut wide = vec![0f32; halves.len()];
-                halves.convert_to_f32_slice(&mut wide);
-                Centroids::Owned(wide)
+        if let Some((dim, k, nbits)) = expect {
+            if info[..3] != [dim as u64, k as u64, nbits as u64] {
+                return Err(corrupt(format!(
+                    "codebook holds dim {}, {} centroids, {} bits; the manifest says {dim}, {k}, {nbits}",
+                    info[0], info[1], info[2]
+                )));
             }
-            None => Centroids::Mapped(file.typed::<f32>(CENTROIDS, Some(n_centroids * dim))?),
+        }
+        let (dim, k, nbits) = (info[0] as usize, info[1] as usize, info[2]);
+        if dim == 0 || k == 0 || !matches!(nbits, 1 | 2 | 4 | 8) || info[3] != 0 {
+            return Err(corrupt(format!("codebook header {info:?} is not a valid shape")));
+        }
+        let values = k.checked_mul(dim).ok_or_else(|| corrupt("K × dim overflows".into()))?;
+        let (centroids, stored) = match file.elem_size(CENTROIDS_F16) {
+            Some(_) => {
+                let r = file.typed::<u16>(CENTROIDS_F16, Some(values))?;
+                let halves: &[u16] = file.slice(&r);
+                let halves: Vec<f16> = halves.iter().map(|&b| f16::from_bits(b)).collect();
+                // Widened once at open: search reads centroids in its hottest loops.
+                let mut wide = vec![0f32; values];
+                halves.convert_to_f32_slice(&mut wide);
+                (wide, Stored::F16)
+            }
+            None => {
+                let r = file.typed::<f32>(CENTROIDS, Some(values))?;
+                (file.slice::<f32>(&r).to_vec(), Stored::F32)
+            }
         };
+        if centroids.iter().any(|v| !v.is_finite()) {
+            return Err(corrupt("a centroid holds a non-finite value".into()));
+        }
         let n_buckets = 1usize << nbits;
         let cut = file.slice::<f32>(&file.typed::<f32>(CUTOFFS, Some(n_buckets - 1))?).to_vec();
         let wts = file.slice::<f32>(&file.typed::<f32>(WEIGHTS, Some(n_buckets))?).to_vec();
-        let codec = ResidualCodec::from_parts(nbits, dim, cut, wts)
+        let codec = ResidualCodec::from_parts(nbits as u8, dim, cut, wts)
             .map_err(|e| corrupt(format!("residual codec: {e}")))?;
-        let me = Self { file, centroids, codec, n_centroids };
-        if me.centroids().iter().any(|v| !v.is_finite()) {
-            return Err(corrupt("a centroid holds a non-finite value".into()));
-        }
-        Ok(me)
+        // Format 4 stores the id (checked by `verify`); older files get it computed.
+        let id = match file.elem_size(HASH) {
+            Some(_) => {
+                let r = file.typed::<u8>(HASH, Some(32))?;
+                CodebookId(file.map[r].try_into().expect("32 bytes"))
+            }
+            None => content_id(stored, &centroids, &codec),
+        };
+        let train = match file.elem_size(TRAIN) {
+            Some(_) => {
+                let t: Vec<u64> = file.slice::<u64>(&file.typed::<u64>(TRAIN, Some(8))?).to_vec();
+                Some(TrainInfo {
+                    seed: t[0],
+                    kmeans_iters: t[1],
+                    sample_docs: t[2],
+                    kmeans_points: t[3],
+                    codec_tokens: t[4],
+                    centroids_from_user: t[5] != 0,
+                    mean_sq_residual: f64::from_bits(t[6]),
+                })
+            }
+            None => None,
+        };
+        let source = Some((path.to_path_buf(), file.into_file()));
+        Ok(Self { centroids, codec, n_centroids: k, id, train, source })
     }
 
-    /// Centroids, `n_centroids × dim`.
-    pub(crate) fn centroids(&self) -> &[f32] {
-        match &self.centroids {
-            Centroids::Mapped(r) => self.file.slice(r),
-            Centroids::Owned(v) => v,
+    /// Writes the codebook file at `path` (which must not exist); returns `(bytes, crc32)`.
+    pub(crate) fn write_file(&self, path: &Path) -> Result<(u64, u32)> {
+        let dim = self.dim();
+        let halves: Vec<u16> = self.centroids.iter().map(|&c| f16::from_f32(c).to_bits()).collect();
+        let mut w = ContainerWriter::create(path, FileKind::Codebook, 6)?;
+        w.section(INFO, &[dim as u64, self.n_centroids as u64, self.nbits() as u64, 0])?;
+        w.section(CENTROIDS_F16, &halves)?;
+        w.section(CUTOFFS, self.codec.cutoffs())?;
+        w.section(WEIGHTS, self.codec.weights())?;
+        w.section(HASH, &self.id.0)?;
+        let t = self.train.unwrap_or(TrainInfo {
+            seed: 0,
+            kmeans_iters: 0,
+            sample_docs: 0,
+            kmeans_points: 0,
+            codec_tokens: 0,
+            centroids_from_user: false,
+            mean_sq_residual: 0.0,
+        });
+        let train = [
+            t.seed,
+            t.kmeans_iters,
+            t.sample_docs,
+            t.kmeans_points,
+            t.codec_tokens,
+            t.centroids_from_user as u64,
+            t.mean_sq_residual.to_bits(),
+            0,
+        ];
+        w.section(TRAIN, &train)?;
+        w.finish()
+    }
+
+    /// Writes this codebook as a codebook directory `dir` (created; [`CODEBOOK_FILE`] inside),
+    /// atomically: a crash leaves no file or the whole one. Refuses to replace an existing
+    /// codebook unless `overwrite`.
+    pub fn save(&self, dir: &Path, overwrite: bool) -> Result<()> {
+        let io = |p: &Path| {
+            let p = p.to_path_buf();
+            move |source| IndexError::Io { path: p, source }
+        };
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let dest = dir.join(CODEBOOK_FILE);
+        if dest.exists() && !overwrite {
+            return Err(IndexError::Exists { path: dest });
         }
+        let tmp = dir.join(format!(".{CODEBOOK_FILE}.tmp-{}", std::process::id()));
+        let _ = std::fs::remove_file(&tmp);
+        let written = self.write_file(&tmp).and_then(|_| {
+            std::fs::rename(&tmp, &dest).map_err(io(&dest))?;
+            crate::manifest::sync_dir(dir)
+        });
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written
+    }
+
+    /// Recomputes the file's checksums and the content hash. `Ok` for a codebook that was
+    /// never written.
+    pub fn verify(&self) -> Result<()> {
+        let Some((path, _)) = &self.source else { return Ok(()) };
+        let file = Container::open(path, FileKind::Codebook)?;
+        file.verify()?;
+        self.verify_id(path)
+    }
+
+    /// Checks the stored id against the content.
+    pub(crate) fn verify_id(&self, path: &Path) -> Result<()> {
+        let stored = if self.has_f16_layout() { Stored::F16 } else { Stored::F32 };
+        if content_id(stored, &self.centroids, &self.codec) != self.id {
+            return Err(IndexError::Corrupt {
+                path: path.to_path_buf(),
+                reason: "the codebook's content does not match its id (CBHASH)".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether every centroid is exactly representable in float16 (true of every codebook
+    /// tartan writes since format 3).
+    fn has_f16_layout(&self) -> bool {
+        self.centroids.iter().all(|&c| f16::from_f32(c).to_f32() == c)
+    }
+
+    /// The file it was read from, if any.
+    pub fn path(&self) -> Option<&Path> {
+        self.source.as_ref().map(|(p, _)| p.as_path())
+    }
+    /// Content hash.
+    pub fn id(&self) -> CodebookId {
+        self.id
+    }
+    /// Vector dimension.
+    pub fn dim(&self) -> usize {
+        self.codec.dim()
+    }
+    /// Number of centroids K.
+    pub fn n_centroids(&self) -> usize {
+        self.n_centroids
+    }
+    /// Residual bits per dimension.
+    pub fn nbits(&self) -> u8 {
+        self.codec.nbits()
+    }
+    /// Centroids, `n_centroids × dim`, row-major.
+    pub fn centroids(&self) -> &[f32] {
+        &self.centroids
+    }
+    /// The residual codec.
+    pub fn codec(&self) -> &ResidualCodec {
+        &self.codec
+    }
+    /// How it was trained (absent in codebooks written before format 4).
+    pub fn train_info(&self) -> Option<&TrainInfo> {
+        self.train.as_ref()
     }
 }
 
-/// Centroids as the file stores them: f32 mapped in place, or f16 widened at open.
-#[derive(Debug)]
-enum Centroids {
-    Mapped(Range<usize>),
-    Owned(Vec<f32>),
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tartan_codec::CodecParams;
+
+    fn codebook() -> Codebook {
+        let resid: Vec<f32> = (0..64).map(|i| (i as f32 - 32.0) / 100.0).collect();
+        let codec = ResidualCodec::train(CodecParams::new(2), &resid, 4).unwrap();
+        let cents = vec![0.5, 0.5, 0.5, 0.5, 1.0, 0.0, 0.0, 0.0, 0.1, 0.2, 0.3, 0.4];
+        Codebook::from_parts(cents, codec, None).unwrap()
+    }
+
+    #[test]
+    fn save_open_roundtrip_keeps_id_and_content() {
+        let cb = codebook();
+        let dir = tempfile::tempdir().unwrap();
+        cb.save(dir.path(), false).unwrap();
+        let back = Codebook::open(dir.path()).unwrap();
+        assert_eq!(back.id(), cb.id());
+        assert_eq!(back.centroids(), cb.centroids());
+        assert_eq!(back.codec().cutoffs(), cb.codec().cutoffs());
+        back.verify().unwrap();
+        assert!(matches!(cb.save(dir.path(), false), Err(IndexError::Exists { .. })));
+        // The id does not depend on the file: a second write gives the same bytes.
+        let other = tempfile::tempdir().unwrap();
+        back.save(other.path(), false).unwrap();
+        assert_eq!(
+            std::fs::read(dir.path().join(CODEBOOK_FILE)).unwrap(),
+            std::fs::read(other.path().join(CODEBOOK_FILE)).unwrap()
+        );
+    }
+
+    #[test]
+    fn id_changes_with_any_content() {
+        let cb = codebook();
+        let mut c2 = cb.centroids().to_vec();
+        c2[5] = 0.25;
+        let moved = Codebook::from_parts(c2, cb.codec().clone(), None).unwrap();
+        assert_ne!(moved.id(), cb.id());
+        let hex = cb.id().to_hex();
+        assert_eq!(CodebookId::from_hex(&hex), Some(cb.id()));
+        assert_eq!(CodebookId::from_hex("zz"), None);
+    }
+
+    #[test]
+    fn verify_catches_a_forged_id() {
+        let cb = codebook();
+        let dir = tempfile::tempdir().unwrap();
+        let mut forged = codebook();
+        forged.id = CodebookId([7; 32]);
+        forged.save(dir.path(), false).unwrap();
+        // The container checksums are right (the writer computed them); the id is not.
+        let back = Codebook::open(dir.path()).unwrap();
+        assert_ne!(back.id(), cb.id());
+        let err = back.verify().unwrap_err().to_string();
+        assert!(err.contains("does not match its id"), "{err}");
+    }
 }

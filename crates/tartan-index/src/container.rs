@@ -24,7 +24,7 @@ use crate::error::{IndexError, Result};
 
 pub(crate) const MAGIC: [u8; 8] = *b"\x89TARTAN\n";
 /// The format version this build writes, and the newest it reads.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 const HEADER_LEN: usize = 64;
 const ENTRY_LEN: usize = 32;
 const ALIGN: u64 = 64;
@@ -244,6 +244,12 @@ impl Container {
         }
         let body_crc = u32_at(&map, 32);
         Ok(Self { path: path.to_path_buf(), map, _file: file, sections, head_len, body_crc })
+    }
+
+    /// Drops the mapping and keeps the open file (and its shared lock), for readers that
+    /// copy what they need at open.
+    pub(crate) fn into_file(self) -> File {
+        self._file
     }
 
     /// Recomputes the body checksum.

@@ -18,6 +18,22 @@ pub enum IndexError {
         /// The directory.
         path: PathBuf,
     },
+    /// No codebook at the path given.
+    #[error("{} holds no tartan codebook (a codebook directory with codebook.tcb, a .tcb file, or an index)", path.display())]
+    NoCodebook {
+        /// The path.
+        path: PathBuf,
+    },
+    /// An index or shard was encoded with another codebook than the one it is used with.
+    #[error("{} was encoded with codebook {found}, expected {expected}", path.display())]
+    CodebookMismatch {
+        /// The index or shard.
+        path: PathBuf,
+        /// Its codebook id (short form).
+        found: String,
+        /// The codebook id required (short form).
+        expected: String,
+    },
     /// A file that should be a tartan file is something else.
     #[error("{} is not a tartan index file (bad magic)", path.display())]
     NotTartan {

@@ -1,8 +1,10 @@
 //! An open index: manifest, codebook and segments, memory-mapped read-only.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use crate::codebook::Codebook;
+use crate::codebook::{Codebook, CodebookId};
+use crate::container::{Container, FileKind};
 use crate::error::{IndexError, Result};
 use crate::manifest::Manifest;
 use crate::segment::Segment;
@@ -15,7 +17,7 @@ const OPEN_ATTEMPTS: usize = 100;
 pub struct Index {
     pub(crate) dir: PathBuf,
     pub(crate) manifest: Manifest,
-    pub(crate) codebook: Codebook,
+    pub(crate) codebook: Arc<Codebook>,
     pub(crate) segments: Vec<Segment>,
     /// First global document number of each segment, plus the total at the end.
     pub(crate) doc_bases: Vec<u64>,
@@ -86,6 +88,17 @@ impl Index {
     /// structure (O(documents + centroids)); data checksums are left to [`Index::verify`].
     /// Never writes to `dir`.
     pub fn open(dir: &Path) -> Result<Self> {
+        Self::open_inner(dir, None)
+    }
+
+    /// Opens the index in `dir` with a codebook already in memory (a collection's shards share
+    /// one), which must be the one the index was encoded with: [`IndexError::CodebookMismatch`]
+    /// otherwise. Saves reading and widening the index's own copy.
+    pub fn open_with_codebook(dir: &Path, codebook: Arc<Codebook>) -> Result<Self> {
+        Self::open_inner(dir, Some(codebook))
+    }
+
+    fn open_inner(dir: &Path, shared: Option<Arc<Codebook>>) -> Result<Self> {
         // A writer may publish a new generation and remove the old one's files between our
         // reading the manifest and opening them: then a file is missing and the manifest has
         // moved on, and we open the newer generation instead.
@@ -93,7 +106,7 @@ impl Index {
         loop {
             let manifest = Manifest::load(dir)?;
             let generation = manifest.generation;
-            match Self::open_generation(dir, manifest) {
+            match Self::open_generation(dir, manifest, shared.clone()) {
                 Err(IndexError::Io { source, .. })
                     if source.kind() == std::io::ErrorKind::NotFound
                         && attempts < OPEN_ATTEMPTS
@@ -106,20 +119,46 @@ impl Index {
         }
     }
 
-    fn open_generation(dir: &Path, manifest: Manifest) -> Result<Self> {
-        let cb_path = dir.join(&manifest.codebook.file);
-        let codebook =
-            Codebook::open(&cb_path, manifest.dim, manifest.n_centroids, manifest.nbits)?;
-        if codebook.file.map.len() as u64 != manifest.codebook.bytes {
-            return Err(IndexError::Corrupt {
-                path: cb_path,
-                reason: format!(
-                    "file has {} bytes, the manifest says {}",
-                    codebook.file.map.len(),
-                    manifest.codebook.bytes
-                ),
-            });
-        }
+    fn open_generation(
+        dir: &Path,
+        manifest: Manifest,
+        shared: Option<Arc<Codebook>>,
+    ) -> Result<Self> {
+        let stated = manifest.codebook_id.as_deref().and_then(CodebookId::from_hex);
+        let codebook = match shared {
+            Some(cb)
+                if stated.is_some() || cb.path() == Some(&dir.join(&manifest.codebook.file)) =>
+            {
+                if stated.is_some_and(|id| id != cb.id()) {
+                    return Err(IndexError::CodebookMismatch {
+                        path: dir.to_path_buf(),
+                        found: stated.map_or_else(String::new, |id| id.short()),
+                        expected: cb.id().short(),
+                    });
+                }
+                if (cb.dim(), cb.n_centroids(), cb.nbits())
+                    != (manifest.dim, manifest.n_centroids, manifest.nbits)
+                {
+                    return Err(IndexError::Corrupt {
+                        path: dir.join(crate::manifest::META_FILE),
+                        reason: "shape disagrees with its codebook id".into(),
+                    });
+                }
+                cb
+            }
+            // An index from before format 4 states no id: read its codebook to learn it.
+            shared => {
+                let own = Self::open_codebook(dir, &manifest)?;
+                if let Some(cb) = shared.filter(|cb| cb.id() != own.id()) {
+                    return Err(IndexError::CodebookMismatch {
+                        path: dir.to_path_buf(),
+                        found: own.id().short(),
+                        expected: cb.id().short(),
+                    });
+                }
+                Arc::new(own)
+            }
+        };
         let segments = manifest
             .segments
             .iter()
@@ -138,6 +177,34 @@ impl Index {
         Ok(Self { dir: dir.to_path_buf(), manifest, codebook, segments, doc_bases })
     }
 
+    /// Opens the codebook file the manifest names and checks it against the manifest.
+    fn open_codebook(dir: &Path, manifest: &Manifest) -> Result<Codebook> {
+        let cb_path = dir.join(&manifest.codebook.file);
+        let shape = (manifest.dim, manifest.n_centroids, manifest.nbits);
+        let codebook = Codebook::open_file(&cb_path, Some(shape))?;
+        let len = std::fs::metadata(&cb_path)
+            .map_err(|source| IndexError::Io { path: cb_path.clone(), source })?
+            .len();
+        if len != manifest.codebook.bytes {
+            return Err(IndexError::Corrupt {
+                path: cb_path,
+                reason: format!(
+                    "file has {len} bytes, the manifest says {}",
+                    manifest.codebook.bytes
+                ),
+            });
+        }
+        if let Some(stated) = &manifest.codebook_id {
+            if *stated != codebook.id().to_hex() {
+                return Err(IndexError::Corrupt {
+                    path: cb_path,
+                    reason: "the codebook's id differs from the manifest's codebook_id".into(),
+                });
+            }
+        }
+        Ok(codebook)
+    }
+
     /// Recomputes every checksum (each file's data checksum and the manifest's whole-file
     /// CRC) and checks every value that search relies on. O(index size).
     pub fn verify(&self) -> Result<()> {
@@ -151,7 +218,19 @@ impl Index {
             }
             Ok(())
         };
-        check_whole(&self.codebook.file, self.manifest.codebook.crc32)?;
+        let cb_path = self.dir.join(&self.manifest.codebook.file);
+        let cb_file = Container::open(&cb_path, FileKind::Codebook)?;
+        check_whole(&cb_file, self.manifest.codebook.crc32)?;
+        // The codebook in use (perhaps a collection's shared one) has the id the file states,
+        // and the file's content has that id.
+        let own = Self::open_codebook(&self.dir, &self.manifest)?;
+        own.verify_id(&cb_path)?;
+        if own.id() != self.codebook.id() {
+            return Err(IndexError::Corrupt {
+                path: cb_path,
+                reason: "the codebook file changed since the index was opened".into(),
+            });
+        }
         for (s, m) in self.segments.iter().zip(&self.manifest.segments) {
             check_whole(&s.file, m.file.crc32)?;
             if let (Some((file, _)), Some(fref)) = (&s.deleted, &m.deletions) {
@@ -195,6 +274,11 @@ impl Index {
     /// Centroids, `n_centroids × dim` (L2-normalised).
     pub fn centroids(&self) -> &[f32] {
         self.codebook.centroids()
+    }
+    /// The codebook every segment is encoded with (shareable: build another index or shard
+    /// with it through [`IndexParams::codebook`](crate::IndexParams::codebook)).
+    pub fn codebook(&self) -> &Arc<Codebook> {
+        &self.codebook
     }
 
     /// Sizes and list statistics.

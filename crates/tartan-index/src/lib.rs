@@ -63,7 +63,9 @@
 mod build;
 mod codebook;
 mod container;
+mod decode;
 mod deletes;
+mod encode;
 mod error;
 mod extras;
 mod filter;
@@ -73,8 +75,10 @@ mod manifest;
 mod params;
 mod search;
 mod segment;
+mod train;
 mod writer;
 
+pub use codebook::{Codebook, CodebookId, TrainInfo, CODEBOOK_FILE};
 pub use container::FORMAT_VERSION;
 pub use error::{IndexError, Result};
 pub use extras::Extras;
@@ -85,7 +89,7 @@ pub use manifest::{BuildInfo, FileRef, Manifest, SegmentMeta, META_FILE};
 pub use params::{
     default_n_centroids, default_sample_docs, IndexParams, ResolvedSearch, SearchParams,
 };
-pub use search::SearchHit;
+pub use search::{PreparedQuery, SearchHit};
 pub use tartan_kmeans::Algorithm as KMeansAlgorithm;
 pub use tartan_kmeans::Assignment;
 pub use writer::{CommitStats, IndexWriter};

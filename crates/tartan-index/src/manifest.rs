@@ -77,8 +77,10 @@ pub struct BuildInfo {
     pub centroids_from_user: bool,
     /// Mean squared distance of the indexed tokens to their centroid.
     pub mean_sq_residual: f64,
-    /// Wall-clock build time in seconds.
-    pub build_seconds: f64,
+    /// Wall-clock build time in seconds (up to format 3; omitted since, so that a build is
+    /// reproducible byte for byte).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_seconds: Option<f64>,
 }
 
 /// The manifest of a published generation.
@@ -113,6 +115,9 @@ pub struct Manifest {
     pub next_segment_id: u64,
     /// Centroids and codec.
     pub codebook: FileRef,
+    /// The codebook's id, 64 hex digits (format version 4; computed at open before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codebook_id: Option<String>,
     /// Live segments, in document order.
     pub segments: Vec<SegmentMeta>,
     /// Build record.
@@ -185,6 +190,11 @@ impl Manifest {
         let deleted: u64 = self.segments.iter().map(|s| s.n_deleted).sum();
         if docs != self.n_docs || toks != self.n_tokens || deleted != self.n_deleted {
             return Err("document, token or deletion counts disagree with the segments".into());
+        }
+        if let Some(id) = &self.codebook_id {
+            if crate::codebook::CodebookId::from_hex(id).is_none() {
+                return Err(format!("codebook_id {id:?} is not 64 hex digits"));
+            }
         }
         for s in &self.segments {
             if s.n_deleted > s.n_docs || (s.n_deleted > 0) != s.deletions.is_some() {

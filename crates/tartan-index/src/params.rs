@@ -1,5 +1,8 @@
 //! Build and search settings: unchecked builders, validated once by `build` / `search`.
 
+use std::sync::Arc;
+
+use crate::codebook::Codebook;
 use crate::error::{IndexError, Result};
 use crate::filter::Filter;
 
@@ -16,10 +19,12 @@ use crate::filter::Filter;
 /// | `assignment` | grouped from 4,096 centroids ([`Assignment::auto`](crate::Assignment::auto)) | nearest-centroid search in k-means and encoding |
 /// | `kmeans_algorithm` | blocked | tartan's blocked k-means, or linfa-clustering's (small corpora) |
 /// | `overwrite` | false | replace an existing index in the target directory |
-/// | `centroids` | none (train) | given centroids instead of k-means, e.g. another index's |
+/// | `centroids` | none (train) | given centroids instead of k-means (the codec is still trained) |
+/// | `codebook` | none (train) | a whole codebook to encode with: no k-means, no codec training |
 #[derive(Debug, Clone, PartialEq)]
 pub struct IndexParams {
-    pub(crate) centroids: Option<std::sync::Arc<[f32]>>,
+    pub(crate) codebook: Option<Arc<Codebook>>,
+    pub(crate) centroids: Option<Arc<[f32]>>,
     pub(crate) nbits: u8,
     pub(crate) n_centroids: Option<usize>,
     pub(crate) kmeans_iters: usize,
@@ -41,6 +46,7 @@ impl IndexParams {
     /// The defaults in the table above.
     pub fn new() -> Self {
         Self {
+            codebook: None,
             centroids: None,
             nbits: 2,
             n_centroids: None,
@@ -102,6 +108,16 @@ impl IndexParams {
     /// this gives the same index as a full build at a fraction of the time (nbits sweeps).
     pub fn centroids(mut self, centroids: Vec<f32>) -> Self {
         self.centroids = Some(centroids.into());
+        self
+    }
+    /// Encodes with this codebook (e.g. from [`Codebook::train`], [`Codebook::open`] or
+    /// another index's [`Index::codebook`](crate::Index::codebook)) instead of training one:
+    /// no k-means and no codec training, so indexes built apart with one codebook are shards
+    /// of one collection. The codebook settings (`nbits`, `n_centroids`, k-means, sample,
+    /// `centroids`) are then unused. Deterministic: the same documents and codebook give the
+    /// same index files, whatever the thread count.
+    pub fn codebook(mut self, codebook: Arc<Codebook>) -> Self {
+        self.codebook = Some(codebook);
         self
     }
     /// Whether an existing index in the target directory may be replaced.

@@ -6,6 +6,8 @@ use rayon::prelude::*;
 use tartan_kernels::SkinnyB;
 use tartan_maxsim::{Hit, TopK};
 
+use crate::codebook::{Codebook, CodebookId};
+use crate::decode::Scratch;
 use crate::deletes::Bitmap;
 use crate::error::{IndexError, Result};
 use crate::params::{ResolvedSearch, SearchParams};
@@ -24,24 +26,64 @@ pub struct SearchHit {
     pub doc: u64,
 }
 
-/// Working memory of exact scoring, one per parallel task.
-#[derive(Default)]
-struct Scratch {
-    codes: Vec<u32>,
-    tile: Vec<f32>,
-    prod: Vec<f32>,
-    best: Vec<f32>,
-}
-
 /// Centroids scored against the query per parallel task.
 const CENTROID_BLOCK: usize = 2048;
 /// Candidates scored from codes per parallel task.
 const SCORE_BLOCK: usize = 512;
 /// Documents decompressed and scored exactly per parallel task.
 const EXACT_BLOCK: usize = 16;
-/// Tokens decompressed at a time in exact scoring: 16 × dim 384 floats is 24 KiB, so the
-/// tile is still in L1 when the product with the query reads it.
-const TILE: usize = 16;
+
+/// A query made ready for one codebook: checked, laid out for the skinny products, and scored
+/// against every centroid once. Any index or shard encoded with that codebook searches it
+/// ([`Index::search_prepared`]) without repeating the query × centroids product, which is
+/// most of a small shard's fixed cost per query.
+#[derive(Debug, Clone)]
+pub struct PreparedQuery {
+    pub(crate) qb: SkinnyB,
+    /// Centroid-major scores: row c holds centroid c against every query token, so the
+    /// per-token max over a document's codes reads contiguous rows.
+    pub(crate) cs: Vec<f32>,
+    codebook: CodebookId,
+}
+
+impl PreparedQuery {
+    /// Query tokens.
+    pub fn n_tokens(&self) -> usize {
+        self.qb.n()
+    }
+    /// The codebook it was prepared for.
+    pub fn codebook_id(&self) -> CodebookId {
+        self.codebook
+    }
+}
+
+impl Codebook {
+    /// Checks a query (`n_tokens × dim`: the codebook's dimension, at least one token, finite
+    /// values) and scores it against every centroid. `qi` names the query in errors (its
+    /// position in a batch).
+    pub fn prepare(&self, query: ArrayView2<'_, f32>, qi: usize) -> Result<PreparedQuery> {
+        let dim = self.dim();
+        if query.ncols() != dim {
+            return Err(IndexError::QueryDim { query: qi, expected: dim, got: query.ncols() });
+        }
+        if query.nrows() == 0 {
+            return Err(IndexError::EmptyQuery { query: qi });
+        }
+        if query.iter().any(|v| !v.is_finite()) {
+            return Err(IndexError::QueryNonFinite { query: qi });
+        }
+        let q = query.as_standard_layout();
+        let q = q.as_slice().expect("standard layout");
+        let nq = q.len() / dim;
+        let qb = SkinnyB::new(q, dim);
+        // Blocks of centroids go to different cores.
+        let mut cs = vec![0f32; self.n_centroids() * nq];
+        cs.par_chunks_mut(CENTROID_BLOCK * nq)
+            .zip(self.centroids().par_chunks(CENTROID_BLOCK * dim))
+            .for_each(|(out, cent)| tartan_kernels::skinny_matmul(cent, &qb, out));
+        Ok(PreparedQuery { qb, cs, codebook: self.id() })
+    }
+}
 
 impl Index {
     /// Searches one query (`n_tokens × dim`).
@@ -51,8 +93,37 @@ impl Index {
         params: &SearchParams,
     ) -> Result<Vec<SearchHit>> {
         let r = params.resolve()?;
+        let q = self.codebook.prepare(query, 0)?;
         let allowed = self.allowed(params)?;
-        self.search_resolved(query, &r, allowed.as_ref(), 0)
+        self.search_resolved(&q, &r, allowed.as_ref())
+    }
+
+    /// Searches a query prepared with this index's codebook (or an equal one: a collection's
+    /// shards share one) ([`IndexError::CodebookMismatch`] otherwise).
+    pub fn search_prepared(
+        &self,
+        query: &PreparedQuery,
+        params: &SearchParams,
+    ) -> Result<Vec<SearchHit>> {
+        Ok(self.search_prepared_batch(std::slice::from_ref(query), params)?.remove(0))
+    }
+
+    /// Searches prepared queries in parallel (rayon); the filter is evaluated once for all.
+    pub fn search_prepared_batch(
+        &self,
+        queries: &[PreparedQuery],
+        params: &SearchParams,
+    ) -> Result<Vec<Vec<SearchHit>>> {
+        let r = params.resolve()?;
+        if let Some(q) = queries.iter().find(|q| q.codebook != self.codebook.id()) {
+            return Err(IndexError::CodebookMismatch {
+                path: self.dir.clone(),
+                found: self.codebook.id().short(),
+                expected: q.codebook.short(),
+            });
+        }
+        let allowed = self.allowed(params)?;
+        queries.par_iter().map(|q| self.search_resolved(q, &r, allowed.as_ref())).collect()
     }
 
     /// Searches a batch of queries in parallel (rayon). Fails on the first bad query.
@@ -61,13 +132,13 @@ impl Index {
         queries: &[ArrayView2<'_, f32>],
         params: &SearchParams,
     ) -> Result<Vec<Vec<SearchHit>>> {
-        let r = params.resolve()?;
-        let allowed = self.allowed(params)?;
-        queries
+        params.resolve()?;
+        let prepared = queries
             .par_iter()
             .enumerate()
-            .map(|(i, q)| self.search_resolved(q.view(), &r, allowed.as_ref(), i))
-            .collect()
+            .map(|(i, q)| self.codebook.prepare(q.view(), i))
+            .collect::<Result<Vec<_>>>()?;
+        self.search_prepared_batch(&prepared, params)
     }
 
     /// The documents search may return, per segment: live ones matching the filter. `None`
@@ -84,23 +155,10 @@ impl Index {
 
     fn search_resolved(
         &self,
-        query: ArrayView2<'_, f32>,
+        q: &PreparedQuery,
         r: &ResolvedSearch,
         allowed: Option<&Allowed>,
-        qi: usize,
     ) -> Result<Vec<SearchHit>> {
-        let dim = self.dim();
-        if query.ncols() != dim {
-            return Err(IndexError::QueryDim { query: qi, expected: dim, got: query.ncols() });
-        }
-        if query.nrows() == 0 {
-            return Err(IndexError::EmptyQuery { query: qi });
-        }
-        if query.iter().any(|v| !v.is_finite()) {
-            return Err(IndexError::QueryNonFinite { query: qi });
-        }
-        let q = query.as_standard_layout();
-        let q = q.as_slice().expect("standard layout");
         let hits = self.plaid(q, r, allowed)?;
         hits.into_iter()
             .map(|h| {
@@ -114,18 +172,18 @@ impl Index {
             .collect()
     }
 
-    fn plaid(&self, q: &[f32], r: &ResolvedSearch, allowed: Option<&Allowed>) -> Result<Vec<Hit>> {
-        let dim = self.dim();
-        let nq = q.len() / dim;
+    fn plaid(
+        &self,
+        q: &PreparedQuery,
+        r: &ResolvedSearch,
+        allowed: Option<&Allowed>,
+    ) -> Result<Vec<Hit>> {
+        let (qb, cs) = (&q.qb, &q.cs[..]);
+        let nq = qb.n();
         let k = self.manifest.n_centroids;
-        // Centroid-major scores: row c holds centroid c against every query token, so the
-        // per-token max over a document's codes reads contiguous rows. Blocks of centroids
-        // go to different cores.
-        let qb = SkinnyB::new(q, dim);
-        let mut cs = vec![0f32; k * nq];
-        cs.par_chunks_mut(CENTROID_BLOCK * nq)
-            .zip(self.centroids().par_chunks(CENTROID_BLOCK * dim))
-            .for_each(|(out, cent)| tartan_kernels::skinny_matmul(cent, &qb, out));
+        // No collector is sized beyond the documents there are, whatever the settings say.
+        let n_docs = self.manifest.n_docs as usize;
+        let ndocs = r.ndocs.min(n_docs);
         let keep: Vec<bool> = cs
             .chunks_exact(nq)
             .map(|row| {
@@ -139,7 +197,7 @@ impl Index {
         let mut cands: Vec<Vec<u32>> = vec![Vec::new(); self.segments.len()];
         let mut ncells = r.ncells;
         loop {
-            let cells = if scan { Vec::new() } else { probe(&cs, nq, ncells) };
+            let cells = if scan { Vec::new() } else { probe(cs, nq, ncells) };
             let mut n = 0;
             for (si, seg) in self.segments.iter().enumerate() {
                 let c = &mut cands[si];
@@ -156,7 +214,7 @@ impl Index {
                 }
                 n += c.len();
             }
-            let widen = allowed.is_some_and(|a| a.filtered) && !scan && n < r.ndocs;
+            let widen = allowed.is_some_and(|a| a.filtered) && !scan && n < ndocs;
             if !widen || ncells >= k {
                 break;
             }
@@ -176,9 +234,9 @@ impl Index {
                 || vec![0f32; nq],
                 |acc, (si, block)| {
                     let (seg, base) = (&self.segments[si], self.doc_bases[si] as u32);
-                    let mut top = TopK::new(r.ndocs);
+                    let mut top = TopK::new(ndocs);
                     for &d in block {
-                        let score = approx_score(seg.codes(d as usize), &cs, nq, Some(&keep), acc)
+                        let score = approx_score(seg.codes(d as usize), cs, nq, Some(&keep), acc)
                             .ok_or_else(|| self.corrupt_codes(si))?;
                         top.push(Hit { doc: base + d, score });
                     }
@@ -186,7 +244,7 @@ impl Index {
                 },
             )
             .collect::<Result<_>>()?;
-        let mut stage2 = TopK::new(r.ndocs);
+        let mut stage2 = TopK::new(ndocs);
         blocks.into_iter().flatten().for_each(|h| stage2.push(h));
 
         // Stage 3: the same without pruning, on the survivors.
@@ -200,7 +258,7 @@ impl Index {
                         .iter()
                         .map(|h| {
                             let (si, d) = self.locate(h.doc);
-                            approx_score(self.segments[si].codes(d), &cs, nq, None, acc)
+                            approx_score(self.segments[si].codes(d), cs, nq, None, acc)
                                 .map(|score| Hit { doc: h.doc, score })
                                 .ok_or_else(|| self.corrupt_codes(si))
                         })
@@ -208,7 +266,7 @@ impl Index {
                 },
             )
             .collect::<Result<_>>()?;
-        let mut stage3 = TopK::new((r.ndocs / 4).max(r.k));
+        let mut stage3 = TopK::new((r.ndocs / 4).max(r.k).min(n_docs));
         rescored.into_iter().flatten().for_each(|h| stage3.push(h));
 
         // Stage 4: decompress and score exactly.
@@ -220,109 +278,14 @@ impl Index {
                     .iter()
                     .map(|h| {
                         let (si, d) = self.locate(h.doc);
-                        Ok(Hit { doc: h.doc, score: self.exact_score(si, d, &qb, &cs, sc)? })
+                        Ok(Hit { doc: h.doc, score: self.exact_score(si, d, qb, cs, sc)? })
                     })
                     .collect()
             })
             .collect::<Result<_>>()?;
-        let mut top = TopK::new(r.k);
+        let mut top = TopK::new(r.k.min(n_docs));
         exact.into_iter().flatten().for_each(|h| top.push(h));
         Ok(top.into_sorted())
-    }
-
-    /// MaxSim of the query (`qb`) and document `d` of segment `si`, decompressed a tile of
-    /// tokens at a time and multiplied with the query while the tile is in cache (writing the
-    /// whole document out first cost more than the arithmetic). Only residuals are decoded:
-    /// a token's score is its centroid's score from `cs` plus the query times its residual,
-    /// which spares reading a 1.5 KB centroid row per token from a table far beyond cache.
-    fn exact_score(
-        &self,
-        si: usize,
-        d: usize,
-        qb: &SkinnyB,
-        cs: &[f32],
-        sc: &mut Scratch,
-    ) -> Result<f32> {
-        let dim = self.dim();
-        let nq = qb.n();
-        let codec = &self.codebook.codec;
-        let bpt = codec.bytes_per_token();
-        let seg = &self.segments[si];
-        let resid = seg.residuals(d);
-        let Scratch { codes, tile, prod, best } = sc;
-        codes.clear();
-        seg.codes(d).for_each(|c| codes.push(c));
-        if codes.iter().any(|&c| c as usize >= self.manifest.n_centroids) {
-            return Err(self.corrupt_codes(si));
-        }
-        best.clear();
-        best.resize(nq, f32::NEG_INFINITY);
-        tile.resize(TILE * dim, 0.0);
-        prod.resize(TILE * nq, 0.0);
-        for (ti, chunk) in codes.chunks(TILE).enumerate() {
-            for j in 0..chunk.len() {
-                let t = ti * TILE + j;
-                codec.decode_residual(
-                    &resid[t * bpt..(t + 1) * bpt],
-                    &mut tile[j * dim..(j + 1) * dim],
-                );
-            }
-            let n = chunk.len();
-            tartan_kernels::skinny_matmul(&tile[..n * dim], qb, &mut prod[..n * nq]);
-            for (row, &c) in prod[..n * nq].chunks_exact_mut(nq).zip(chunk) {
-                for (p, s) in row.iter_mut().zip(&cs[c as usize * nq..][..nq]) {
-                    *p += s;
-                }
-                tartan_kernels::max_assign(best, row);
-            }
-        }
-        Ok(best.iter().sum())
-    }
-
-    /// Decompresses document `d` of segment `si` into `out` (`n_tokens × dim`).
-    pub(crate) fn decompress_into(&self, si: usize, d: usize, out: &mut Vec<f32>) -> Result<()> {
-        out.clear();
-        self.append_decompressed(si, d, out)
-    }
-
-    /// Appends document `d` of segment `si`, decompressed (`n_tokens × dim`), to `out`.
-    fn append_decompressed(&self, si: usize, d: usize, out: &mut Vec<f32>) -> Result<()> {
-        let dim = self.dim();
-        let k = self.manifest.n_centroids;
-        let centroids = self.centroids();
-        let codec = &self.codebook.codec;
-        let bpt = codec.bytes_per_token();
-        let seg = &self.segments[si];
-        let resid = seg.residuals(d);
-        let start = out.len();
-        out.resize(start + resid.len() / bpt * dim, 0.0);
-        let out = &mut out[start..];
-        let mut t = 0;
-        let mut bad = false;
-        seg.codes(d).for_each(|c| {
-            let c = c as usize;
-            if c >= k {
-                bad = true;
-                return;
-            }
-            codec.decode(
-                &resid[t * bpt..(t + 1) * bpt],
-                &centroids[c * dim..(c + 1) * dim],
-                &mut out[t * dim..(t + 1) * dim],
-            );
-            t += 1;
-        });
-        if bad {
-            return Err(self.corrupt_codes(si));
-        }
-        Ok(())
-    }
-
-    fn corrupt_codes(&self, si: usize) -> IndexError {
-        IndexError::Corrupt {
-            path: self.segments[si].file.path.clone(),
-            reason: "a token's centroid id is out of range".into(),
-        }
     }
 }
 

@@ -142,14 +142,20 @@ impl IndexWriter {
         let path = self.dir.join(&name);
         // Only an unpublished leftover can have this name (ids are never reused).
         let _ = std::fs::remove_file(&path);
-        let written =
-            match segment::encode(&path, docs, extras, &self.base.codebook, None, progress) {
-                Ok(w) => w,
-                Err(e) => {
-                    let _ = std::fs::remove_file(&path);
-                    return Err(e);
-                }
-            };
+        let written = match crate::encode::encode_segment(
+            &path,
+            docs,
+            extras,
+            &self.base.codebook,
+            None,
+            progress,
+        ) {
+            Ok(w) => w,
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                return Err(e);
+            }
+        };
         let n_tokens = docs.n_tokens() as u64;
         self.added.push(written.meta(seg_id, name, docs.n_docs() as u64, n_tokens));
         for (d, id) in docs.ids().iter().enumerate() {
@@ -248,7 +254,7 @@ impl IndexWriter {
         let added: u64 = self.added.iter().map(|s| s.n_docs).sum();
         let next_segment_id = old.next_segment_id + self.added.len() as u64;
         segments.append(&mut self.added);
-        self.publish(generation, segments, next_segment_id, None)?;
+        self.publish(generation, segments, next_segment_id)?;
         self.deleted.clear();
         let collected = collect_garbage(&self.dir, &self.base.manifest)?;
         Ok(CommitStats {
@@ -266,7 +272,6 @@ impl IndexWriter {
         generation: u64,
         segments: Vec<SegmentMeta>,
         next_segment_id: u64,
-        codebook: Option<FileRef>,
     ) -> Result<()> {
         let old = &self.base.manifest;
         let manifest = Manifest {
@@ -281,14 +286,16 @@ impl IndexWriter {
             n_tokens: segments.iter().map(|s| s.n_tokens).sum(),
             n_deleted: segments.iter().map(|s| s.n_deleted).sum(),
             next_segment_id,
-            codebook: codebook.unwrap_or_else(|| old.codebook.clone()),
+            codebook_id: Some(self.base.codebook.id().to_hex()),
+            codebook: old.codebook.clone(),
             segments,
             build: old.build.clone(),
         };
         sync_dir(&self.dir)?;
         manifest.publish(&self.dir)?;
-        // Reopen before collecting: our own mappings of the old files must go first.
-        self.base = Index::open(&self.dir)?;
+        // Reopen before collecting: our own mappings of the old files must go first. The
+        // codebook is unchanged (retrain publishes through the build), so it is shared.
+        self.base = Index::open_with_codebook(&self.dir, self.base.codebook.clone())?;
         Ok(())
     }
 
@@ -312,7 +319,7 @@ impl IndexWriter {
         if live.is_empty() {
             // Everything is deleted: the new generation has no segments.
             let next = m.next_segment_id;
-            self.publish(generation, Vec::new(), next, None)?;
+            self.publish(generation, Vec::new(), next)?;
             return self.finish_rewrite(generation, 0, removed_docs);
         }
         let mut offsets = Vec::with_capacity(live.len() + 1);
@@ -356,7 +363,7 @@ impl IndexWriter {
             Ok((codes, sum_sq))
         })?;
         let meta = written.meta(seg_id, name, live.len() as u64, n_tokens);
-        self.publish(generation, vec![meta], seg_id + 1, None)?;
+        self.publish(generation, vec![meta], seg_id + 1)?;
         self.finish_rewrite(generation, 0, removed_docs)
     }
 

@@ -60,24 +60,61 @@ fn v2_fixture_opens_verifies_and_answers_as_recorded() {
     check_fixture(2);
 }
 
-/// Version 3 (current): as version 2, with bit-packed codes, a packed inverted file and
-/// float16 centroids.
+/// Version 3: as version 2, with bit-packed codes, a packed inverted file and float16
+/// centroids.
 #[test]
 fn v3_fixture_opens_verifies_and_answers_as_recorded() {
-    if std::env::var_os("TARTAN_WRITE_FIXTURE").is_some() {
-        write_fixture(&fixture_dir(3));
-    }
     check_fixture(3);
 }
 
-/// An index a writer touched after the format changed: a version 2 index with a segment
+/// Version 4 (current): as version 3, with the codebook's id in the manifest and the
+/// codebook file (CBHASH), its training record (CBTRAIN), and no build time.
+#[test]
+fn v4_fixture_opens_verifies_and_answers_as_recorded() {
+    if std::env::var_os("TARTAN_WRITE_FIXTURE").is_some() {
+        write_fixture(&fixture_dir(4));
+    }
+    check_fixture(4);
+    let index = Index::open(&fixture_dir(4).join("index")).unwrap();
+    let id = index.manifest().codebook_id.clone().unwrap();
+    assert_eq!(id, index.codebook().id().to_hex());
+    assert!(index.codebook().train_info().is_some());
+}
+
+/// Indexes from before format 4 state no codebook id; it is computed from the codebook's
+/// content, the same on every open.
+#[test]
+fn old_indexes_get_a_stable_codebook_id() {
+    for v in [1, 2, 3] {
+        let dir = fixture_dir(v).join("index");
+        let (a, b) = (Index::open(&dir).unwrap(), Index::open(&dir).unwrap());
+        assert!(a.manifest().codebook_id.is_none());
+        assert_eq!(a.codebook().id(), b.codebook().id());
+        assert_eq!(
+            tartan_index::Codebook::open(&dir.join(&a.manifest().codebook.file)).unwrap().id(),
+            a.codebook().id()
+        );
+    }
+    // Versions 1 and 2 were written from the same data with float32 centroids, version 3
+    // with float16 ones: the stored form is part of the identity.
+    let id = |v| Index::open(&fixture_dir(v).join("index")).unwrap().codebook().id();
+    assert_eq!(id(1), id(2));
+    assert_ne!(id(2), id(3));
+}
+
+/// An index a writer touched after the format changed: a version 2 or 3 index with a segment
 /// added by the current writer holds both forms side by side, and reads as both would.
 #[test]
-fn v2_index_takes_current_segments() {
+fn old_indexes_take_current_segments() {
+    old_index_takes_current_segments(2);
+    old_index_takes_current_segments(3);
+}
+
+fn old_index_takes_current_segments(version: u32) {
     let c = tartan_synth::SynthParams::new(6).dim(16).mean_doc_len(12.0).seed(99).generate();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("index");
-    copy_dir(&fixture_dir(2).join("index"), &dir);
+    copy_dir(&fixture_dir(version).join("index"), &dir);
     let before = Index::open(&dir).unwrap();
     let n_docs = before.n_docs();
     drop(before);

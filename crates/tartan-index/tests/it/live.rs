@@ -253,7 +253,10 @@ fn drift_is_reported_and_retrain_restores_the_fit() {
     let p = dir.path().join("idx");
     Index::build(&subset(&c.docs, &(0..200).collect::<Vec<_>>()), &p, &params(), &NoProgress)
         .unwrap();
-    assert!((Index::open(&p).unwrap().stats().codebook_drift() - 1.0).abs() < 1e-9);
+    // The baseline is the codebook's held-out tokens, drawn from the same documents: the
+    // build's own tokens sit as far from their centroids, give or take sampling noise.
+    let fresh = Index::open(&p).unwrap().stats().codebook_drift();
+    assert!((0.85..1.15).contains(&fresh), "drift right after a build {fresh}");
     let mut w = IndexWriter::open(&p).unwrap();
     let renamed: Vec<(String, usize)> = (0..200).map(|d| (format!("o{d}"), d)).collect();
     let texts: Vec<String> = (0..200).map(|d| format!("other {d}")).collect();

@@ -8,3 +8,4 @@ mod e2e;
 mod errors;
 mod filters;
 mod live;
+mod shards;

@@ -1,0 +1,100 @@
+//! Writing a segment file: ids, offsets, texts and metadata around a stream of residuals,
+//! then the codes packed and the inverted file built from them.
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use tartan_codec::{bits_for, pack_uints};
+use tartan_ivf::Ivf;
+
+use super::layout::*;
+use crate::codebook::Codebook;
+use crate::container::{ContainerWriter, FileKind};
+use crate::error::{IndexError, Result};
+use crate::manifest::SegmentMeta;
+use crate::Progress;
+
+/// What writing a segment measured.
+pub(crate) struct Written {
+    pub bytes: u64,
+    pub crc32: u32,
+    pub sum_sq_residual: f64,
+}
+
+impl Written {
+    /// The manifest entry of this newly written segment (no deletions yet).
+    pub(crate) fn meta(&self, id: u64, file: String, n_docs: u64, n_tokens: u64) -> SegmentMeta {
+        SegmentMeta {
+            id,
+            file: crate::manifest::FileRef { file, bytes: self.bytes, crc32: self.crc32 },
+            n_docs,
+            n_tokens,
+            n_deleted: 0,
+            deletions: None,
+            mean_sq_residual: Some(self.sum_sq_residual / n_tokens.max(1) as f64),
+        }
+    }
+}
+
+/// Everything of a segment's documents except their residuals and codes.
+pub(crate) struct SegmentDocs<'a> {
+    /// `n_docs + 1` token offsets.
+    pub offsets: Cow<'a, [u64]>,
+    pub ids: Vec<&'a str>,
+    pub texts: Option<Vec<&'a str>>,
+    /// Compact JSON objects, `""` for a document without metadata.
+    pub metadata: Option<Vec<&'a str>>,
+}
+
+/// Writes a segment file. `residuals` streams every token's packed residual into the open
+/// RESIDUAL section (document order) and returns the tokens' codes and the sum of their
+/// squared distances to their centroids.
+pub(crate) fn write_segment(
+    path: &Path,
+    docs: &SegmentDocs<'_>,
+    codebook: &Codebook,
+    progress: &dyn Progress,
+    residuals: impl FnOnce(&mut ContainerWriter) -> Result<(Vec<u32>, f64)>,
+) -> Result<Written> {
+    let n_docs = docs.ids.len();
+    let n_tokens = docs.offsets[n_docs] as usize;
+    let k = codebook.n_centroids;
+    let n_sections = 8 + 2 * (docs.texts.is_some() as usize + docs.metadata.is_some() as usize);
+    let mut w = ContainerWriter::create(path, FileKind::Segment, n_sections)?;
+    let code_bits = bits_for(k as u64);
+    let info = [
+        n_docs as u64,
+        n_tokens as u64,
+        codebook.codec.dim() as u64,
+        codebook.codec.nbits() as u64,
+        k as u64,
+        0,
+        code_bits as u64,
+        0,
+    ];
+    w.section(INFO, &info)?;
+    w.section(DOC_OFFSETS, &docs.offsets)?;
+    write_strings(&mut w, ID_OFFSETS, ID_BYTES, &docs.ids)?;
+    w.begin(RESIDUALS, 1)?;
+    let (codes, sum_sq) = residuals(&mut w)?;
+    w.end()?;
+    assert_eq!(codes.len(), n_tokens, "one code per token");
+    let mut packed = Vec::new();
+    pack_uints(&codes, code_bits, &mut packed);
+    w.section(CODE_PACK, &packed)?;
+    drop(packed);
+    progress.stage("inverted file", 0);
+    let ivf = Ivf::build(&docs.offsets, |t| codes[t], k)
+        .map_err(|e| IndexError::Corrupt { path: path.to_path_buf(), reason: e.to_string() })?
+        .pack();
+    w.section(IVF_LIST_OFFSETS, &ivf.offsets)?;
+    w.section(IVF_LISTS, &ivf.bytes)?;
+    if let Some(texts) = &docs.texts {
+        write_strings(&mut w, TEXT_OFFSETS, TEXT_BYTES, texts)?;
+    }
+    if let Some(meta) = &docs.metadata {
+        write_strings(&mut w, META_OFFSETS, META_BYTES, meta)?;
+    }
+    let (bytes, crc32) = w.finish()?;
+    Ok(Written { bytes, crc32, sum_sq_residual: sum_sq })
+}
