@@ -25,7 +25,14 @@ use crate::error::{IndexError, Result};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Filter {
     expr: Expr,
+    src: String,
 }
+
+/// Deepest nesting of `not` and parentheses a filter may have: evaluation recurses, and a
+/// server takes filters from strangers.
+pub const MAX_FILTER_DEPTH: usize = 64;
+/// Longest filter text accepted, in bytes.
+pub const MAX_FILTER_LEN: usize = 64 * 1024;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Expr {
@@ -49,14 +56,27 @@ enum Op {
 
 impl Filter {
     /// Parses `src`; the error names what was expected and the byte position.
+    /// Filters longer than [`MAX_FILTER_LEN`] bytes or nested deeper than
+    /// [`MAX_FILTER_DEPTH`] are refused.
     pub fn parse(src: &str) -> Result<Self> {
-        let mut p = Parser { src, pos: 0 };
+        if src.len() > MAX_FILTER_LEN {
+            return Err(IndexError::Filter {
+                pos: MAX_FILTER_LEN,
+                reason: format!("the filter is {} bytes, the limit is {MAX_FILTER_LEN}", src.len()),
+            });
+        }
+        let mut p = Parser { src, pos: 0, depth: 0 };
         let expr = p.or()?;
         p.skip_ws();
         if p.pos < src.len() {
             return Err(p.err("expected `and`, `or` or the end of the filter"));
         }
-        Ok(Self { expr })
+        Ok(Self { expr, src: src.to_string() })
+    }
+
+    /// The text it was parsed from (to hand the same filter to a remote shard).
+    pub fn source(&self) -> &str {
+        &self.src
     }
 
     /// Whether a document's metadata object matches.
@@ -121,6 +141,7 @@ fn compare(v: &Value, op: Op, want: &Value) -> bool {
 struct Parser<'a> {
     src: &'a str,
     pos: usize,
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -157,6 +178,13 @@ impl Parser<'_> {
             false
         }
     }
+    fn enter(&mut self) -> Result<()> {
+        self.depth += 1;
+        if self.depth > MAX_FILTER_DEPTH {
+            return Err(self.err(&format!("nested deeper than {MAX_FILTER_DEPTH} levels")));
+        }
+        Ok(())
+    }
     fn or(&mut self) -> Result<Expr> {
         let mut terms = vec![self.and()?];
         while self.keyword("or") {
@@ -173,13 +201,18 @@ impl Parser<'_> {
     }
     fn unary(&mut self) -> Result<Expr> {
         if self.keyword("not") {
-            return Ok(Expr::Not(Box::new(self.unary()?)));
+            self.enter()?;
+            let e = Expr::Not(Box::new(self.unary()?));
+            self.depth -= 1;
+            return Ok(e);
         }
         if self.punct("(") {
+            self.enter()?;
             let e = self.or()?;
             if !self.punct(")") {
                 return Err(self.err("expected `)`"));
             }
+            self.depth -= 1;
             return Ok(e);
         }
         let path = self.field()?;
@@ -279,6 +312,20 @@ fn is_name_char(c: char) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn deep_or_long_filters_are_refused_not_overflowed() {
+        let deep = format!("{}a = 1{}", "(".repeat(20_000), ")".repeat(20_000));
+        let err = Filter::parse(&deep).unwrap_err().to_string();
+        assert!(err.contains("nested deeper than 64"), "{err}");
+        let nots = format!("{}a = 1", "not ".repeat(100));
+        assert!(Filter::parse(&nots).unwrap_err().to_string().contains("nested deeper"));
+        let ok = format!("{}a = 1{}", "(".repeat(64), ")".repeat(64));
+        assert!(Filter::parse(&ok).unwrap().matches(&obj(json!({"a": 1}))));
+        let long = format!("a in [{}1]", "1, ".repeat(30_000));
+        assert!(Filter::parse(&long).unwrap_err().to_string().contains("the limit is"));
+        assert_eq!(Filter::parse("x = 2").unwrap().source(), "x = 2");
+    }
 
     fn obj(v: Value) -> Map<String, Value> {
         v.as_object().expect("object").clone()
