@@ -18,6 +18,12 @@ pub enum IndexError {
         /// The directory.
         path: PathBuf,
     },
+    /// The directory holds no collection (no `collection.json`).
+    #[error("{} is not a tartan collection (no collection.json)", path.display())]
+    NoCollection {
+        /// The directory.
+        path: PathBuf,
+    },
     /// No codebook at the path given.
     #[error("{} holds no tartan codebook (a codebook directory with codebook.tcb, a .tcb file, or an index)", path.display())]
     NoCodebook {

@@ -58,6 +58,28 @@ impl Extras {
         self
     }
 
+    /// The entries of the documents at `positions`, in that order (to split a batch between
+    /// shards).
+    ///
+    /// # Panics
+    /// If a position is out of range of a list.
+    pub fn select(&self, positions: &[usize]) -> Self {
+        let pick = |v: &Vec<String>| positions.iter().map(|&i| v[i].clone()).collect();
+        Self {
+            texts: self.texts.as_ref().map(pick),
+            metadata: self.metadata.as_ref().map(pick),
+            n_metadata_values: if self.metadata.is_some() { positions.len() } else { 0 },
+            metadata_error: self.metadata_error.as_ref().and_then(|(at, why)| {
+                positions.iter().position(|p| p == at).map(|i| (i, why.clone()))
+            }),
+        }
+    }
+
+    /// Whether texts are stored.
+    pub fn has_texts(&self) -> bool {
+        self.texts.is_some()
+    }
+
     /// Checks that every list has one entry per document of `docs`.
     pub(crate) fn check(&self, docs: &Embeddings) -> Result<()> {
         let n = docs.n_docs();

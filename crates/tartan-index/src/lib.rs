@@ -62,6 +62,7 @@
 
 mod build;
 mod codebook;
+mod collection;
 mod container;
 mod decode;
 mod deletes;
@@ -73,22 +74,28 @@ mod index;
 mod lock;
 mod manifest;
 mod params;
+mod plaid;
 mod search;
 mod segment;
 mod train;
 mod writer;
 
 pub use codebook::{Codebook, CodebookId, TrainInfo, CODEBOOK_FILE};
+pub use collection::{
+    relative_path, CollectionManifest, ShardEntry, ShardLocation, COLLECTION_FILE,
+    COLLECTION_VERSION,
+};
 pub use container::FORMAT_VERSION;
 pub use error::{IndexError, Result};
 pub use extras::Extras;
-pub use filter::Filter;
+pub use filter::{Filter, MAX_FILTER_DEPTH, MAX_FILTER_LEN};
 pub use index::{Index, IndexStats};
-pub use lock::LOCK_FILE;
+pub use lock::{WriterLock, LOCK_FILE};
 pub use manifest::{BuildInfo, FileRef, Manifest, SegmentMeta, META_FILE};
 pub use params::{
     default_n_centroids, default_sample_docs, IndexParams, ResolvedSearch, SearchParams,
 };
+pub use plaid::{select_finalists, Candidate, ShardHit, ShardSet};
 pub use search::{PreparedQuery, SearchHit};
 pub use tartan_kmeans::Algorithm as KMeansAlgorithm;
 pub use tartan_kmeans::Assignment;

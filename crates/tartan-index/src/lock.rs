@@ -10,17 +10,23 @@ use crate::manifest::{Manifest, META_FILE};
 /// The lock file's name. It is not part of any generation and is never removed.
 pub const LOCK_FILE: &str = "tartan.lock";
 
-/// Exclusive right to change an index, held until dropped. An OS file lock (`flock`), so a
-/// writer killed by any signal releases it.
+/// Exclusive right to change an index (or a collection), held until dropped. An OS file lock
+/// (`flock`), so a writer killed by any signal releases it.
 #[derive(Debug)]
-pub(crate) struct WriterLock {
+pub struct WriterLock {
     _file: File,
 }
 
 impl WriterLock {
     /// Takes the lock of the index in `dir`, failing at once if another writer holds it.
     pub(crate) fn acquire(dir: &Path) -> Result<Self> {
-        let path = dir.join(LOCK_FILE);
+        Self::acquire_file(&dir.join(LOCK_FILE))
+    }
+
+    /// Takes the lock file at `path` (created if missing), failing at once with
+    /// [`IndexError::Locked`] if another writer holds it.
+    pub fn acquire_file(path: &Path) -> Result<Self> {
+        let path = path.to_path_buf();
         let io = |source| IndexError::Io { path: path.clone(), source };
         let mut file = OpenOptions::new()
             .read(true)

@@ -126,7 +126,7 @@ pub struct Manifest {
 
 impl Manifest {
     /// Reads and checks the manifest of the index in `dir`.
-    pub(crate) fn load(dir: &Path) -> Result<Self> {
+    pub fn load(dir: &Path) -> Result<Self> {
         let path = dir.join(META_FILE);
         let file = match std::fs::File::open(&path) {
             Ok(f) => f,

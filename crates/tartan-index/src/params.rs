@@ -223,6 +223,10 @@ impl SearchParams {
         self.filter = Some(filter);
         self
     }
+    /// The filter, if any.
+    pub fn filter_expr(&self) -> Option<&Filter> {
+        self.filter.as_ref()
+    }
     /// Cells probed per query token.
     pub fn ncells(mut self, n: usize) -> Self {
         self.ncells = Some(n);

@@ -1,16 +1,14 @@
-//! PLAID search: probe, approximate scores from centroid ids (pruned, then full), exact
-//! MaxSim on decompressed residuals.
+//! Queries: checked and scored against the centroids once ([`PreparedQuery`]); probing and
+//! approximate scoring from centroid ids, used by the stages in `plaid.rs`.
 
 use ndarray::ArrayView2;
 use rayon::prelude::*;
 use tartan_kernels::SkinnyB;
-use tartan_maxsim::{Hit, TopK};
 
 use crate::codebook::{Codebook, CodebookId};
-use crate::decode::Scratch;
-use crate::deletes::Bitmap;
 use crate::error::{IndexError, Result};
 use crate::params::{ResolvedSearch, SearchParams};
+use crate::plaid::ShardSet;
 use crate::segment::Codes;
 use crate::Index;
 
@@ -28,10 +26,6 @@ pub struct SearchHit {
 
 /// Centroids scored against the query per parallel task.
 const CENTROID_BLOCK: usize = 2048;
-/// Candidates scored from codes per parallel task.
-const SCORE_BLOCK: usize = 512;
-/// Documents decompressed and scored exactly per parallel task.
-const EXACT_BLOCK: usize = 16;
 
 /// A query made ready for one codebook: checked, laid out for the skinny products, and scored
 /// against every centroid once. Any index or shard encoded with that codebook searches it
@@ -92,10 +86,9 @@ impl Index {
         query: ArrayView2<'_, f32>,
         params: &SearchParams,
     ) -> Result<Vec<SearchHit>> {
-        let r = params.resolve()?;
+        params.resolve()?;
         let q = self.codebook.prepare(query, 0)?;
-        let allowed = self.allowed(params)?;
-        self.search_resolved(&q, &r, allowed.as_ref())
+        self.search_prepared(&q, params)
     }
 
     /// Searches a query prepared with this index's codebook (or an equal one: a collection's
@@ -114,16 +107,8 @@ impl Index {
         queries: &[PreparedQuery],
         params: &SearchParams,
     ) -> Result<Vec<Vec<SearchHit>>> {
-        let r = params.resolve()?;
-        if let Some(q) = queries.iter().find(|q| q.codebook != self.codebook.id()) {
-            return Err(IndexError::CodebookMismatch {
-                path: self.dir.clone(),
-                found: self.codebook.id().short(),
-                expected: q.codebook.short(),
-            });
-        }
-        let allowed = self.allowed(params)?;
-        queries.par_iter().map(|q| self.search_resolved(q, &r, allowed.as_ref())).collect()
+        let lists = ShardSet::new(&[self])?.search_batch(queries, params)?;
+        Ok(lists.into_iter().map(|l| l.into_iter().map(|h| h.hit).collect()).collect())
     }
 
     /// Searches a batch of queries in parallel (rayon). Fails on the first bad query.
@@ -140,172 +125,18 @@ impl Index {
             .collect::<Result<Vec<_>>>()?;
         self.search_prepared_batch(&prepared, params)
     }
-
-    /// The documents search may return, per segment: live ones matching the filter. `None`
-    /// when that is every document (no deletions, no filter).
-    fn allowed(&self, params: &SearchParams) -> Result<Option<Allowed>> {
-        let filter = params.filter.as_ref();
-        if filter.is_none() && self.manifest.n_deleted == 0 {
-            return Ok(None);
-        }
-        let sets = self.segments.iter().map(|s| s.allowed(filter)).collect::<Result<Vec<_>>>()?;
-        let count = sets.iter().map(Bitmap::count).sum();
-        Ok(Some(Allowed { sets, count, filtered: filter.is_some() }))
-    }
-
-    fn search_resolved(
-        &self,
-        q: &PreparedQuery,
-        r: &ResolvedSearch,
-        allowed: Option<&Allowed>,
-    ) -> Result<Vec<SearchHit>> {
-        let hits = self.plaid(q, r, allowed)?;
-        hits.into_iter()
-            .map(|h| {
-                let (s, d) = self.locate(h.doc);
-                Ok(SearchHit {
-                    id: self.segments[s].id(d)?.to_string(),
-                    score: h.score,
-                    doc: h.doc as u64,
-                })
-            })
-            .collect()
-    }
-
-    fn plaid(
-        &self,
-        q: &PreparedQuery,
-        r: &ResolvedSearch,
-        allowed: Option<&Allowed>,
-    ) -> Result<Vec<Hit>> {
-        let (qb, cs) = (&q.qb, &q.cs[..]);
-        let nq = qb.n();
-        let k = self.manifest.n_centroids;
-        // No collector is sized beyond the documents there are, whatever the settings say.
-        let n_docs = self.manifest.n_docs as usize;
-        let ndocs = r.ndocs.min(n_docs);
-        let keep: Vec<bool> = cs
-            .chunks_exact(nq)
-            .map(|row| {
-                row.iter().copied().fold(f32::NEG_INFINITY, f32::max) >= r.centroid_score_threshold
-            })
-            .collect();
-
-        // Stage 1: candidates per segment. A selective filter scores every matching document;
-        // a broad one widens probing until enough matching candidates turn up.
-        let scan = allowed.is_some_and(|a| a.filtered && a.count <= scan_limit(r));
-        let mut cands: Vec<Vec<u32>> = vec![Vec::new(); self.segments.len()];
-        let mut ncells = r.ncells;
-        loop {
-            let cells = if scan { Vec::new() } else { probe(cs, nq, ncells) };
-            let mut n = 0;
-            for (si, seg) in self.segments.iter().enumerate() {
-                let c = &mut cands[si];
-                match allowed {
-                    Some(a) if scan => {
-                        c.clear();
-                        c.extend(a.sets[si].iter().map(|d| d as u32));
-                    }
-                    Some(a) => {
-                        seg.ivf().candidates(&cells, c);
-                        c.retain(|&d| a.sets[si].contains(d as usize));
-                    }
-                    None => seg.ivf().candidates(&cells, c),
-                }
-                n += c.len();
-            }
-            let widen = allowed.is_some_and(|a| a.filtered) && !scan && n < ndocs;
-            if !widen || ncells >= k {
-                break;
-            }
-            ncells = (ncells * 2).min(k);
-        }
-
-        // Stage 2: approximate scores over the candidates, ignoring pruned centroids; blocks
-        // of candidates in parallel, each keeping its own best, merged after.
-        let blocks: Vec<Vec<Hit>> = self
-            .segments
-            .iter()
-            .enumerate()
-            .flat_map(|(si, _)| cands[si].chunks(SCORE_BLOCK).map(move |b| (si, b)))
-            .collect::<Vec<_>>()
-            .into_par_iter()
-            .map_init(
-                || vec![0f32; nq],
-                |acc, (si, block)| {
-                    let (seg, base) = (&self.segments[si], self.doc_bases[si] as u32);
-                    let mut top = TopK::new(ndocs);
-                    for &d in block {
-                        let score = approx_score(seg.codes(d as usize), cs, nq, Some(&keep), acc)
-                            .ok_or_else(|| self.corrupt_codes(si))?;
-                        top.push(Hit { doc: base + d, score });
-                    }
-                    Ok(top.into_sorted())
-                },
-            )
-            .collect::<Result<_>>()?;
-        let mut stage2 = TopK::new(ndocs);
-        blocks.into_iter().flatten().for_each(|h| stage2.push(h));
-
-        // Stage 3: the same without pruning, on the survivors.
-        let survivors = stage2.into_sorted();
-        let rescored: Vec<Vec<Hit>> = survivors
-            .par_chunks(SCORE_BLOCK)
-            .map_init(
-                || vec![0f32; nq],
-                |acc, block| {
-                    block
-                        .iter()
-                        .map(|h| {
-                            let (si, d) = self.locate(h.doc);
-                            approx_score(self.segments[si].codes(d), cs, nq, None, acc)
-                                .map(|score| Hit { doc: h.doc, score })
-                                .ok_or_else(|| self.corrupt_codes(si))
-                        })
-                        .collect()
-                },
-            )
-            .collect::<Result<_>>()?;
-        let mut stage3 = TopK::new((r.ndocs / 4).max(r.k).min(n_docs));
-        rescored.into_iter().flatten().for_each(|h| stage3.push(h));
-
-        // Stage 4: decompress and score exactly.
-        let finalists = stage3.into_sorted();
-        let exact: Vec<Vec<Hit>> = finalists
-            .par_chunks(EXACT_BLOCK)
-            .map_init(Scratch::default, |sc, block| {
-                block
-                    .iter()
-                    .map(|h| {
-                        let (si, d) = self.locate(h.doc);
-                        Ok(Hit { doc: h.doc, score: self.exact_score(si, d, qb, cs, sc)? })
-                    })
-                    .collect()
-            })
-            .collect::<Result<_>>()?;
-        let mut top = TopK::new(r.k.min(n_docs));
-        exact.into_iter().flatten().for_each(|h| top.push(h));
-        Ok(top.into_sorted())
-    }
-}
-
-/// Live documents matching the search's filter, per segment.
-struct Allowed {
-    sets: Vec<Bitmap>,
-    count: usize,
-    filtered: bool,
 }
 
 /// A filter matching at most this many documents scores all of them instead of probing:
 /// approximate scoring of 8·ndocs documents costs about what probing does at the default
 /// settings, and recall is then limited only by the approximate passes, not by the cells.
-fn scan_limit(r: &ResolvedSearch) -> usize {
+pub(crate) fn scan_limit(r: &ResolvedSearch) -> usize {
     8 * r.ndocs
 }
 
 /// The sorted, distinct union of each query token's `ncells` best centroids (ties to the
 /// lower id).
-fn probe(cs: &[f32], nq: usize, ncells: usize) -> Vec<u32> {
+pub(crate) fn probe(cs: &[f32], nq: usize, ncells: usize) -> Vec<u32> {
     let k = cs.len() / nq;
     let take = ncells.min(k);
     let mut cells =
@@ -355,7 +186,7 @@ fn probe_select(cs: &[f32], nq: usize, take: usize) -> Vec<u32> {
 /// Σ over query tokens of the best centroid score among the document's codes. With `keep`,
 /// pruned centroids are skipped and a token with no kept centroid contributes 0 (PLAID's
 /// first pass); without, every code counts. `None` if a code is out of range (corruption).
-fn approx_score(
+pub(crate) fn approx_score(
     codes: Codes<'_>,
     cs: &[f32],
     nq: usize,

@@ -1,0 +1,366 @@
+//! PLAID's stages over a pool of segments: those of one index, or of several indexes encoded
+//! with one codebook (a collection's shards), numbered one after the other as if they were one
+//! index. Searching shards as one pool returns exactly what one index of the same documents
+//! in the same order returns.
+//!
+//! 1. candidates: the documents of the probed cells (or every document a selective filter
+//!    allows);
+//! 2. approximate scores from centroid ids, pruned centroids ignored: the best `ndocs` stay;
+//! 3. the same without pruning: the best `max(ndocs / 4, k)` stay;
+//! 4. exact MaxSim on decompressed residuals: the best `k`.
+//!
+//! Stages 1–3 give [`Candidate`]s, stage 4 scores chosen documents: the two rounds a
+//! searcher runs against remote shards, with [`select_finalists`] choosing between them as
+//! stages 2 and 3 would have chosen over all shards at once.
+
+use rayon::prelude::*;
+use tartan_maxsim::{Hit, TopK};
+
+use crate::codebook::CodebookId;
+use crate::decode::Scratch;
+use crate::deletes::Bitmap;
+use crate::error::{IndexError, Result};
+use crate::params::{ResolvedSearch, SearchParams};
+use crate::search::{approx_score, probe, scan_limit, PreparedQuery, SearchHit};
+use crate::Index;
+
+/// Candidates scored from codes per parallel task.
+const SCORE_BLOCK: usize = 512;
+/// Documents decompressed and scored exactly per parallel task.
+const EXACT_BLOCK: usize = 16;
+
+/// A document that survived the approximate passes, with both its scores.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Candidate {
+    /// Its number in the pool (see [`ShardSet`]).
+    pub doc: u32,
+    /// Approximate score with pruned centroids ignored (stage 2).
+    pub pruned: f32,
+    /// Approximate score from every code (stage 3).
+    pub full: f32,
+}
+
+/// A hit of a [`ShardSet`]: the shard it came from and the hit as that shard's index gives it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShardHit {
+    /// Position of the shard in the set.
+    pub shard: usize,
+    /// The hit; `doc` is the document's position in that shard's index.
+    pub hit: SearchHit,
+}
+
+/// Indexes encoded with one codebook, searched as one pool: document numbers run through the
+/// first index's segments, then the second's, and so on. At most 2^32 − 1 documents.
+#[derive(Debug)]
+pub struct ShardSet<'a> {
+    indexes: Vec<&'a Index>,
+    /// (shard, segment) of each part of the pool.
+    parts: Vec<(usize, usize)>,
+    /// First pool document number of each part, and the total at the end.
+    bases: Vec<u64>,
+    codebook: CodebookId,
+}
+
+/// Documents search may return, per part: live ones matching the filter.
+struct Allowed {
+    sets: Vec<Bitmap>,
+    count: usize,
+    filtered: bool,
+}
+
+impl<'a> ShardSet<'a> {
+    /// A pool of `indexes`, which must share one codebook.
+    pub fn new(indexes: &[&'a Index]) -> Result<Self> {
+        let first = indexes.first().ok_or(IndexError::Param {
+            name: "shards",
+            reason: "a shard set needs at least one index".into(),
+        })?;
+        let codebook = first.codebook.id();
+        let mut parts = Vec::new();
+        let mut bases = vec![0u64];
+        for (shard, index) in indexes.iter().enumerate() {
+            if index.codebook.id() != codebook {
+                return Err(IndexError::CodebookMismatch {
+                    path: index.dir.clone(),
+                    found: index.codebook.id().short(),
+                    expected: codebook.short(),
+                });
+            }
+            for (si, seg) in index.segments.iter().enumerate() {
+                parts.push((shard, si));
+                bases.push(bases.last().expect("non-empty") + seg.n_docs as u64);
+            }
+        }
+        if *bases.last().expect("non-empty") > u32::MAX as u64 {
+            return Err(IndexError::Param {
+                name: "shards",
+                reason: "more than 2^32 - 1 documents in one process: serve some shards remotely"
+                    .into(),
+            });
+        }
+        Ok(Self { indexes: indexes.to_vec(), parts, bases, codebook })
+    }
+
+    /// Documents stored in the pool (deleted ones included).
+    pub fn n_docs(&self) -> u64 {
+        *self.bases.last().expect("non-empty")
+    }
+
+    /// The shard (position in the set) holding pool document `doc`.
+    pub fn shard_of(&self, doc: u32) -> usize {
+        self.parts[self.locate(doc).0].0
+    }
+
+    /// Part and local document of a pool document number.
+    fn locate(&self, doc: u32) -> (usize, usize) {
+        let p = self.bases.partition_point(|&b| b <= doc as u64) - 1;
+        (p, (doc as u64 - self.bases[p]) as usize)
+    }
+
+    fn check(&self, queries: &[PreparedQuery]) -> Result<()> {
+        match queries.iter().find(|q| q.codebook_id() != self.codebook) {
+            Some(q) => Err(IndexError::CodebookMismatch {
+                path: self.indexes[0].dir.clone(),
+                found: self.codebook.short(),
+                expected: q.codebook_id().short(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn allowed(&self, params: &SearchParams) -> Result<Option<Allowed>> {
+        let filter = params.filter.as_ref();
+        if filter.is_none() && self.indexes.iter().all(|i| i.manifest.n_deleted == 0) {
+            return Ok(None);
+        }
+        let sets = self
+            .parts
+            .iter()
+            .map(|&(sh, si)| self.indexes[sh].segments[si].allowed(filter))
+            .collect::<Result<Vec<_>>>()?;
+        let count = sets.iter().map(Bitmap::count).sum();
+        Ok(Some(Allowed { sets, count, filtered: filter.is_some() }))
+    }
+
+    /// Searches prepared queries (in parallel): stages 1 to 4 over the whole pool.
+    pub fn search_batch(
+        &self,
+        queries: &[PreparedQuery],
+        params: &SearchParams,
+    ) -> Result<Vec<Vec<ShardHit>>> {
+        let r = params.resolve()?;
+        self.check(queries)?;
+        let allowed = self.allowed(params)?;
+        queries
+            .par_iter()
+            .map(|q| {
+                let cands = self.approximate(q, &r, allowed.as_ref())?;
+                let finalists: Vec<u32> = select_finalists(&[&cands], &r, self.n_docs())
+                    .into_iter()
+                    .map(|(_, d)| d)
+                    .collect();
+                let mut hits = self.exact(q, &finalists)?;
+                hits.truncate(r.k);
+                self.to_hits(hits)
+            })
+            .collect()
+    }
+
+    /// Round 1 of a search split over machines: stages 1 to 3 for each prepared query, the
+    /// surviving candidates with both approximate scores, best pruned score first.
+    pub fn candidates_batch(
+        &self,
+        queries: &[PreparedQuery],
+        params: &SearchParams,
+    ) -> Result<Vec<Vec<Candidate>>> {
+        let r = params.resolve()?;
+        self.check(queries)?;
+        let allowed = self.allowed(params)?;
+        queries.par_iter().map(|q| self.approximate(q, &r, allowed.as_ref())).collect()
+    }
+
+    /// Round 2: exact MaxSim of the pool documents `docs[i]` for query `i`, best first.
+    pub fn score_batch(
+        &self,
+        queries: &[PreparedQuery],
+        docs: &[Vec<u32>],
+    ) -> Result<Vec<Vec<ShardHit>>> {
+        self.check(queries)?;
+        if docs.len() != queries.len() {
+            return Err(IndexError::Param {
+                name: "docs",
+                reason: format!("{} document lists for {} queries", docs.len(), queries.len()),
+            });
+        }
+        if let Some(&d) = docs.iter().flatten().find(|&&d| d as u64 >= self.n_docs()) {
+            return Err(IndexError::Param {
+                name: "docs",
+                reason: format!("document {d} is beyond the {} stored", self.n_docs()),
+            });
+        }
+        queries.par_iter().zip(docs).map(|(q, ds)| self.to_hits(self.exact(q, ds)?)).collect()
+    }
+
+    fn to_hits(&self, hits: Vec<Hit>) -> Result<Vec<ShardHit>> {
+        hits.into_iter()
+            .map(|h| {
+                let (p, d) = self.locate(h.doc);
+                let (shard, si) = self.parts[p];
+                let index = self.indexes[shard];
+                Ok(ShardHit {
+                    shard,
+                    hit: SearchHit {
+                        id: index.segments[si].id(d)?.to_string(),
+                        score: h.score,
+                        doc: index.doc_bases[si] + d as u64,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    /// Stages 1 to 3 for one query: candidates, the best `ndocs` by pruned score, each with
+    /// its full approximate score.
+    fn approximate(
+        &self,
+        q: &PreparedQuery,
+        r: &ResolvedSearch,
+        allowed: Option<&Allowed>,
+    ) -> Result<Vec<Candidate>> {
+        let (cs, nq) = (&q.cs[..], q.n_tokens());
+        let k = cs.len() / nq;
+        // No collector is sized beyond the documents there are, whatever the settings say.
+        let ndocs = r.ndocs.min(self.n_docs() as usize);
+        let keep: Vec<bool> = cs
+            .chunks_exact(nq)
+            .map(|row| {
+                row.iter().copied().fold(f32::NEG_INFINITY, f32::max) >= r.centroid_score_threshold
+            })
+            .collect();
+
+        // Stage 1: candidates per part. A selective filter scores every matching document;
+        // a broad one widens probing until enough matching candidates turn up.
+        let scan = allowed.is_some_and(|a| a.filtered && a.count <= scan_limit(r));
+        let mut cands: Vec<Vec<u32>> = vec![Vec::new(); self.parts.len()];
+        let mut ncells = r.ncells;
+        loop {
+            let cells = if scan { Vec::new() } else { probe(cs, nq, ncells) };
+            let mut n = 0;
+            for (p, &(sh, si)) in self.parts.iter().enumerate() {
+                let seg = &self.indexes[sh].segments[si];
+                let c = &mut cands[p];
+                match allowed {
+                    Some(a) if scan => {
+                        c.clear();
+                        c.extend(a.sets[p].iter().map(|d| d as u32));
+                    }
+                    Some(a) => {
+                        seg.ivf().candidates(&cells, c);
+                        c.retain(|&d| a.sets[p].contains(d as usize));
+                    }
+                    None => seg.ivf().candidates(&cells, c),
+                }
+                n += c.len();
+            }
+            let widen = allowed.is_some_and(|a| a.filtered) && !scan && n < ndocs;
+            if !widen || ncells >= k {
+                break;
+            }
+            ncells = (ncells * 2).min(k);
+        }
+
+        // Stage 2: approximate scores over the candidates, ignoring pruned centroids; blocks
+        // of candidates in parallel, each keeping its own best, merged after.
+        let blocks: Vec<Vec<Hit>> = cands
+            .iter()
+            .enumerate()
+            .flat_map(|(p, c)| c.chunks(SCORE_BLOCK).map(move |b| (p, b)))
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map_init(
+                || vec![0f32; nq],
+                |acc, (p, block)| {
+                    let (sh, si) = self.parts[p];
+                    let seg = &self.indexes[sh].segments[si];
+                    let base = self.bases[p] as u32;
+                    let mut top = TopK::new(ndocs);
+                    for &d in block {
+                        let score = approx_score(seg.codes(d as usize), cs, nq, Some(&keep), acc)
+                            .ok_or_else(|| self.indexes[sh].corrupt_codes(si))?;
+                        top.push(Hit { doc: base + d, score });
+                    }
+                    Ok(top.into_sorted())
+                },
+            )
+            .collect::<Result<_>>()?;
+        let mut stage2 = TopK::new(ndocs);
+        blocks.into_iter().flatten().for_each(|h| stage2.push(h));
+
+        // Stage 3's scores: the same without pruning, on the survivors.
+        let survivors = stage2.into_sorted();
+        let full: Vec<Vec<Candidate>> = survivors
+            .par_chunks(SCORE_BLOCK)
+            .map_init(
+                || vec![0f32; nq],
+                |acc, block| {
+                    block
+                        .iter()
+                        .map(|h| {
+                            let (p, d) = self.locate(h.doc);
+                            let (sh, si) = self.parts[p];
+                            let codes = self.indexes[sh].segments[si].codes(d);
+                            approx_score(codes, cs, nq, None, acc)
+                                .map(|full| Candidate { doc: h.doc, pruned: h.score, full })
+                                .ok_or_else(|| self.indexes[sh].corrupt_codes(si))
+                        })
+                        .collect()
+                },
+            )
+            .collect::<Result<_>>()?;
+        Ok(full.into_iter().flatten().collect())
+    }
+
+    /// Stage 4: decompresses and scores `docs` exactly; best first.
+    fn exact(&self, q: &PreparedQuery, docs: &[u32]) -> Result<Vec<Hit>> {
+        let exact: Vec<Vec<Hit>> = docs
+            .par_chunks(EXACT_BLOCK)
+            .map_init(Scratch::default, |sc, block| {
+                block
+                    .iter()
+                    .map(|&doc| {
+                        let (p, d) = self.locate(doc);
+                        let (sh, si) = self.parts[p];
+                        let score = self.indexes[sh].exact_score(si, d, &q.qb, &q.cs, sc)?;
+                        Ok(Hit { doc, score })
+                    })
+                    .collect()
+            })
+            .collect::<Result<_>>()?;
+        let mut hits: Vec<Hit> = exact.into_iter().flatten().collect();
+        hits.sort_by(Hit::rank_cmp);
+        Ok(hits)
+    }
+}
+
+/// Stages 2 and 3's choice over candidate lists of several pools searched apart (in pool
+/// order: list `i` before list `i + 1`, as if numbered one after the other): the best `ndocs`
+/// by pruned score, then of those the best `max(ndocs / 4, k)` by full score, ties to the
+/// earlier list and the lower document. `n_docs` is the documents stored over all pools.
+/// Returns `(list, doc)` of the documents to score exactly.
+pub fn select_finalists(
+    lists: &[&[Candidate]],
+    r: &ResolvedSearch,
+    n_docs: u64,
+) -> Vec<(usize, u32)> {
+    let n_docs = n_docs.min(usize::MAX as u64) as usize;
+    let mut all: Vec<(usize, Candidate)> =
+        lists.iter().enumerate().flat_map(|(l, c)| c.iter().map(move |&c| (l, c))).collect();
+    let order = |a: f32, b: f32, x: &(usize, Candidate), y: &(usize, Candidate)| {
+        b.total_cmp(&a).then(x.0.cmp(&y.0)).then(x.1.doc.cmp(&y.1.doc))
+    };
+    all.sort_by(|x, y| order(x.1.pruned, y.1.pruned, x, y));
+    all.truncate(r.ndocs.min(n_docs));
+    all.sort_by(|x, y| order(x.1.full, y.1.full, x, y));
+    all.truncate((r.ndocs / 4).max(r.k).min(n_docs));
+    all.into_iter().map(|(l, c)| (l, c.doc)).collect()
+}
