@@ -1,0 +1,87 @@
+use std::path::PathBuf;
+
+/// Errors of the facade: those of the layers below, and its own (ingest, shards, remote).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Building, opening, writing or searching an index failed.
+    #[error(transparent)]
+    Index(#[from] tartan_index::IndexError),
+    /// Reading or writing an embeddings directory failed.
+    #[error(transparent)]
+    Embeddings(#[from] tartan_embeddings::EmbError),
+    /// Reading a corpus, queries or qrels failed.
+    #[error(transparent)]
+    Eval(#[from] tartan_eval::EvalError),
+    /// Loading a model or encoding text failed.
+    #[cfg(feature = "text")]
+    #[error(transparent)]
+    Encoder(#[from] tartan_encoder::EncoderError),
+    /// An I/O operation failed.
+    #[error("I/O on {}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A metadata file has a bad line.
+    #[error("{}:{line}: {reason}", path.display())]
+    Metadata {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An argument is invalid.
+    #[error("invalid {name}: {reason}")]
+    Param {
+        /// The argument.
+        name: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// A path is neither an index nor a collection.
+    #[error("{} is neither a tartan index (meta.json) nor a collection (collection.json)", path.display())]
+    NotFound {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A shard cannot join a collection or be used with it.
+    #[error("shard {shard}: {reason}")]
+    Shard {
+        /// The shard's name or location.
+        shard: String,
+        /// Why.
+        reason: String,
+    },
+    /// A remote shard did not answer, or answered with an error.
+    #[error("shard {shard} ({url}): {reason}")]
+    Remote {
+        /// The shard's name.
+        shard: String,
+        /// Its URL.
+        url: String,
+        /// What went wrong (timeout, refused, HTTP status and the server's message).
+        reason: String,
+    },
+    /// Not every shard answered and the search required all of them.
+    #[error("{answered} of {shards} shards answered and every shard was required: {failures}")]
+    Incomplete {
+        /// Shards that answered.
+        answered: usize,
+        /// Shards searched.
+        shards: usize,
+        /// Each failure, `shard: reason`, joined.
+        failures: String,
+    },
+    /// Text input or output was asked of a build without the `text` feature, or of a searcher
+    /// without a model.
+    #[error("{0}")]
+    NoText(String),
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

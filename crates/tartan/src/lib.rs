@@ -1,0 +1,81 @@
+//! tartan's library facade: what the command line, the server and the Python module share,
+//! so that none of them holds logic another would have to copy.
+//!
+//! * **Ingest** ([`load_documents`], [`read_metadata`], [`load_queries`]): an embeddings
+//!   directory, or with the `text` feature a corpus encoded by a model ([`text`]), with
+//!   JSON-lines metadata beside it.
+//! * **Codebooks and builds**: [`Codebook::train`] once on a sample, then
+//!   [`Index::build`] with [`IndexParams::codebook`] for every shard, on any machine: the same
+//!   documents and codebook give the same files.
+//! * **Collections** ([`create_collection`], [`add_shard`], [`remove_shard`]): shards of one
+//!   codebook, local directories or `tartan serve` URLs, named in a `collection.json`.
+//! * **Search** ([`Searcher`]): an index or a collection alike. The query is scored against
+//!   the codebook once, every shard searches, the top-k lists merge; remote shards answer
+//!   within a deadline or are reported missing in the [`Coverage`].
+//! * **Changes** ([`Writer`]): add, upsert, delete, compact on an index or a collection
+//!   (every id routed to its shard).
+//! * **Wire format** ([`wire`]): the JSON of `tartan serve`, shared by server and client.
+//! * **Measurement** ([`Latency`]): percentiles computed one way everywhere.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use tartan::{Codebook, Index, IndexParams, NoProgress, SearchParams, Searcher, ShardSpec};
+//!
+//! let corpus = tartan_synth::SynthParams::new(400).dim(32).n_queries(2).seed(5).generate();
+//! let dir = tempfile::tempdir()?;
+//! // One codebook, trained on a sample; two shards built apart with it.
+//! let codebook = Arc::new(Codebook::train(&corpus.docs, &IndexParams::new().nbits(2), &NoProgress)?);
+//! let halves = [(0..200).collect::<Vec<_>>(), (200..400).collect()];
+//! let mut shards = Vec::new();
+//! for (i, half) in halves.iter().enumerate() {
+//!     let path = dir.path().join(format!("shard{i}"));
+//!     let p = IndexParams::new().codebook(codebook.clone());
+//!     Index::build(&corpus.docs.select(half)?, &path, &p, &NoProgress)?;
+//!     shards.push(ShardSpec::parse(path.to_str().unwrap()));
+//! }
+//! let coll = dir.path().join("coll");
+//! tartan::create_collection(&coll, None, &shards)?;
+//!
+//! // Searched as one.
+//! let searcher = Searcher::open(&coll)?;
+//! let q = corpus.queries.doc(0);
+//! let results = searcher.search(ndarray::ArrayView2::from_shape((q.len() / 32, 32), &q)?, &SearchParams::new(5))?;
+//! assert_eq!((results.hits.len(), results.coverage.shards, results.coverage.answered), (5, 2, 2));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod collection;
+mod error;
+mod ingest;
+mod measure;
+mod remote;
+mod searcher;
+#[cfg(feature = "text")]
+pub mod text;
+pub mod wire;
+mod writer;
+
+pub use collection::{
+    add_shard, create_collection, remove_shard, CollectionCommit, CollectionWriter, ShardSpec,
+    COLLECTION_LOCK,
+};
+pub use error::{Error, Result};
+pub use ingest::{load_documents, load_queries, read_metadata, Documents, IngestOptions};
+pub use measure::Latency;
+pub use remote::{Health, RemoteShard};
+pub use searcher::{Coverage, Hit, Results, SearchOptions, Searcher, Shard, ShardPolicy};
+pub use writer::{Committed, Writer};
+
+pub use tartan_embeddings::{Embeddings, Kind, LoadOptions, Precision};
+pub use tartan_index::{
+    Codebook, CodebookId, CollectionManifest, Extras, Filter, Index, IndexError, IndexParams,
+    IndexStats, IndexWriter, NoProgress, Progress, SearchParams, ShardEntry,
+};
+
+/// Codebook drift above which an index should be retrained: tokens 25% farther (in squared
+/// distance) from their centroids than the codebook's training tokens lose noticeably more to
+/// quantisation. See [`IndexStats::codebook_drift`].
+pub const DRIFT_WARNING: f64 = 1.25;

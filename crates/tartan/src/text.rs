@@ -1,0 +1,138 @@
+//! Text in: which model, loaded from a directory or a hub id; corpora and queries encoded into
+//! embeddings directories or query matrices. Needs the `text` feature.
+
+use std::path::Path;
+
+use ndarray::Array2;
+use tartan_embeddings::{EmbeddingsWriter, Kind, Precision};
+use tartan_encoder::{Encoder, EncoderParams, Mode};
+use tartan_eval::TextItem;
+use tartan_index::Progress;
+
+use crate::error::{Error, Result};
+
+/// Texts per encode call: large enough to sort by length well, small enough to stream.
+const CHUNK: usize = 2048;
+
+/// Which model encodes text and how. Every `None` comes from the checkpoint's own files, else
+/// ColBERT's defaults (see [`EncoderParams`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModelSpec {
+    /// A model directory (config.json, tokenizer.json, model.safetensors), or a hub model id
+    /// (fetched on a machine online).
+    pub model: String,
+    /// Force raw or ColBERT mode (default: ColBERT if the checkpoint has a projection).
+    pub mode: Option<Mode>,
+    /// Document length in tokens.
+    pub doc_maxlen: Option<usize>,
+    /// Query length in tokens.
+    pub query_maxlen: Option<usize>,
+    /// Texts per forward pass (default 32).
+    pub batch_size: Option<usize>,
+}
+
+impl ModelSpec {
+    /// The model at `model` (a directory or a hub id) with every setting from the checkpoint.
+    pub fn new(model: impl Into<String>) -> Self {
+        Self { model: model.into(), ..Self::default() }
+    }
+
+    /// Loads the model: a local directory if `model` names one, else a hub model id.
+    pub fn load(&self) -> Result<Encoder> {
+        let mut p = EncoderParams::new();
+        if let Some(m) = self.mode {
+            p = p.mode(m);
+        }
+        if let Some(n) = self.query_maxlen {
+            p = p.query_maxlen(n);
+        }
+        if let Some(n) = self.doc_maxlen {
+            p = p.doc_maxlen(n);
+        }
+        if let Some(n) = self.batch_size {
+            p = p.batch_size(n);
+        }
+        let path = Path::new(&self.model);
+        if path.exists() {
+            return Ok(Encoder::load(path, &p)?);
+        }
+        Ok(Encoder::from_hub(&self.model, &p)?)
+    }
+}
+
+/// Encodes `items` into the `kind` files of the embeddings directory `out` (streamed, a chunk
+/// at a time); returns the tokens written.
+pub fn encode_items(
+    enc: &Encoder,
+    items: &[TextItem],
+    out: &Path,
+    kind: Kind,
+    precision: Precision,
+    progress: &dyn Progress,
+) -> Result<usize> {
+    let mut w = EmbeddingsWriter::create(out, kind, enc.dim(), precision, false)?;
+    let stage = if kind == Kind::Docs { "encoding documents" } else { "encoding queries" };
+    progress.stage(stage, items.len() as u64);
+    let mut tokens = 0;
+    for chunk in items.chunks(CHUNK) {
+        let texts: Vec<&str> = chunk.iter().map(|d| d.text.as_str()).collect();
+        let vecs = match kind {
+            Kind::Docs => enc.encode_docs(&texts, &mut |n| progress.advance(n as u64))?,
+            Kind::Queries => {
+                let v = enc.encode_queries(&texts)?;
+                progress.advance(texts.len() as u64);
+                v
+            }
+        };
+        for (item, v) in chunk.iter().zip(&vecs) {
+            w.push(&item.id, v)?;
+            tokens += v.len() / enc.dim();
+        }
+    }
+    w.finish()?;
+    Ok(tokens)
+}
+
+/// What [`encode_beir`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncodedBeir {
+    /// Documents encoded.
+    pub docs: usize,
+    /// Their tokens.
+    pub doc_tokens: usize,
+    /// Queries of the split encoded.
+    pub queries: usize,
+    /// Their tokens.
+    pub query_tokens: usize,
+}
+
+/// Encodes a BEIR directory (corpus, the queries judged in `split`, its qrels) into the
+/// embeddings directory `out`: documents, queries and `qrels.tsv`. `max_docs` keeps only the
+/// first documents (quick trials).
+pub fn encode_beir(
+    enc: &Encoder,
+    beir: &Path,
+    out: &Path,
+    split: &str,
+    max_docs: Option<usize>,
+    precision: Precision,
+    progress: &dyn Progress,
+) -> Result<EncodedBeir> {
+    let mut corpus = tartan_eval::load_corpus(beir)?;
+    if let Some(n) = max_docs {
+        corpus.truncate(n);
+    }
+    let (queries, qrels) = tartan_eval::load_queries(beir, split)?;
+    let doc_tokens = encode_items(enc, &corpus, out, Kind::Docs, precision, progress)?;
+    let query_tokens = encode_items(enc, &queries, out, Kind::Queries, precision, progress)?;
+    qrels.write(&out.join("qrels.tsv"))?;
+    Ok(EncodedBeir { docs: corpus.len(), doc_tokens, queries: queries.len(), query_tokens })
+}
+
+/// Encodes one query text into its token matrix (`n_tokens × dim`).
+pub fn encode_query(enc: &Encoder, text: &str) -> Result<Array2<f32>> {
+    let v = enc.encode_queries(&[text])?.remove(0);
+    let dim = enc.dim();
+    Array2::from_shape_vec((v.len() / dim, dim), v)
+        .map_err(|e| Error::Param { name: "query", reason: e.to_string() })
+}
