@@ -6,34 +6,36 @@ use std::path::Path;
 use anyhow::{anyhow, Result};
 use plotters::prelude::*;
 
-use crate::sweep::Row;
-
-/// Colours of tartan's points by nbits, and of the reference systems.
-fn colour(r: &Row) -> RGBColor {
-    match (r.system.as_str(), r.nbits) {
-        ("tartan", Some(1)) => RGBColor(31, 119, 180),
-        ("tartan", Some(2)) => RGBColor(44, 160, 44),
-        ("tartan", Some(4)) => RGBColor(214, 39, 40),
-        ("tartan", _) => RGBColor(148, 103, 189),
-        ("exact", _) => BLACK,
-        ("float16", _) => RGBColor(127, 127, 127),
-        _ => RGBColor(255, 127, 14),
-    }
+/// One point of a trade-off plot.
+#[derive(Debug, Clone)]
+pub struct Point {
+    /// Cost (log axis).
+    pub x: f64,
+    /// Quality.
+    pub y: f64,
+    /// Legend entry it belongs to (one series, one colour each).
+    pub series: &'static str,
+    /// On the Pareto front (drawn filled, joined by the front's line).
+    pub on_front: bool,
 }
 
-/// Draws `rows` as quality (y) against `cost` (x, log scale) into an SVG at `path`.
-pub fn tradeoff(
-    path: &Path,
-    rows: &[&Row],
-    (quality, score): (&str, impl Fn(&Row) -> f64),
-    x_label: &str,
-    cost: impl Fn(&Row) -> f64,
-) -> Result<()> {
-    let front_flags = crate::sweep::pareto(rows, &cost, &score);
-    let on_front = |i: usize| front_flags[i];
+/// Legend entries in drawing order, with their colours.
+const SERIES: [(&str, RGBColor); 7] = [
+    ("tartan 1-bit", RGBColor(31, 119, 180)),
+    ("tartan 2-bit", RGBColor(44, 160, 44)),
+    ("tartan 4-bit", RGBColor(214, 39, 40)),
+    ("tartan 8-bit", RGBColor(148, 103, 189)),
+    ("exact MaxSim", BLACK),
+    ("float16 MaxSim", RGBColor(127, 127, 127)),
+    ("bi-encoder (mean-pooled)", RGBColor(255, 127, 14)),
+];
+
+/// Draws `points` as quality (`y`, named `quality`) against cost (`x`, log scale, named
+/// `x_label`) into an SVG at `path`.
+pub fn tradeoff(path: &Path, points: &[Point], quality: &str, x_label: &str) -> Result<()> {
     let err = |e: &dyn std::fmt::Display| anyhow!("drawing {}: {e}", path.display());
-    let xs: Vec<f64> = rows.iter().map(|r| cost(r).max(1e-3)).collect();
-    let ys: Vec<f64> = rows.iter().map(|r| score(r)).collect();
+    let xs: Vec<f64> = points.iter().map(|p| p.x.max(1e-3)).collect();
+    let ys: Vec<f64> = points.iter().map(|p| p.y).collect();
     let (x_lo, x_hi) = xs.iter().fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
     let (y_lo, y_hi) = ys.iter().fold((f64::MAX, f64::MIN), |(a, b), &y| (a.min(y), b.max(y)));
     let pad = ((y_hi - y_lo) * 0.08).max(0.005);
@@ -49,7 +51,7 @@ pub fn tradeoff(
     chart.configure_mesh().x_desc(x_label).y_desc(quality).draw().map_err(|e| err(&e))?;
 
     let mut front: Vec<(f64, f64)> =
-        (0..rows.len()).filter(|&i| on_front(i)).map(|i| (xs[i], ys[i])).collect();
+        (0..points.len()).filter(|&i| points[i].on_front).map(|i| (xs[i], ys[i])).collect();
     front.sort_by(|a, b| a.0.total_cmp(&b.0));
     chart
         .draw_series(LineSeries::new(front, BLACK.stroke_width(2)))
@@ -57,24 +59,16 @@ pub fn tradeoff(
         .label("Pareto front")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK.stroke_width(2)));
 
-    // (legend, system, nbits): one series each, so each gets a legend entry.
-    let groups = [
-        ("tartan 1-bit", "tartan", Some(1)),
-        ("tartan 2-bit", "tartan", Some(2)),
-        ("tartan 4-bit", "tartan", Some(4)),
-        ("tartan 8-bit", "tartan", Some(8)),
-        ("exact MaxSim", "exact", None),
-        ("float16 MaxSim", "float16", None),
-        ("bi-encoder (mean-pooled)", "bi-encoder", None),
-    ];
-    for (name, system, nbits) in groups {
-        let pts: Vec<(f64, f64, RGBColor, bool)> = (0..rows.len())
-            .filter(|&i| rows[i].system == system && (nbits.is_none() || rows[i].nbits == nbits))
-            .map(|i| (xs[i], ys[i], colour(rows[i]), on_front(i)))
+    for (name, c) in SERIES {
+        let pts: Vec<(f64, f64, bool)> = (0..points.len())
+            .filter(|&i| points[i].series == name)
+            .map(|i| (xs[i], ys[i], points[i].on_front))
             .collect();
-        let Some(&(_, _, c, _)) = pts.first() else { continue };
+        if pts.is_empty() {
+            continue;
+        }
         chart
-            .draw_series(pts.into_iter().map(|(x, y, c, front)| {
+            .draw_series(pts.into_iter().map(|(x, y, front)| {
                 let style = if front { c.filled() } else { c.stroke_width(2) };
                 Circle::new((x, y), 5, style)
             }))

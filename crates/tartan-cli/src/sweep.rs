@@ -17,9 +17,12 @@ use tartan_eval::{overlap_at, Metrics, Qrels, Run};
 use tartan_index::{Index, IndexParams, NoProgress, SearchParams};
 use tartan_maxsim::{exact_search, Corpus, Hit};
 
-use crate::commands::{load_queries, timed_searches};
-use crate::timing::latency;
+use crate::commands::timed_searches;
+use crate::plot::Point;
 use crate::SweepArgs;
+
+/// A quality axis: how a row scores on it.
+type Score = fn(&Row) -> f64;
 
 /// One point of the sweep.
 #[derive(Debug, Clone, Serialize)]
@@ -52,6 +55,18 @@ impl Row {
     /// The quality axis of the plots: nDCG@10 if there are qrels, else recall@10 vs exact.
     pub fn quality(&self) -> f64 {
         self.ndcg_10.unwrap_or(self.recall_10_vs_exact)
+    }
+    /// The plots' legend entry.
+    pub fn series(&self) -> &'static str {
+        match (self.system.as_str(), self.nbits) {
+            ("tartan", Some(1)) => "tartan 1-bit",
+            ("tartan", Some(2)) => "tartan 2-bit",
+            ("tartan", Some(4)) => "tartan 4-bit",
+            ("tartan", _) => "tartan 8-bit",
+            ("exact", _) => "exact MaxSim",
+            ("float16", _) => "float16 MaxSim",
+            _ => "bi-encoder (mean-pooled)",
+        }
     }
     /// Short label for plots and tables.
     pub fn label(&self) -> String {
@@ -88,7 +103,7 @@ impl Judge {
     fn row(&self, system: &str, run: &Run, times: &[Duration], bytes_per_token: f64) -> Row {
         // The qrels were cut to the searched queries, so every judged query has a ranking.
         let m = self.qrels.as_ref().map(|q| Metrics::compute(run, q));
-        let l = latency(times);
+        let l = tartan::Latency::of(times);
         Row {
             system: system.into(),
             n_centroids: None,
@@ -238,7 +253,7 @@ pub fn run(a: &SweepArgs) -> Result<()> {
     let opts = LoadOptions { normalize: a.normalize };
     let docs =
         Embeddings::open(&a.embeddings, Kind::Docs, opts).context("reading the documents")?;
-    let mut queries = load_queries(&a.embeddings, a.normalize)?;
+    let mut queries = tartan::load_queries(&a.embeddings, a.normalize)?;
     if queries.dim() != docs.dim() {
         bail!("queries have dimension {}, documents {}", queries.dim(), docs.dim());
     }
@@ -312,7 +327,7 @@ pub fn run(a: &SweepArgs) -> Result<()> {
             for &c in &ncells {
                 for &d in &ndocs {
                     let params = SearchParams::new(a.k).ncells(c).ndocs(d);
-                    let (hits, times) = timed_searches(&index, &views, &params)?;
+                    let (hits, times) = timed_searches(&views, |q| index.search(q, &params))?;
                     let mut run = Run::new();
                     for (i, h) in hits.into_iter().enumerate() {
                         run.insert(queries.id(i), h.into_iter().map(|h| (h.id, h.score)).collect());
@@ -405,20 +420,33 @@ fn write_outputs(
         rows,
     };
     write(&out.join("sweep.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
-    let points: Vec<&Row> = rows.iter().collect();
+    let rows_ref: Vec<&Row> = rows.iter().collect();
     let bytes = ("bytes", "bytes per token (log scale)");
     let latency = ("latency", "search latency p50, ms (log scale)");
     let mut written = Vec::new();
     for (name, x_label) in [bytes, latency] {
         let cost = |r: &Row| if name == "bytes" { r.bytes_per_token } else { r.p50_ms };
-        let file = format!("quality_vs_{name}.svg");
-        crate::plot::tradeoff(&out.join(&file), &points, (quality, Row::quality), x_label, cost)?;
-        written.push(file);
         // With qrels, the main axis is nDCG@10; fidelity to exact MaxSim gets its own plots.
+        let mut plots: Vec<(String, &str, Score)> =
+            vec![(format!("quality_vs_{name}.svg"), quality, Row::quality)];
         if quality != "recall@10 vs exact" {
-            let file = format!("recall_vs_{name}.svg");
-            let recall = ("recall@10 vs exact", |r: &Row| r.recall_10_vs_exact);
-            crate::plot::tradeoff(&out.join(&file), &points, recall, x_label, cost)?;
+            plots.push((format!("recall_vs_{name}.svg"), "recall@10 vs exact", |r| {
+                r.recall_10_vs_exact
+            }));
+        }
+        for (file, axis, score) in plots {
+            let front = pareto(&rows_ref, cost, score);
+            let points: Vec<Point> = rows
+                .iter()
+                .zip(front)
+                .map(|(r, on_front)| Point {
+                    x: cost(r),
+                    y: score(r),
+                    series: r.series(),
+                    on_front,
+                })
+                .collect();
+            crate::plot::tradeoff(&out.join(&file), &points, axis, x_label)?;
             written.push(file);
         }
     }
