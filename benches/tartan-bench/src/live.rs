@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Result;
 use ndarray::ArrayView2;
@@ -52,13 +52,8 @@ fn quality(index: &Index, all: &Embeddings, live: &[usize], qs: &[Vec<f32>]) -> 
         recall += hits.iter().filter(|h| want.contains(&h.id.as_str())).count() as f64
             / want.len() as f64;
     }
-    times.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    Ok(Quality {
-        p50_ms: ms(times[times.len() / 2]),
-        p95_ms: ms(times[(times.len() * 95).div_ceil(100) - 1]),
-        recall10: recall / qs.len() as f64,
-    })
+    let l = tartan::Latency::of(&times);
+    Ok(Quality { p50_ms: l.p50_ms, p95_ms: l.p95_ms, recall10: recall / qs.len() as f64 })
 }
 
 fn main() -> Result<()> {

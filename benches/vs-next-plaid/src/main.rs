@@ -116,11 +116,6 @@ fn child_build(engine: &str, emb: &Path, idx: &Path, nbits: u8) -> Result<ChildR
     })
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i].as_secs_f64() * 1e3
-}
-
 /// Opens the index, times single queries then a parallel batch, writes the run.
 fn child_search(
     engine: &str,
@@ -191,15 +186,15 @@ fn child_search(
     }
     let mut f = std::io::BufWriter::new(std::fs::File::create(run_out)?);
     run.write(&mut f, engine)?;
-    times.sort();
+    let l = tartan::Latency::of(&times);
     Ok(ChildReport {
         seconds: t.elapsed().as_secs_f64(),
         peak_rss_kb: status_kb("VmHWM:"),
         rss_after_load_kb,
         load_seconds,
-        p50_ms: percentile(&times, 0.50),
-        p95_ms: percentile(&times, 0.95),
-        p99_ms: percentile(&times, 0.99),
+        p50_ms: l.p50_ms,
+        p95_ms: l.p95_ms,
+        p99_ms: l.p99_ms,
         qps,
     })
 }

@@ -5,11 +5,11 @@ use std::time::Instant;
 
 use anyhow::Result;
 use ndarray::ArrayView2;
-use tartan_index::{Index, IndexParams, NoProgress, SearchParams};
-use tartan_synth::SynthParams;
+use tartan::{Index, IndexParams, Latency, NoProgress, SearchParams};
 
 use crate::commands::timed_searches;
-use crate::timing::latency;
+use tartan_synth::SynthParams;
+
 use crate::DemoArgs;
 
 pub fn run(a: &DemoArgs) -> Result<()> {
@@ -52,7 +52,8 @@ pub fn run(a: &DemoArgs) -> Result<()> {
             &NoProgress,
         )?;
         let build_s = t.elapsed().as_secs_f64();
-        let (hits, times) = timed_searches(&index, &views, &SearchParams::new(k))?;
+        let params = SearchParams::new(k);
+        let (hits, times) = timed_searches(&views, |q| index.search(q, &params))?;
         let recall: f64 = hits
             .iter()
             .zip(&exact_ids)
@@ -62,7 +63,7 @@ pub fn run(a: &DemoArgs) -> Result<()> {
             .sum::<f64>()
             / hits.len() as f64;
         let s = index.stats();
-        let l = latency(&times);
+        let l = Latency::of(&times);
         outln!(
             "| PLAID {nbits}-bit (K {}) | {:.2} | {build_s:.2} | {:.2} | {:.2} | {recall:.3} |",
             s.n_centroids,

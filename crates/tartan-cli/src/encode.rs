@@ -1,126 +1,66 @@
-//! `tartan encode`: a BEIR directory to an embeddings directory.
+//! `tartan encode` and the `--model` options: thin shells over `tartan::text`.
 
-use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
-use tartan_embeddings::{EmbeddingsWriter, Kind, Precision};
-use tartan_encoder::{Encoder, EncoderParams, Mode};
+use tartan::text::ModelSpec;
+use tartan_encoder::{Encoder, Mode};
 
+use crate::progress::Bars;
 use crate::{EncodeArgs, EncoderArgs};
 
-/// Texts per encode call: large enough to sort by length well, small enough to stream.
-const CHUNK: usize = 2048;
+impl EncoderArgs {
+    /// The model the options name, if any.
+    pub fn spec(&self) -> Option<ModelSpec> {
+        let model = self.model.as_ref()?;
+        Some(ModelSpec {
+            model: model.clone(),
+            mode: self.mode.map(|m| match m {
+                crate::ModeArg::Raw => Mode::Raw,
+                crate::ModeArg::Colbert => Mode::ColBert,
+            }),
+            doc_maxlen: self.doc_maxlen,
+            query_maxlen: self.query_maxlen,
+            batch_size: Some(self.batch_size),
+        })
+    }
 
-/// Loads the encoder named by `--model`: a local directory, else a hub model id.
-pub fn load_encoder(a: &EncoderArgs) -> Result<Encoder> {
-    let Some(model) = &a.model else { anyhow::bail!("--model is required") };
-    let mut p = EncoderParams::new().batch_size(a.batch_size);
-    if let Some(m) = a.mode {
-        p = p.mode(match m {
-            crate::ModeArg::Raw => Mode::Raw,
-            crate::ModeArg::Colbert => Mode::ColBert,
-        });
+    /// Loads the model named by `--model` (a local directory, else a hub model id), if any.
+    pub fn load(&self) -> Result<Option<Encoder>> {
+        let Some(spec) = self.spec() else { return Ok(None) };
+        let enc = spec.load().with_context(|| format!("loading the model {}", spec.model))?;
+        eprintln!(
+            "model {}: {:?} mode, dim {}, query_maxlen {}, doc_maxlen {}",
+            spec.model,
+            enc.mode(),
+            enc.dim(),
+            enc.query_maxlen(),
+            enc.doc_maxlen()
+        );
+        Ok(Some(enc))
     }
-    if let Some(n) = a.query_maxlen {
-        p = p.query_maxlen(n);
-    }
-    if let Some(n) = a.doc_maxlen {
-        p = p.doc_maxlen(n);
-    }
-    let path = Path::new(model);
-    let enc = if path.exists() {
-        Encoder::load(path, &p)
-            .with_context(|| format!("loading the model in {}", path.display()))?
-    } else {
-        Encoder::from_hub(model, &p)
-            .with_context(|| format!("{model} is not a directory; fetching it as a model id"))?
-    };
-    eprintln!(
-        "model {}: {:?} mode, dim {}, query_maxlen {}, doc_maxlen {}",
-        model,
-        enc.mode(),
-        enc.dim(),
-        enc.query_maxlen(),
-        enc.doc_maxlen()
-    );
-    Ok(enc)
-}
-
-pub fn bar(len: u64, what: &'static str) -> ProgressBar {
-    let b = ProgressBar::new(len);
-    b.set_style(
-        ProgressStyle::with_template(
-            "{msg:>10} [{bar:40}] {human_pos}/{human_len} {per_sec} eta {eta}",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    b.set_message(what);
-    b
-}
-
-/// Encodes `items` into the `kind` files of `out`; returns the tokens written.
-pub fn encode_into(
-    enc: &Encoder,
-    items: &[tartan_eval::TextItem],
-    out: &Path,
-    kind: Kind,
-    precision: Precision,
-) -> Result<usize> {
-    let mut w = EmbeddingsWriter::create(out, kind, enc.dim(), precision, false)?;
-    let pb = bar(items.len() as u64, if kind == Kind::Docs { "documents" } else { "queries" });
-    let mut tokens = 0;
-    for chunk in items.chunks(CHUNK) {
-        let texts: Vec<&str> = chunk.iter().map(|d| d.text.as_str()).collect();
-        let vecs = match kind {
-            Kind::Docs => enc.encode_docs(&texts, &mut |n| pb.inc(n as u64)),
-            Kind::Queries => {
-                let v = enc.encode_queries(&texts);
-                pb.inc(texts.len() as u64);
-                v
-            }
-        }
-        .with_context(|| format!("encoding texts starting at {}", chunk[0].id))?;
-        for (item, v) in chunk.iter().zip(&vecs) {
-            w.push(&item.id, v)?;
-            tokens += v.len() / enc.dim();
-        }
-    }
-    pb.finish_and_clear();
-    w.finish()?;
-    Ok(tokens)
 }
 
 pub fn run(a: &EncodeArgs) -> Result<()> {
-    let enc = load_encoder(&a.encoder)?;
-    let mut corpus = tartan_eval::load_corpus(&a.beir).context("reading the corpus")?;
-    if let Some(n) = a.max_docs {
-        corpus.truncate(n);
-    }
-    let (queries, qrels) =
-        tartan_eval::load_queries(&a.beir, &a.split).context("reading the queries")?;
-    let precision = if a.f32 { Precision::F32 } else { Precision::F16 };
+    let enc = a.encoder.load()?.context("--model is required")?;
+    let precision = if a.f32 { tartan::Precision::F32 } else { tartan::Precision::F16 };
+    let bars = Bars::default();
     let t = Instant::now();
-    let doc_tokens = encode_into(&enc, &corpus, &a.out, Kind::Docs, precision)?;
+    let done =
+        tartan::text::encode_beir(&enc, &a.beir, &a.out, &a.split, a.max_docs, precision, &bars);
+    bars.finish();
+    let n = done.context("encoding")?;
     let secs = t.elapsed().as_secs_f64();
     outln!(
-        "{} documents, {doc_tokens} tokens in {secs:.1} s: {:.0} tokens/s, {:.1} docs/s on {} threads",
-        corpus.len(),
-        doc_tokens as f64 / secs,
-        corpus.len() as f64 / secs,
+        "{} documents ({} tokens) and {} queries of the {} split ({} tokens) in {secs:.1} s: {:.0} tokens/s on {} threads",
+        n.docs,
+        n.doc_tokens,
+        n.queries,
+        a.split,
+        n.query_tokens,
+        (n.doc_tokens + n.query_tokens) as f64 / secs,
         rayon::current_num_threads()
     );
-    let t = Instant::now();
-    let q_tokens = encode_into(&enc, &queries, &a.out, Kind::Queries, precision)?;
-    outln!(
-        "{} queries ({} split), {q_tokens} tokens in {:.1} s",
-        queries.len(),
-        a.split,
-        t.elapsed().as_secs_f64()
-    );
-    qrels.write(&a.out.join("qrels.tsv"))?;
     outln!("embeddings directory: {}", a.out.display());
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use tartan_index::{CommitStats, IndexParams, IndexWriter};
+use tartan::{Committed, IndexParams, IndexWriter, Writer};
 
 use crate::commands::{human_bytes, load_docs};
 use crate::progress::Bars;
@@ -67,23 +67,16 @@ pub struct RetrainArgs {
     pub seed: u64,
 }
 
-fn open_writer(dir: &Path) -> Result<IndexWriter> {
-    IndexWriter::open(dir).with_context(|| format!("opening {} for writing", dir.display()))
+fn open_writer(dir: &Path) -> Result<Writer> {
+    Writer::open(dir).with_context(|| format!("opening {} for writing", dir.display()))
 }
 
-fn report(what: &str, s: &CommitStats, w: &IndexWriter, secs: f64) {
+fn report(what: &str, s: &Committed, live: u64, secs: f64) {
     outln!(
-        "{what}: generation {}, +{} / -{} documents in {secs:.2} s; {} live; {} old files removed{}",
+        "{what}: generation {}, +{} / -{} documents in {secs:.2} s; {live} live",
         s.generation,
         s.added,
         s.deleted,
-        w.n_docs(),
-        s.removed_files,
-        if s.files_in_use > 0 {
-            format!(", {} kept while readers use them", s.files_in_use)
-        } else {
-            String::new()
-        }
     );
 }
 
@@ -101,12 +94,17 @@ pub fn add(a: &AddArgs) -> Result<()> {
     staged.context("adding the documents")?;
     let s = w.commit().context("publishing")?;
     let secs = t.elapsed().as_secs_f64();
-    report("added", &s, &w, secs);
+    report("added", &s, w.n_docs(), secs);
+    let drift = match &w {
+        Writer::Index(w) => {
+            format!("; codebook drift now {:.2}", w.index().stats().codebook_drift())
+        }
+        Writer::Collection(_) => String::new(),
+    };
     outln!(
-        "  {:.0} documents/s ({} tokens); codebook drift now {:.2}",
+        "  {:.0} documents/s ({} tokens){drift}",
         loaded.docs.n_docs() as f64 / secs,
         loaded.docs.n_tokens(),
-        w.index().stats().codebook_drift()
     );
     Ok(())
 }
@@ -130,33 +128,48 @@ pub fn delete(a: &DeleteArgs) -> Result<()> {
     }
     w.delete(&ids).context("deleting")?;
     let s = w.commit().context("publishing")?;
-    report("deleted", &s, &w, t.elapsed().as_secs_f64());
+    report("deleted", &s, w.n_docs(), t.elapsed().as_secs_f64());
     Ok(())
 }
 
 pub fn compact(dir: &Path) -> Result<()> {
     let t = Instant::now();
     let mut w = open_writer(dir)?;
-    let before = w.index().stats();
+    let before = index_stats(&w);
     let bars = Bars::default();
     let s = w.compact(&bars);
     bars.finish();
     let s = s.context("compacting")?;
-    report("compacted", &s, &w, t.elapsed().as_secs_f64());
-    let after = w.index().stats();
-    outln!(
-        "  {} segments -> {}, {} -> {}",
-        before.n_segments,
-        after.n_segments,
-        human_bytes(before.total_bytes),
-        human_bytes(after.total_bytes)
-    );
+    report("compacted", &s, w.n_docs(), t.elapsed().as_secs_f64());
+    if let (Some(before), Some(after)) = (before, index_stats(&w)) {
+        outln!(
+            "  {} segments -> {}, {} -> {}",
+            before.n_segments,
+            after.n_segments,
+            human_bytes(before.total_bytes),
+            human_bytes(after.total_bytes)
+        );
+    }
     Ok(())
+}
+
+fn index_stats(w: &Writer) -> Option<tartan::IndexStats> {
+    match w {
+        Writer::Index(w) => Some(w.index().stats()),
+        Writer::Collection(_) => None,
+    }
 }
 
 pub fn retrain(a: &RetrainArgs) -> Result<()> {
     let t = Instant::now();
-    let mut w = open_writer(&a.index)?;
+    if tartan::CollectionManifest::exists(&a.index) {
+        bail!(
+            "{} is a collection: retraining one shard would give it another codebook; train a new codebook (`tartan train`) and rebuild the shards with it",
+            a.index.display()
+        );
+    }
+    let mut w = IndexWriter::open(&a.index)
+        .with_context(|| format!("opening {} for writing", a.index.display()))?;
     let drift = w.index().stats().codebook_drift();
     let mut p = IndexParams::new()
         .nbits(a.nbits.unwrap_or(w.index().manifest().nbits))
@@ -169,7 +182,8 @@ pub fn retrain(a: &RetrainArgs) -> Result<()> {
     let s = w.retrain(&p, &bars);
     bars.finish();
     let s = s.context("retraining")?;
-    report("retrained", &s, &w, t.elapsed().as_secs_f64());
+    let done = Committed { generation: s.generation, added: s.added, deleted: s.deleted };
+    report("retrained", &done, w.n_docs(), t.elapsed().as_secs_f64());
     let st = w.index().stats();
     outln!(
         "  drift {drift:.2} before; now K {}, {} bits, {:.2} bytes/token, mean sq residual {:.4}",

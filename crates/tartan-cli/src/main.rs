@@ -16,14 +16,15 @@ macro_rules! outln {
     };
 }
 
+mod collection;
 mod commands;
 mod demo;
 mod encode;
+mod inspect;
 mod live;
 mod plot;
 mod progress;
 mod sweep;
-mod timing;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,30 +46,39 @@ struct Cli {
 enum Command {
     /// Build an index from an embeddings directory (doc_embs.npy, doc_lens.npy, doc_ids.txt).
     Index(IndexArgs),
-    /// Search an index with the queries of an embeddings directory; write a TREC run.
+    /// Train a codebook (centroids and residual codec) on a sample, to build shards with
+    /// (`tartan index --codebook`).
+    Train(TrainArgs),
+    /// Put shards of one codebook together as a collection, searched as one.
+    #[command(subcommand)]
+    Collection(collection::CollectionCmd),
+    /// Search an index or a collection with the queries of an embeddings directory; write a
+    /// TREC run.
     Search(SearchArgs),
     /// Brute-force exact MaxSim over every document (the oracle); write a TREC run.
     Exact(ExactArgs),
     /// Score a run: nDCG@10, Recall@100, MRR@10 against qrels; overlap with an oracle run.
     Eval(EvalArgs),
-    /// Show an index's counts, sizes and inverted-list statistics.
+    /// Show an index's counts, sizes and inverted-list statistics (or a collection's shards,
+    /// or a codebook).
     Inspect {
-        /// Index directory.
+        /// Index, collection or codebook directory.
         index: PathBuf,
     },
-    /// Recompute every checksum of an index and check its contents.
+    /// Recompute every checksum of an index and check its contents (every shard of a
+    /// collection, and that no id is in two shards; or a codebook).
     Verify {
-        /// Index directory.
+        /// Index, collection or codebook directory.
         index: PathBuf,
     },
     /// Add documents (embeddings directory, or text with --model) to an index, encoded with
     /// its codebook; publishes a new generation.
     Add(live::AddArgs),
-    /// Delete documents by id; publishes a new generation.
+    /// Delete documents by id (in a collection, each in its shard); publishes a new generation.
     Delete(live::DeleteArgs),
-    /// Rewrite all segments into one without deleted documents.
+    /// Rewrite all segments into one without deleted documents (every shard of a collection).
     Compact {
-        /// Index directory.
+        /// Index or collection directory.
         index: PathBuf,
     },
     /// Train a new codebook on the live documents and re-encode them.
@@ -122,15 +132,50 @@ pub struct IndexArgs {
     #[arg(long)]
     pub overwrite: bool,
     /// Reuse this index's centroids instead of training k-means (e.g. to build the same
-    /// documents at another --nbits in a fraction of the time).
-    #[arg(long, conflicts_with_all = ["centroids", "kmeans_iters"])]
+    /// documents at another --nbits in a fraction of the time); the codec is trained anew.
+    #[arg(long, conflicts_with_all = ["centroids", "kmeans_iters", "codebook"])]
     pub centroids_from: Option<PathBuf>,
+    /// Encode with this codebook (from `tartan train`, or an index's or collection's): no
+    /// k-means and no codec training, so that shards built apart share it. Deterministic.
+    #[arg(long, conflicts_with_all = ["centroids", "nbits", "kmeans_iters", "sample_docs"])]
+    pub codebook: Option<PathBuf>,
     /// Metadata for `search --filter`: JSON lines, one object per document with an "id" field.
     #[arg(long)]
     pub metadata: Option<PathBuf>,
     /// Encode text with this model (and store the texts in the index).
     #[command(flatten)]
     pub encoder: EncoderArgs,
+}
+
+/// `tartan train`.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Embeddings directory (the documents, or a representative sample of them).
+    pub embeddings: PathBuf,
+    /// Codebook directory to write (codebook.tcb inside).
+    pub codebook: PathBuf,
+    /// Residual bits per dimension: 1, 2, 4 or 8.
+    #[arg(long, default_value_t = 2)]
+    pub nbits: u8,
+    /// Number of centroids (default: 2^floor(log2(16·sqrt(tokens))) of these documents; give
+    /// it for the whole corpus when training on a sample).
+    #[arg(long)]
+    pub centroids: Option<usize>,
+    /// Documents sampled for training (default: ColBERT's formula).
+    #[arg(long)]
+    pub sample_docs: Option<usize>,
+    /// k-means passes.
+    #[arg(long, default_value_t = 4)]
+    pub kmeans_iters: usize,
+    /// Seed of sampling and k-means.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// L2-normalise vectors on load instead of rejecting non-unit ones.
+    #[arg(long)]
+    pub normalize: bool,
+    /// Replace a codebook already in the directory.
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 /// `--kmeans`.
@@ -145,7 +190,7 @@ pub enum KMeansImpl {
 /// `tartan search`.
 #[derive(Args, Debug)]
 pub struct SearchArgs {
-    /// Index directory.
+    /// Index or collection directory.
     pub index: PathBuf,
     /// Embeddings directory holding query_embs.npy, query_lens.npy, query_ids.txt.
     #[arg(long, required_unless_present = "query", conflicts_with = "query")]
@@ -178,6 +223,12 @@ pub struct SearchArgs {
     /// L2-normalise query vectors on load.
     #[arg(long)]
     pub normalize: bool,
+    /// Collections with remote shards: how long each shard may take, in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    pub deadline_ms: u64,
+    /// Collections: fail instead of answering from the shards that answered in time.
+    #[arg(long)]
+    pub require_all: bool,
 }
 
 /// `tartan exact`.
@@ -363,11 +414,13 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Index(a) => commands::index(&a),
+        Command::Train(a) => commands::train(&a),
+        Command::Collection(c) => collection::run(&c),
         Command::Search(a) => commands::search(&a),
         Command::Exact(a) => commands::exact(&a),
         Command::Eval(a) => commands::eval(&a),
-        Command::Inspect { index } => commands::inspect(&index),
-        Command::Verify { index } => commands::verify(&index),
+        Command::Inspect { index } => inspect::inspect(&index),
+        Command::Verify { index } => inspect::verify(&index),
         Command::Demo(a) => demo::run(&a),
         Command::Sweep(a) => sweep::run(&a),
         Command::Synth(a) => demo::synth(&a),

@@ -92,7 +92,7 @@ fn bad_input_gives_clear_errors() {
     let err = fails(&["index", e, i]);
     assert!(err.contains("duplicate") || err.contains("already appears"), "{err}");
     let err = fails(&["search", i, "--queries", e, "--out", "/dev/null"]);
-    assert!(err.contains("not a tartan index"), "{err}");
+    assert!(err.contains("neither a tartan index"), "{err}");
     let err = fails(&["eval", "--run", "/nonexistent.tsv", "--qrels", "/nonexistent"]);
     assert!(err.contains("/nonexistent.tsv"), "{err}");
 }

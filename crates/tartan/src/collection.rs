@@ -54,6 +54,28 @@ impl ShardSpec {
     }
 }
 
+/// Opens a codebook from any place that holds one: a codebook directory or file (from
+/// `tartan train` or [`Codebook::save`]), an index (its codebook), or a collection (its first
+/// local shard's, which every shard shares).
+pub fn open_codebook(path: &Path) -> Result<std::sync::Arc<tartan_index::Codebook>> {
+    if path.join(tartan_index::META_FILE).exists() {
+        return Ok(Index::open(path)?.codebook().clone());
+    }
+    if CollectionManifest::exists(path) {
+        let m = CollectionManifest::load(path)?;
+        for e in &m.shards {
+            if let ShardLocation::Local(dir) = e.resolve(path) {
+                return Ok(Index::open(&dir)?.codebook().clone());
+            }
+        }
+        return Err(Error::Param {
+            name: "codebook",
+            reason: format!("{} has no local shard to read the codebook from", path.display()),
+        });
+    }
+    Ok(std::sync::Arc::new(tartan_index::Codebook::open(path)?))
+}
+
 /// How long collection management waits for a remote shard's health and ids.
 const REMOTE_DEADLINE: Duration = Duration::from_secs(30);
 

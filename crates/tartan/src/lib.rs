@@ -59,8 +59,8 @@ pub mod wire;
 mod writer;
 
 pub use collection::{
-    add_shard, create_collection, remove_shard, CollectionCommit, CollectionWriter, ShardSpec,
-    COLLECTION_LOCK,
+    add_shard, create_collection, open_codebook, remove_shard, CollectionCommit, CollectionWriter,
+    ShardSpec, COLLECTION_LOCK,
 };
 pub use error::{Error, Result};
 pub use ingest::{load_documents, load_queries, read_metadata, Documents, IngestOptions};
@@ -71,8 +71,9 @@ pub use writer::{Committed, Writer};
 
 pub use tartan_embeddings::{Embeddings, Kind, LoadOptions, Precision};
 pub use tartan_index::{
-    Codebook, CodebookId, CollectionManifest, Extras, Filter, Index, IndexError, IndexParams,
-    IndexStats, IndexWriter, NoProgress, Progress, SearchParams, ShardEntry,
+    Assignment, Codebook, CodebookId, CollectionManifest, Extras, Filter, Index, IndexError,
+    IndexParams, IndexStats, IndexWriter, KMeansAlgorithm, NoProgress, Progress, SearchParams,
+    ShardEntry, ShardLocation, META_FILE,
 };
 
 /// Codebook drift above which an index should be retrained: tokens 25% farther (in squared

@@ -183,8 +183,11 @@ impl Searcher {
         }
         let index = Index::open(path)?;
         let codebook = index.codebook().clone();
-        let shard =
-            Shard { name: dir_name(path), n_docs: index.n_docs(), backend: Backend::Local(Box::new(index)) };
+        let shard = Shard {
+            name: dir_name(path),
+            n_docs: index.n_docs(),
+            backend: Backend::Local(Box::new(index)),
+        };
         Ok(Self {
             path: path.to_path_buf(),
             collection: None,
