@@ -24,6 +24,7 @@ mod inspect;
 mod live;
 mod plot;
 mod progress;
+mod serve;
 mod sweep;
 
 use std::path::PathBuf;
@@ -93,6 +94,8 @@ enum Command {
     Synth(SynthArgs),
     /// Encode a BEIR directory (corpus, split queries, qrels) into an embeddings directory.
     Encode(EncodeArgs),
+    /// Serve an index or a collection over HTTP (JSON; docs/openapi.json).
+    Serve(serve::ServeArgs),
 }
 
 /// `tartan index`.
@@ -429,6 +432,7 @@ fn main() -> ExitCode {
         Command::Compact { index } => live::compact(&index),
         Command::Retrain(a) => live::retrain(&a),
         Command::Encode(a) => encode::run(&a),
+        Command::Serve(a) => serve::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

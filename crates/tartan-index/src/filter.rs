@@ -74,6 +74,22 @@ impl Filter {
         Ok(Self { expr, src: src.to_string() })
     }
 
+    /// The top-level metadata fields the filter reads, sorted and distinct.
+    pub fn fields(&self) -> Vec<&str> {
+        fn walk<'a>(e: &'a Expr, out: &mut Vec<&'a str>) {
+            match e {
+                Expr::And(es) | Expr::Or(es) => es.iter().for_each(|e| walk(e, out)),
+                Expr::Not(e) => walk(e, out),
+                Expr::Exists(p) | Expr::Cmp(p, ..) | Expr::In(p, _) => out.push(&p[0]),
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.expr, &mut out);
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// The text it was parsed from (to hand the same filter to a remote shard).
     pub fn source(&self) -> &str {
         &self.src
@@ -325,6 +341,8 @@ mod tests {
         let long = format!("a in [{}1]", "1, ".repeat(30_000));
         assert!(Filter::parse(&long).unwrap_err().to_string().contains("the limit is"));
         assert_eq!(Filter::parse("x = 2").unwrap().source(), "x = 2");
+        let f = Filter::parse(r#"b.c = 1 and (a exists or not b in [1]) or "q r" > 2"#).unwrap();
+        assert_eq!(f.fields(), ["a", "b", "q r"]);
     }
 
     fn obj(v: Value) -> Map<String, Value> {

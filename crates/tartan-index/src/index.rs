@@ -343,6 +343,18 @@ impl Index {
         }
     }
 
+    /// The top-level fields of every stored document's metadata (deleted documents'
+    /// included), sorted: what a filter can match on.
+    pub fn metadata_fields(&self) -> Result<Vec<String>> {
+        let mut out = std::collections::BTreeSet::new();
+        for s in &self.segments {
+            for m in s.parsed_metadata()? {
+                out.extend(m.keys().cloned());
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
     /// The stored text of the document at position `doc` (from [`SearchHit::doc`]), if its
     /// segment stores texts.
     ///

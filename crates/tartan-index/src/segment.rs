@@ -183,7 +183,7 @@ impl Segment {
         }
         Ok(set)
     }
-    fn parsed_metadata(&self) -> Result<&[serde_json::Map<String, serde_json::Value>]> {
+    pub(crate) fn parsed_metadata(&self) -> Result<&[serde_json::Map<String, serde_json::Value>]> {
         if self.metadata.is_none() {
             return Ok(&[]);
         }

@@ -102,8 +102,7 @@ fn probe(coll: &Path, spec: &ShardSpec) -> Result<Probe> {
             n_docs: h.n_docs,
             generation: 0,
         };
-        // A server does not tell nbits and K; the codebook id pins them.
-        return Ok(Probe { entry, codebook, shape: (h.dim, 0, 0), ids });
+        return Ok(Probe { entry, codebook, shape: (h.dim, h.nbits, h.n_centroids), ids });
     }
     let dir = PathBuf::from(&spec.location);
     let index = Index::open(&dir).map_err(|e| shard_err(e.to_string()))?;
@@ -150,7 +149,7 @@ fn admit(m: &mut CollectionManifest, p: Probe, ids: &mut HashSet<String>) -> Res
         )));
     }
     let (dim, nbits, k) = p.shape;
-    if dim != m.dim || (nbits != 0 && (nbits, k) != (m.nbits, m.n_centroids)) {
+    if (dim, nbits, k) != (m.dim, m.nbits, m.n_centroids) {
         return Err(shard_err("its shape differs from the collection's".into()));
     }
     if m.shard(&p.entry.name).is_some() {
@@ -195,12 +194,6 @@ pub fn create_collection(
     }
     let first = probe(dir, &shards[0])?;
     let (dim, nbits, k) = first.shape;
-    if nbits == 0 {
-        return Err(Error::Param {
-            name: "shards",
-            reason: "the first shard must be local: it sets the collection's codebook shape".into(),
-        });
-    }
     let mut m = CollectionManifest::new(codebook.unwrap_or(first.codebook), dim, nbits, k);
     let mut ids = HashSet::new();
     admit(&mut m, first, &mut ids)?;

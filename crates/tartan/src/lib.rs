@@ -72,8 +72,8 @@ pub use writer::{Committed, Writer};
 pub use tartan_embeddings::{Embeddings, Kind, LoadOptions, Precision};
 pub use tartan_index::{
     Assignment, Codebook, CodebookId, CollectionManifest, Extras, Filter, Index, IndexError,
-    IndexParams, IndexStats, IndexWriter, KMeansAlgorithm, NoProgress, Progress, SearchParams,
-    ShardEntry, ShardLocation, META_FILE,
+    IndexParams, IndexStats, IndexWriter, KMeansAlgorithm, NoProgress, PreparedQuery, Progress,
+    SearchParams, ShardEntry, ShardLocation, ShardSet, META_FILE,
 };
 
 /// Codebook drift above which an index should be retrained: tokens 25% farther (in squared

@@ -25,6 +25,10 @@ pub struct Health {
     pub n_docs: u64,
     /// Vector dimension.
     pub dim: usize,
+    /// Residual bits per dimension.
+    pub nbits: u8,
+    /// Centroids K.
+    pub n_centroids: usize,
     /// The codebook's id (64 hex digits).
     pub codebook_id: String,
     /// Whether the server encodes text queries.
@@ -140,19 +144,19 @@ impl RemoteShard {
     }
 
     /// Round 2: `POST /search/score`: exact scores of `docs[i]` for query `i`, in the
-    /// generation round 1 named.
+    /// snapshot round 1 named.
     pub fn score(
         &self,
         queries: &[ArrayView2<'_, f32>],
         docs: Vec<Vec<u32>>,
-        generation: u64,
+        snapshot: u64,
         with_text: bool,
         deadline: Duration,
     ) -> Result<Vec<Vec<HitJson>>> {
         let body = ScoreRequest {
             queries: queries.iter().map(wire::encode_query).collect(),
             docs,
-            generation,
+            snapshot,
             with_text: with_text.then_some(true),
         };
         let answer: ScoreResponse = self.post("/search/score", &body, deadline)?;

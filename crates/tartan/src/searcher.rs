@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ndarray::ArrayView2;
-use std::time::Instant;
 
 use tartan_index::{
     select_finalists, Candidate, Codebook, CodebookId, CollectionManifest, Index, IndexError,
@@ -22,7 +21,9 @@ use crate::wire::{CandidatesResponse, HitJson, SearchRequest};
 /// What to do about remote shards. Defaults: 10 s per shard, partial answers allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShardPolicy {
-    /// How long a remote shard may take to answer (the whole request, connection included).
+    /// How long a remote shard may take to answer each request, connection included. A search
+    /// asks a remote shard twice (candidates, then exact scores), so it waits at most twice
+    /// this for a shard that answers slowly.
     pub deadline: Duration,
     /// Fail with [`Error::Incomplete`] instead of answering from the shards that answered.
     pub require_all: bool,
@@ -334,6 +335,14 @@ impl Searcher {
     pub fn dim(&self) -> usize {
         self.dim
     }
+    /// Residual bits per dimension and centroids K of the codebook.
+    pub fn shape(&self) -> (u8, usize) {
+        match (&self.collection, &self.codebook) {
+            (Some(m), _) => (m.nbits, m.n_centroids),
+            (None, Some(cb)) => (cb.nbits(), cb.n_centroids()),
+            (None, None) => (0, 0),
+        }
+    }
     /// Live documents over all shards (as last known for remote shards).
     pub fn n_docs(&self) -> u64 {
         self.shards.iter().map(|s| s.n_docs).sum()
@@ -518,7 +527,6 @@ impl Searcher {
         r: &tartan_index::ResolvedSearch,
         per_shard: &mut [Option<Result<Vec<Vec<Hit>>>>],
     ) -> Result<()> {
-        let started = Instant::now();
         let req = SearchRequest::from_params(params, opts.with_text);
         let (local_cands, remote_cands) = std::thread::scope(|s| {
             let handles: Vec<_> = remote
@@ -549,12 +557,12 @@ impl Searcher {
                 }
             }
         }
-        let mut generations = vec![0u64; self.shards.len()];
+        let mut snapshots = vec![0u64; self.shards.len()];
         for (&(si, _), res) in remote.iter().zip(remote_cands) {
             match res {
                 Ok(c) => {
                     n_stored += c.n_stored;
-                    generations[si] = c.generation;
+                    snapshots[si] = c.snapshot;
                     for (qi, list) in c.lists.into_iter().enumerate() {
                         lists[si][qi] = list
                             .into_iter()
@@ -574,20 +582,19 @@ impl Searcher {
                 finalists[si][qi].push(doc);
             }
         }
-        // Round 2.
-        let remaining =
-            policy.deadline.saturating_sub(started.elapsed()).max(Duration::from_millis(1));
+        // Round 2: each request to a shard again within the deadline (round 1 waited for the
+        // slowest shard, so a budget shared by both rounds would be spent by a late one).
         let (local_hits, remote_hits) = std::thread::scope(|s| {
             let handles: Vec<_> = remote
                 .iter()
                 .filter(|&&(si, _)| per_shard[si].is_none())
                 .map(|&(si, client)| {
                     let docs = std::mem::take(&mut finalists[si]);
-                    let generation = generations[si];
+                    let snapshot = snapshots[si];
                     (
                         si,
                         s.spawn(move || {
-                            client.score(queries, docs, generation, opts.with_text, remaining)
+                            client.score(queries, docs, snapshot, opts.with_text, policy.deadline)
                         }),
                     )
                 })

@@ -156,6 +156,8 @@ pub struct CoverageJson {
 /// `POST /search`'s answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchResponse {
+    /// The generation that answered (an index's, or a collection manifest's).
+    pub generation: u64,
     /// Hits, best first.
     pub hits: Vec<HitJson>,
     /// What was searched.
@@ -176,6 +178,8 @@ pub struct BatchItem {
 /// `POST /search/batch`'s answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchResponse {
+    /// The generation that answered.
+    pub generation: u64,
     /// One answer per query, in order.
     pub results: Vec<BatchItem>,
     /// Time spent on the server, in milliseconds.
@@ -187,8 +191,9 @@ pub struct BatchResponse {
 /// the approximate passes as `[doc, pruned score, full score]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CandidatesResponse {
-    /// The generation the document numbers belong to (give it back to `/search/score`).
-    pub generation: u64,
+    /// The server's snapshot the document numbers belong to (give it back to
+    /// `/search/score`; the server keeps recent snapshots for it).
+    pub snapshot: u64,
     /// Documents stored (deleted ones included): bounds the selection like a single index's.
     pub n_stored: u64,
     /// Per query, `[doc, pruned, full]`, best pruned score first.
@@ -203,8 +208,8 @@ pub struct ScoreRequest {
     pub queries: Vec<Value>,
     /// Per query, the documents (numbers from `/search/candidates`) to score.
     pub docs: Vec<Vec<u32>>,
-    /// The generation the numbers belong to.
-    pub generation: u64,
+    /// The snapshot the numbers belong to.
+    pub snapshot: u64,
     /// Return each hit's stored text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub with_text: Option<bool>,
@@ -242,9 +247,11 @@ pub fn parse_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Wir
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
-        // "." is the body itself; "?" a place the parser had not reached a field at.
+        let msg = e.into_inner().to_string();
+        // "." is the body itself; "?" a place the parser had not reached a field at (a
+        // syntax error): no field to name.
         let field = if path == "." || path == "?" { String::new() } else { path };
-        WireError::new(field, e.into_inner().to_string())
+        WireError::new(field, msg)
     })
 }
 
@@ -512,7 +519,7 @@ mod tests {
         let e = parse_body::<SearchRequest>(br#"{"k": "ten"}"#).unwrap_err();
         assert_eq!(e.field, "k");
         let e = parse_body::<SearchRequest>(br#"{"kk": 1}"#).unwrap_err();
-        assert!(e.message.contains("unknown field"), "{e}");
+        assert!(e.message.contains("unknown field") && e.field == "kk", "{e:?}");
         let e = parse_body::<SearchRequest>(b"{not json").unwrap_err();
         assert!(e.field.is_empty(), "{e:?}");
     }

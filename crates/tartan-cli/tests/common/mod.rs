@@ -26,3 +26,86 @@ pub fn fails(args: &[&str]) -> String {
     assert!(!stderr.contains("panicked"), "{stderr}");
     stderr
 }
+
+/// A `tartan serve` process on 127.0.0.1 (an ephemeral port), killed when dropped.
+pub struct Served {
+    pub child: std::process::Child,
+    pub url: String,
+    pub stdout: std::sync::mpsc::Receiver<String>,
+}
+
+impl Served {
+    /// Starts `tartan serve path --addr 127.0.0.1:0 extra...` and waits (60 s at most) for
+    /// the address it prints.
+    pub fn start(path: &std::path::Path, extra: &[&str]) -> Self {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tartan"))
+            .arg("serve")
+            .arg(path)
+            .args(["--addr", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("tartan serve starts");
+        let out = child.stdout.take().expect("piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let first = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("tartan serve printed its address within 60 s");
+        let url = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in {first:?}"))
+            .to_string();
+        Self { child, url, stdout: rx }
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs")
+            .success();
+        assert!(ok, "kill -TERM failed");
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP call (30 s at most); returns the status and the JSON body.
+pub fn call(method: &str, url: &str, body: Option<&serde_json::Value>) -> (u16, serde_json::Value) {
+    call_raw(method, url, body.map(|b| b.to_string().into_bytes()))
+}
+
+/// One HTTP call with a raw body.
+pub fn call_raw(method: &str, url: &str, body: Option<Vec<u8>>) -> (u16, serde_json::Value) {
+    let req = ureq::request(method, url).timeout(std::time::Duration::from_secs(30));
+    let res = match body {
+        Some(b) => req.set("content-type", "application/json").send_bytes(&b),
+        None => req.call(),
+    };
+    let resp = match res {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{method} {url}: {e}"),
+    };
+    let status = resp.status();
+    let text = resp.into_string().expect("a body");
+    let json =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("{method} {url}: not JSON: {text}"));
+    (status, json)
+}

@@ -1,0 +1,70 @@
+//! `tartan serve`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use tartan::wire::Limits;
+use tartan::ShardPolicy;
+use tartan_server::{Config, Server};
+
+use crate::EncoderArgs;
+
+/// `tartan serve`.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Index or collection directory.
+    pub index: PathBuf,
+    /// Address to listen on (port 0: any free port, printed on start).
+    #[arg(long, default_value = "127.0.0.1:7700")]
+    pub addr: SocketAddr,
+    /// A model for text queries and text documents.
+    #[command(flatten)]
+    pub encoder: EncoderArgs,
+    /// Largest k a request may ask for.
+    #[arg(long, default_value_t = Limits::default().max_k)]
+    pub max_k: usize,
+    /// Most tokens in one query.
+    #[arg(long, default_value_t = Limits::default().max_query_tokens)]
+    pub max_query_tokens: usize,
+    /// Most queries in one batch.
+    #[arg(long, default_value_t = Limits::default().max_batch)]
+    pub max_batch: usize,
+    /// Largest request body, in MiB.
+    #[arg(long, default_value_t = Limits::default().max_body_bytes >> 20)]
+    pub max_body_mib: usize,
+    /// Collections with remote shards: how long each may take, in milliseconds (a request may
+    /// set its own).
+    #[arg(long, default_value_t = 10_000)]
+    pub deadline_ms: u64,
+    /// Collections: fail a search unless every shard answers.
+    #[arg(long)]
+    pub require_all: bool,
+}
+
+pub fn run(a: &ServeArgs) -> Result<()> {
+    let limits = Limits {
+        max_k: a.max_k,
+        max_query_tokens: a.max_query_tokens,
+        max_batch: a.max_batch,
+        max_body_bytes: a.max_body_mib << 20,
+        ..Limits::default()
+    };
+    let config = Config {
+        limits,
+        policy: ShardPolicy {
+            deadline: Duration::from_millis(a.deadline_ms),
+            require_all: a.require_all,
+        },
+        encoder: a.encoder.load()?,
+        http_threads: None,
+    };
+    let server = Server::bind(&a.index, a.addr, config)
+        .with_context(|| format!("serving {} on {}", a.index.display(), a.addr))?;
+    outln!("listening on http://{} (serving {})", server.local_addr(), a.index.display());
+    server.run()?;
+    outln!("stopped: every request answered");
+    Ok(())
+}

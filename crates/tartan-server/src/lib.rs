@@ -1,0 +1,256 @@
+//! `tartan serve`: an index or a collection over HTTP (axum on tokio).
+//!
+//! JSON routes (docs/openapi.json is the contract, checked against this server by a test):
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /health` | status, kind, generation, documents, dimension, codebook id |
+//! | `GET /stats` | the same per shard, and the request limits |
+//! | `GET /ids` | every live document id (for collection management) |
+//! | `POST /search` | one query: token vectors (nested arrays, or base64 float16/float32 with a shape) or text; k, search settings, filter |
+//! | `POST /search/batch` | many queries, one set of settings |
+//! | `POST /search/candidates`, `POST /search/score` | the two rounds of a search split over servers (a collection naming this server as a shard) |
+//! | `POST /documents`, `DELETE /documents`, `POST /compact` | add or upsert, delete, compact; each publishes a generation |
+//!
+//! New generations (published by this server, the CLI, or another process) are picked up
+//! without a restart; a request keeps the generation it started with. Bad requests get a 4xx
+//! with `{"error": {"code", "message", "field"}}`; a panic in one request is a 500 and the
+//! server goes on. [`Server::run`] drains in-flight requests on SIGTERM or Ctrl-C.
+//!
+//! The library prints nothing: [`Server::bind`] returns the bound address for the caller to
+//! report.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod error;
+mod routes;
+mod state;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use ndarray::Array2;
+use tartan::wire::Limits;
+use tartan::ShardPolicy;
+
+pub use error::ApiError;
+pub use routes::{Changed, LimitsJson, ShardStats, Stats};
+pub use state::{Served, Snapshot};
+
+/// Every route: method and path (what docs/openapi.json must describe, no more, no less).
+pub const ROUTES: [(&str, &str); 10] = [
+    ("get", "/health"),
+    ("get", "/stats"),
+    ("get", "/ids"),
+    ("post", "/search"),
+    ("post", "/search/batch"),
+    ("post", "/search/candidates"),
+    ("post", "/search/score"),
+    ("post", "/documents"),
+    ("delete", "/documents"),
+    ("post", "/compact"),
+];
+
+/// How often the server looks for a newly published generation.
+const RELOAD_EVERY: Duration = Duration::from_millis(200);
+
+/// Server settings. Defaults: [`Limits::default`], [`ShardPolicy::default`], no model.
+#[derive(Default)]
+pub struct Config {
+    /// Request limits.
+    pub limits: Limits,
+    /// Remote shards: deadline, and whether all must answer.
+    pub policy: ShardPolicy,
+    /// A model for text queries and documents.
+    #[cfg(feature = "text")]
+    pub encoder: Option<tartan_encoder::Encoder>,
+    /// Worker threads of the HTTP runtime (default: the cores; searches run on the blocking
+    /// pool and rayon).
+    pub http_threads: Option<usize>,
+}
+
+/// What every handler shares.
+pub(crate) struct AppState {
+    pub(crate) served: Served,
+    pub(crate) limits: Limits,
+    pub(crate) writing: Mutex<()>,
+    #[cfg(feature = "text")]
+    encoder: Option<tartan_encoder::Encoder>,
+}
+
+impl AppState {
+    pub(crate) fn has_text(&self) -> bool {
+        #[cfg(feature = "text")]
+        return self.encoder.is_some();
+        #[cfg(not(feature = "text"))]
+        false
+    }
+
+    #[cfg(feature = "text")]
+    fn encoder(&self, field: &str, dim: usize) -> Result<&tartan_encoder::Encoder, ApiError> {
+        let enc = self.encoder.as_ref().ok_or_else(|| {
+            ApiError::field(
+                field,
+                "this server has no model: start it with --model, or send token vectors",
+            )
+        })?;
+        if enc.dim() != dim {
+            return Err(ApiError::internal(format!(
+                "the model gives {}-dimensional vectors, the index holds {dim}",
+                enc.dim()
+            )));
+        }
+        Ok(enc)
+    }
+
+    /// A query text as token vectors.
+    #[cfg(feature = "text")]
+    pub(crate) fn encode_text(&self, text: &str, dim: usize) -> Result<Array2<f32>, ApiError> {
+        let q = tartan::text::encode_query(self.encoder("text", dim)?, text)?;
+        if q.nrows() > self.limits.max_query_tokens {
+            return Err(ApiError::field(
+                "text",
+                format!("{} tokens, the limit is {}", q.nrows(), self.limits.max_query_tokens),
+            ));
+        }
+        Ok(q)
+    }
+
+    /// A document text as token vectors.
+    #[cfg(feature = "text")]
+    pub(crate) fn encode_doc(&self, text: &str, dim: usize) -> Result<Array2<f32>, ApiError> {
+        let enc = self.encoder("documents", dim)?;
+        let v = enc
+            .encode_docs(&[text], &mut |_| {})
+            .map_err(|e| ApiError::field("documents", e.to_string()))?
+            .remove(0);
+        Array2::from_shape_vec((v.len() / dim, dim), v)
+            .map_err(|e| ApiError::internal(e.to_string()))
+    }
+
+    #[cfg(not(feature = "text"))]
+    pub(crate) fn encode_text(&self, _: &str, _: usize) -> Result<Array2<f32>, ApiError> {
+        Err(ApiError::field("text", "this server was built without text support"))
+    }
+
+    #[cfg(not(feature = "text"))]
+    pub(crate) fn encode_doc(&self, _: &str, _: usize) -> Result<Array2<f32>, ApiError> {
+        Err(ApiError::field("documents", "this server was built without text support"))
+    }
+}
+
+/// A bound server, ready to run.
+pub struct Server {
+    runtime: tokio::runtime::Runtime,
+    listener: tokio::net::TcpListener,
+    app: Router,
+    state: Arc<AppState>,
+    addr: SocketAddr,
+}
+
+impl Server {
+    /// Opens the index or collection at `path` and binds `addr` (port 0: any free port).
+    pub fn bind(path: &Path, addr: SocketAddr, config: Config) -> tartan::Result<Self> {
+        let served = Served::open(path, config.policy)?;
+        let mut rt = tokio::runtime::Builder::new_multi_thread();
+        if let Some(n) = config.http_threads {
+            rt.worker_threads(n.max(1));
+        }
+        let runtime = rt
+            .enable_all()
+            .build()
+            .map_err(|source| tartan::Error::Io { path: path.to_path_buf(), source })?;
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(addr))
+            .map_err(|source| tartan::Error::Io { path: addr.to_string().into(), source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| tartan::Error::Io { path: addr.to_string().into(), source })?;
+        let state = Arc::new(AppState {
+            served,
+            limits: config.limits,
+            writing: Mutex::new(()),
+            #[cfg(feature = "text")]
+            encoder: config.encoder,
+        });
+        let app = router(state.clone(), config.limits.max_body_bytes);
+        Ok(Self { runtime, listener, app, state, addr })
+    }
+
+    /// The address bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, then stops taking connections and lets in-flight
+    /// requests finish.
+    pub fn run(self) -> tartan::Result<()> {
+        self.run_until(shutdown_signal())
+    }
+
+    /// Serves until `stop` completes, then drains as [`Server::run`].
+    pub fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> tartan::Result<()> {
+        let Self { runtime, listener, app, state, addr } = self;
+        runtime.spawn(reload_loop(state));
+        runtime
+            .block_on(async move { axum::serve(listener, app).with_graceful_shutdown(stop).await })
+            .map_err(|source| tartan::Error::Io { path: addr.to_string().into(), source })
+    }
+}
+
+fn router(state: Arc<AppState>, max_body: usize) -> Router {
+    Router::new()
+        .route("/health", get(routes::health))
+        .route("/stats", get(routes::stats))
+        .route("/ids", get(routes::ids))
+        .route("/search", post(routes::search))
+        .route("/search/batch", post(routes::search_batch))
+        .route("/search/candidates", post(routes::candidates))
+        .route("/search/score", post(routes::score))
+        .route("/documents", post(routes::add_documents).delete(routes::delete_documents))
+        .route("/compact", post(routes::compact))
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+/// Looks for new generations every [`RELOAD_EVERY`]; a failed reload keeps serving the last
+/// good snapshot and tries again.
+async fn reload_loop(state: Arc<AppState>) {
+    loop {
+        tokio::time::sleep(RELOAD_EVERY).await;
+        let s = state.clone();
+        let _ = tokio::task::spawn_blocking(move || s.served.refresh(false)).await;
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
