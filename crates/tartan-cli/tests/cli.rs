@@ -132,6 +132,7 @@ fn write_beir(dir: &Path) {
 #[test]
 fn text_encode_index_and_search() {
     let Some(model) = minilm() else {
+        assert!(std::env::var_os("CI").is_none(), "CI must have ../shared/models/all-MiniLM-L6-v2");
         eprintln!("SKIPPED: ../shared/models/all-MiniLM-L6-v2 is not present");
         return;
     };
@@ -176,6 +177,24 @@ fn text_encode_index_and_search() {
     let left: Vec<_> =
         std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left.len(), 3, "{left:?}");
+
+    // Served with the model: text queries, and documents added as text.
+    let server = common::Served::start(&idx, &["--model", m]);
+    let search = |text: &str| {
+        let body = serde_json::json!({"text": text, "k": 2, "with_text": true});
+        common::call("POST", &format!("{}/search", server.url), Some(&body))
+    };
+    let (status, got) = search("How long do cats sleep?");
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(got["hits"][0]["id"], "d2", "{got}");
+    assert!(got["hits"][0]["text"].as_str().unwrap().contains("Cats sleep"), "{got}");
+    let doc = serde_json::json!({"documents": [{"id": "d6", "text": "Owls hunt at night and sleep by day."}]});
+    let (status, got) = common::call("POST", &format!("{}/documents", server.url), Some(&doc));
+    assert_eq!(status, 200, "{got}");
+    let (_, got) = search("which birds hunt at night?");
+    assert_eq!(got["hits"][0]["id"], "d6", "{got}");
+    let (_, h) = common::call("GET", &format!("{}/health", server.url), None);
+    assert_eq!((h["text"].as_bool(), h["n_docs"].as_u64()), (Some(true), Some(6)));
 }
 
 #[test]

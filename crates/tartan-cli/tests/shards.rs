@@ -13,6 +13,9 @@ fn part(all: &tartan_synth::SynthCorpus, range: std::ops::Range<usize>, dir: &Pa
     let pos: Vec<usize> = range.collect();
     all.docs.select(&pos).unwrap().write(dir, Kind::Docs, Precision::F16).unwrap();
     all.queries.write(dir, Kind::Queries, Precision::F32).unwrap();
+    let meta: String =
+        pos.iter().map(|d| format!("{{\"id\": \"d{d}\", \"third\": {}}}\n", d % 3)).collect();
+    std::fs::write(dir.join("meta.jsonl"), meta).unwrap();
 }
 
 fn run_lines(path: &Path) -> Vec<String> {
@@ -38,10 +41,21 @@ fn train_shards_collect_search_and_change() {
 
     // The whole corpus and two halves, each built with it; the same input twice gives the same
     // bytes.
-    ok(&["index", &t("all"), &t("single"), "--codebook", &t("cb")]);
-    ok(&["index", &t("e0"), &t("s0"), "--codebook", &t("cb")]);
-    ok(&["index", &t("e1"), &t("s1"), "--codebook", &t("cb")]);
-    ok(&["index", &t("e1"), &t("s1-again"), "--codebook", &t("cb"), "--threads", "1"]);
+    let meta = |e: &str| tmp.path().join(e).join("meta.jsonl").to_str().unwrap().to_string();
+    ok(&["index", &t("all"), &t("single"), "--codebook", &t("cb"), "--metadata", &meta("all")]);
+    ok(&["index", &t("e0"), &t("s0"), "--codebook", &t("cb"), "--metadata", &meta("e0")]);
+    ok(&["index", &t("e1"), &t("s1"), "--codebook", &t("cb"), "--metadata", &meta("e1")]);
+    ok(&[
+        "index",
+        &t("e1"),
+        &t("s1-again"),
+        "--codebook",
+        &t("cb"),
+        "--metadata",
+        &meta("e1"),
+        "--threads",
+        "1",
+    ]);
     for f in ["meta.json", "segment.000001.tseg", "codebook.000001.tcb"] {
         assert_eq!(
             std::fs::read(tmp.path().join("s1").join(f)).unwrap(),
@@ -68,6 +82,17 @@ fn train_shards_collect_search_and_change() {
     let out = ok(&["search", &t("coll"), "--queries", &t("all"), "--k", "10", "--out", &run_c]);
     assert!(out.contains("2 shards") && out.contains("p50"), "{out}");
     assert_eq!(run_lines(Path::new(&run_s)), run_lines(Path::new(&run_c)));
+    // Filtered, too (metadata lives in each shard).
+    let f = ["--filter", "third = 1"];
+    ok(&[&["search", &t("single"), "--queries", &t("all"), "--k", "10", "--out", &run_s][..], &f]
+        .concat());
+    ok(&[&["search", &t("coll"), "--queries", &t("all"), "--k", "10", "--out", &run_c][..], &f]
+        .concat());
+    let lines = run_lines(Path::new(&run_c));
+    assert_eq!(run_lines(Path::new(&run_s)), lines);
+    assert!(lines
+        .iter()
+        .all(|l| l.split(' ').nth(2).unwrap()[1..].parse::<usize>().unwrap() % 3 == 1));
 
     let out = ok(&["inspect", &t("coll")]);
     assert!(

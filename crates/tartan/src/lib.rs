@@ -71,9 +71,9 @@ pub use writer::{Committed, Writer};
 
 pub use tartan_embeddings::{Embeddings, Kind, LoadOptions, Precision};
 pub use tartan_index::{
-    Assignment, Codebook, CodebookId, CollectionManifest, Extras, Filter, Index, IndexError,
-    IndexParams, IndexStats, IndexWriter, KMeansAlgorithm, NoProgress, PreparedQuery, Progress,
-    SearchParams, ShardEntry, ShardLocation, ShardSet, META_FILE,
+    select_finalists, Assignment, Candidate, Codebook, CodebookId, CollectionManifest, Extras,
+    Filter, Index, IndexError, IndexParams, IndexStats, IndexWriter, KMeansAlgorithm, NoProgress,
+    PreparedQuery, Progress, SearchParams, ShardEntry, ShardLocation, ShardSet, META_FILE,
 };
 
 /// Codebook drift above which an index should be retrained: tokens 25% farther (in squared
