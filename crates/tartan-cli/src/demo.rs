@@ -13,6 +13,9 @@ use tartan_synth::SynthParams;
 use crate::DemoArgs;
 
 pub fn run(a: &DemoArgs) -> Result<()> {
+    if a.docs == 0 || a.dim == 0 || a.queries == 0 {
+        anyhow::bail!("--docs, --dim and --queries must be at least 1");
+    }
     let t = Instant::now();
     let corpus = SynthParams::new(a.docs).dim(a.dim).n_queries(a.queries).seed(a.seed).generate();
     let (docs, queries) = (&corpus.docs, &corpus.queries);

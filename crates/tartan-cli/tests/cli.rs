@@ -41,6 +41,19 @@ fn index_search_exact_eval_inspect_verify() {
     let first: Vec<&str> = lines.lines().next().unwrap().split(' ').collect();
     assert_eq!((first[1], first[3], first[5]), ("Q0", "1", "tartan"));
 
+    // Absurd k (it once panicked or aborted the process): the candidates PLAID finds, each
+    // once; exact MaxSim ranks every document.
+    let huge = tmp.path().join("huge.tsv");
+    let h = huge.to_str().unwrap();
+    ok(&["search", i, "--queries", e, "--k", "18446744073709551615", "--out", h]);
+    let huge_run = tartan_eval::Run::load(&huge).unwrap();
+    for q in 0..12 {
+        let n = huge_run.get(&format!("q{q}")).unwrap().len();
+        assert!((10..=300).contains(&n), "query {q}: {n} hits");
+    }
+    ok(&["exact", e, "--k", "1000000000000", "--out", h]);
+    assert_eq!(std::fs::read_to_string(&huge).unwrap().lines().count(), 12 * 300);
+
     let exact = tmp.path().join("exact.tsv");
     ok(&["exact", e, "--k", "20", "--out", exact.to_str().unwrap()]);
     let out = ok(&[
@@ -93,6 +106,8 @@ fn bad_input_gives_clear_errors() {
     assert!(err.contains("duplicate") || err.contains("already appears"), "{err}");
     let err = fails(&["search", i, "--queries", e, "--out", "/dev/null"]);
     assert!(err.contains("neither a tartan index"), "{err}");
+    let err = fails(&["demo", "--docs", "0"]);
+    assert!(err.contains("--docs"), "{err}");
     let err = fails(&["eval", "--run", "/nonexistent.tsv", "--qrels", "/nonexistent"]);
     assert!(err.contains("/nonexistent.tsv"), "{err}");
 }

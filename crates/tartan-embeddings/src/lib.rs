@@ -212,7 +212,13 @@ impl Embeddings {
             if l == 0 {
                 return Err(EmbError::EmptyDoc { path: source, index: i, id: ids[i].clone() });
             }
-            offsets.push(offsets[i] + l);
+            // Checked: lengths whose sum wraps would pass the comparison below.
+            let end = offsets[i].checked_add(l).ok_or(EmbError::LensSum {
+                path: source.clone(),
+                sum: u64::MAX,
+                rows,
+            })?;
+            offsets.push(end);
         }
         if offsets[lens.len()] != rows as u64 {
             return Err(EmbError::LensSum { path: source, sum: offsets[lens.len()], rows });

@@ -102,9 +102,11 @@ pub(crate) fn parse_header(path: &Path, bytes: &[u8]) -> Result<Header, EmbError
         return Err(bad(path, "Fortran-ordered arrays are not supported; save with C order"));
     }
     let data_offset = start + hlen;
-    let n: usize = shape.iter().product();
-    let need = n
-        .checked_mul(dtype.size())
+    // Checked: a hostile header can name dimensions whose product wraps.
+    let need = shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .and_then(|n| n.checked_mul(dtype.size()))
         .and_then(|b| b.checked_add(data_offset))
         .ok_or_else(|| bad(path, "shape overflows"))?;
     if bytes.len() != need {
@@ -195,5 +197,16 @@ mod tests {
             parse_header(p, &mk("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", 16));
         assert!(e.unwrap_err().to_string().contains("Fortran"));
         assert!(parse_header(p, b"PK\x03\x04 not npy").is_err());
+        // Dimensions whose product wraps are an error, not a panic or a tiny size.
+        let e = parse_header(
+            p,
+            &mk("{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296), }", 8),
+        );
+        assert!(e.unwrap_err().to_string().contains("overflows"));
+        let e = parse_header(
+            p,
+            &mk("{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 4), }", 8),
+        );
+        assert!(e.unwrap_err().to_string().contains("overflows"));
     }
 }

@@ -49,6 +49,15 @@ fn lens_that_do_not_sum() {
     std::fs::copy(Kind::Docs.lens_path(other.path()), Kind::Docs.lens_path(d.path())).unwrap();
     let err = open(d.path()).unwrap_err();
     assert!(matches!(err, EmbError::LensSum { sum: 2, rows: 3, .. }), "{err}");
+    // Lengths whose sum wraps to the row count are caught, not accepted.
+    let wrap = Embeddings::from_parts(
+        4,
+        &[u64::MAX, 4],
+        vec!["a".into(), "b".into()],
+        unit_docs(3, 1, 4),
+        Default::default(),
+    );
+    assert!(matches!(wrap, Err(EmbError::LensSum { .. })), "{wrap:?}");
 }
 
 #[test]

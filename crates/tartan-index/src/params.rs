@@ -255,7 +255,7 @@ impl SearchParams {
         } else if k <= 100 {
             (2, 0.45, 1024)
         } else {
-            (4, 0.4, (4 * k).max(4096))
+            (4, 0.4, k.saturating_mul(4).max(4096))
         };
         let r = ResolvedSearch {
             k,

@@ -53,6 +53,8 @@ pub fn exact_search(corpus: &dyn Corpus, queries: &[&[f32]], k: usize) -> Vec<Ve
         blocks.push((start, end));
         start = end;
     }
+    // No collector is sized beyond the documents there are, whatever `k` says.
+    let k = k.min(n_docs);
     let empty = || queries.iter().map(|_| TopK::new(k)).collect::<Vec<_>>();
     let tops = blocks
         .par_iter()

@@ -29,9 +29,17 @@ fn bad_queries_are_errors() {
         index.search(ok.view(), &SearchParams::new(0)),
         Err(IndexError::Param { name: "k", .. })
     ));
-    // k larger than the corpus returns every candidate, not an error.
-    let hits = index.search(ok.view(), &SearchParams::new(1000).ncells(64)).unwrap();
-    assert!(hits.len() <= 100 && !hits.is_empty());
+    // k far beyond the corpus (even usize::MAX, which once overflowed 4·k and sized
+    // collectors by it) returns every document once, best first, and agrees with a small k.
+    let all = SearchParams::new(usize::MAX).ncells(1 << 20).centroid_score_threshold(f32::MIN);
+    let hits = index.search(ok.view(), &all).unwrap();
+    assert_eq!(hits.len(), 100);
+    let ids: std::collections::HashSet<&str> = hits.iter().map(|h| h.id.as_str()).collect();
+    assert_eq!(ids.len(), 100);
+    assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
+    let top =
+        SearchParams::new(5).ncells(1 << 20).ndocs(1 << 20).centroid_score_threshold(f32::MIN);
+    assert_eq!(index.search(ok.view(), &top).unwrap(), hits[..5]);
 }
 
 #[test]
