@@ -104,7 +104,11 @@ impl Index {
         let result = build_into(docs, extras, &work, ids, params, progress);
         match (&target, result) {
             (Target::Fresh { tmp, dest }, Ok(())) => {
-                std::fs::rename(tmp, dest).map_err(io(dest))?;
+                if let Err(e) = std::fs::rename(tmp, dest) {
+                    // Nothing was published: leave no half of it behind either.
+                    let _ = std::fs::remove_dir_all(tmp);
+                    return Err(io(dest)(e));
+                }
                 if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
                     sync_dir(parent)?;
                 }
@@ -118,7 +122,12 @@ impl Index {
                 // Old files go once no reader holds them (a later writer retries the rest).
                 collect_garbage(dir, &Manifest::load(dir)?)?;
             }
-            (Target::NewGeneration { .. }, Err(e)) => return Err(e),
+            (Target::NewGeneration { dir, old, .. }, Err(e)) => {
+                // The unpublished files of the failed generation go now, not at the next
+                // writer's open (a retry would trip over them).
+                let _ = collect_garbage(dir, old);
+                return Err(e);
+            }
         }
         Index::open(dir)
     }

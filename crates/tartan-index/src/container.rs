@@ -182,9 +182,18 @@ impl Container {
     /// O(header), no pass over the data.
     pub(crate) fn open(path: &Path, kind: FileKind) -> Result<Self> {
         let file = File::open(path).map_err(io_err(path))?;
-        // Best effort: a file system without flock still reads correctly (POSIX unlink keeps
-        // mappings valid); the lock only tells writers that the file is in use.
-        let _ = file.lock_shared();
+        // Readers never wait on a writer: an exclusive lock on the file means a writer is
+        // collecting it (it locks, then removes), so the file is as good as gone and the
+        // caller opens the newer generation (`Index::open` retries on NotFound). Other lock
+        // failures are ignored: a file system without flock still reads correctly (POSIX
+        // unlink keeps mappings valid); the lock only tells writers that the file is in use.
+        if let Err(std::fs::TryLockError::WouldBlock) = file.try_lock_shared() {
+            let gone = std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "a writer is removing this file (it holds its lock)",
+            );
+            return Err(IndexError::Io { path: path.to_path_buf(), source: gone });
+        }
         let map = ReadOnlyMap::map(&file).map_err(io_err(path))?;
         let corrupt = |reason: String| IndexError::Corrupt { path: path.to_path_buf(), reason };
         if map.len() < HEADER_LEN || map[..8] != MAGIC {

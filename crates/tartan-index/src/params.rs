@@ -266,8 +266,12 @@ impl SearchParams {
         if r.ncells == 0 {
             return bad("ncells", "must be at least 1");
         }
-        if r.ndocs == 0 {
-            return bad("ndocs", "must be at least 1");
+        if r.ndocs < k {
+            // Fewer candidates than hits would silently return fewer than k.
+            return Err(IndexError::Param {
+                name: "ndocs",
+                reason: format!("{} is below k = {k}: at least k candidates are needed", r.ndocs),
+            });
         }
         if !r.centroid_score_threshold.is_finite() {
             return bad("centroid_score_threshold", "must be finite");
@@ -302,6 +306,8 @@ mod tests {
         assert_eq!((r.ncells, r.centroid_score_threshold, r.ndocs), (8, 0.4, 8000));
         assert!(SearchParams::new(0).resolve().is_err());
         assert!(SearchParams::new(5).ndocs(0).resolve().is_err());
+        let e = SearchParams::new(50).ndocs(20).resolve().unwrap_err().to_string();
+        assert!(e.contains("below k = 50"), "{e}");
         assert!(SearchParams::new(5).ncells(0).resolve().is_err());
         assert!(SearchParams::new(5).centroid_score_threshold(f32::NAN).resolve().is_err());
     }

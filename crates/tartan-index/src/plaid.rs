@@ -239,8 +239,15 @@ impl<'a> ShardSet<'a> {
             .collect();
 
         // Stage 1: candidates per part. A selective filter scores every matching document;
-        // a broad one widens probing until enough matching candidates turn up.
+        // a broad one widens probing until `ndocs` matching candidates turn up. With deletions
+        // (and no filter), probing widens until at least k live candidates do, so that
+        // deleted documents never cost hits.
         let scan = allowed.is_some_and(|a| a.filtered && a.count <= scan_limit(r));
+        let wanted = match allowed {
+            Some(a) if a.filtered => ndocs,
+            Some(a) => r.k.min(a.count),
+            None => 0,
+        };
         let mut cands: Vec<Vec<u32>> = vec![Vec::new(); self.parts.len()];
         let mut ncells = r.ncells;
         loop {
@@ -262,7 +269,7 @@ impl<'a> ShardSet<'a> {
                 }
                 n += c.len();
             }
-            let widen = allowed.is_some_and(|a| a.filtered) && !scan && n < ndocs;
+            let widen = !scan && n < wanted;
             if !widen || ncells >= k {
                 break;
             }

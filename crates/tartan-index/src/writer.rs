@@ -63,6 +63,10 @@ impl IndexWriter {
     /// Takes the index's writer lock, opens its latest generation and removes files no
     /// generation uses (leftovers of crashed writers, old generations no reader holds).
     pub fn open(dir: &Path) -> Result<Self> {
+        // No lock file is created where there is no index.
+        if !dir.join(crate::manifest::META_FILE).is_file() {
+            return Err(IndexError::NoIndex { path: dir.to_path_buf() });
+        }
         let lock = WriterLock::acquire(dir)?;
         let base = Index::open(dir)?;
         collect_garbage(dir, &base.manifest)?;
@@ -398,6 +402,11 @@ impl IndexWriter {
         let _ = std::fs::remove_dir_all(&stage);
         let result = self.retrain_via(&stage, params, progress);
         let _ = std::fs::remove_dir_all(&stage);
+        if result.is_err() {
+            // A failed retrain leaves no codebook or segment of the generation it did not
+            // publish (the next retrain would find their names taken).
+            let _ = collect_garbage(&self.dir, &self.base.manifest);
+        }
         result
     }
 

@@ -137,7 +137,7 @@ fn shards_merged_dominate_a_single_index_on_real_data() {
     let pruned = [
         SearchParams::new(10),
         SearchParams::new(10).ndocs(16),
-        SearchParams::new(10).ncells(1).ndocs(8),
+        SearchParams::new(10).ncells(1).ndocs(10),
     ];
     let mut checked = 0;
     for n in [1, 2, 4, 8] {

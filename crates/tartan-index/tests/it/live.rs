@@ -288,3 +288,59 @@ fn drift_is_reported_and_retrain_restores_the_fit() {
     assert_eq!(after.text(hits[0].doc).unwrap().unwrap(), "other 5");
     assert!(!Path::new(&p.join("retrain.tmp")).exists());
 }
+
+/// A writer stopped between locking an old file and removing it (a SIGSTOP in garbage
+/// collection) must not make a reader wait: the reader moves on without blocking.
+#[test]
+fn readers_never_wait_on_a_writer_holding_a_file() {
+    let c = pool();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("idx");
+    Index::build(&subset(&c.docs, &(0..50).collect::<Vec<_>>()), &p, &params(), &NoProgress)
+        .unwrap();
+    let seg = std::fs::File::open(p.join("segment.000001.tseg")).unwrap();
+    seg.lock().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = p.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(Index::open(&reader).map(|i| i.n_docs()));
+    });
+    let got = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("Index::open blocked on the lock");
+    // The file belongs to the published generation, so there is no newer one to open.
+    let err = got.unwrap_err().to_string();
+    assert!(err.contains("segment.000001.tseg"), "{err}");
+    drop(seg);
+    assert_eq!(Index::open(&p).unwrap().n_docs(), 50);
+}
+
+/// Deletions must not cost hits: with most documents deleted, a search still returns k live
+/// ones (probing widens past cells of deleted documents), and a writer does not leave a lock
+/// file where there is no index.
+#[test]
+fn many_deletions_still_give_k_hits() {
+    let c = pool();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("idx");
+    Index::build(&subset(&c.docs, &(0..300).collect::<Vec<_>>()), &p, &params(), &NoProgress)
+        .unwrap();
+    let mut w = IndexWriter::open(&p).unwrap();
+    let doomed: Vec<String> = (0..300).filter(|d| d % 25 != 0).map(|d| format!("d{d}")).collect();
+    w.delete(&doomed).unwrap();
+    w.commit().unwrap();
+    let index = Index::open(&p).unwrap();
+    assert_eq!(index.n_docs(), 12);
+    for qd in [1usize, 77, 250] {
+        let q = c.docs.doc(qd); // a deleted document's tokens: its cells hold deleted documents
+        let hits = index.search(view(&q, 32), &SearchParams::new(10).ncells(1)).unwrap();
+        assert_eq!(hits.len(), 10, "query from d{qd}");
+        assert!(hits.iter().all(|h| h.id[1..].parse::<usize>().unwrap() % 25 == 0));
+    }
+    let empty = tempfile::tempdir().unwrap();
+    assert!(matches!(
+        IndexWriter::open(empty.path()),
+        Err(tartan_index::IndexError::NoIndex { .. })
+    ));
+    assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0, "no lock file left behind");
+}
