@@ -5,9 +5,11 @@ use std::path::Path;
 
 /// A read-only view of a whole file, memory-mapped when it is non-empty.
 ///
-/// tartan never modifies or truncates a published file (see `docs/format.md`): writers create
-/// new files and publish them by renaming a manifest. That is what makes the map sound to read
-/// for as long as it lives, even while a writer works on the same index.
+/// tartan maps two kinds of files, and modifies or truncates neither once written: index files
+/// (writers create new files and publish them by renaming a manifest, docs/format.md) and the
+/// `.npy` files of an embeddings directory (tartan's writer writes temporary files and renames
+/// them over the old ones). That is what makes the map sound to read for as long as it lives,
+/// even while tartan writes the same index or directory.
 pub struct ReadOnlyMap {
     map: Option<memmap2::Mmap>,
 }
@@ -24,10 +26,11 @@ impl ReadOnlyMap {
         if file.metadata()?.len() == 0 {
             return Ok(Self { map: None });
         }
-        // SAFETY: the map is read-only and tartan's writers never modify or truncate a file once
-        // written (they write new files and rename). Another program truncating the file under
-        // us could still fault; that is outside what any mmap-based reader can rule out, and is
-        // documented in docs/format.md.
+        // SAFETY: the map is read-only, and no tartan writer modifies or truncates a file once
+        // written, index file or embeddings file alike (both write new files and rename them
+        // into place; a test rewrites an embeddings directory under an open map). Another
+        // program truncating the file under us could still fault; that is outside what any
+        // mmap-based reader can rule out, and is documented in docs/format.md.
         let map = unsafe { memmap2::MmapOptions::new().map(file)? };
         Ok(Self { map: Some(map) })
     }
