@@ -146,6 +146,17 @@ pub enum IndexError {
         /// The documents'.
         got: usize,
     },
+    /// A change was published (readers see the new generation) but a step after the commit
+    /// point failed (syncing the directory, reopening). The writer has moved on from its staged
+    /// work; it reopens the index before its next change.
+    #[error("generation {generation} was published, but a step after publishing failed")]
+    Published {
+        /// The generation now published.
+        generation: u64,
+        /// What failed.
+        #[source]
+        source: Box<IndexError>,
+    },
     /// There is nothing to index.
     #[error("no documents to index")]
     NoDocuments,

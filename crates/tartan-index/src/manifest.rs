@@ -232,6 +232,22 @@ impl Manifest {
     /// Publishes this manifest in `dir` atomically: write a temporary file, fsync it, rename
     /// it over `meta.json`, fsync the directory.
     pub(crate) fn publish(&self, dir: &Path) -> Result<()> {
+        let tmp = self.write_staged(dir)?;
+        Self::install(dir, &tmp)?;
+        sync_dir(dir)
+    }
+
+    /// Renames a staged manifest over `meta.json`: the commit point. On failure the staged
+    /// file is removed and nothing was published.
+    pub(crate) fn install(dir: &Path, staged: &Path) -> Result<()> {
+        std::fs::rename(staged, dir.join(META_FILE)).map_err(|source| {
+            let _ = std::fs::remove_file(staged);
+            IndexError::Io { path: staged.to_path_buf(), source }
+        })
+    }
+
+    /// Writes this manifest to a temporary file in `dir` and fsyncs it; returns its path.
+    pub(crate) fn write_staged(&self, dir: &Path) -> Result<std::path::PathBuf> {
         let tmp = dir.join(format!("{META_FILE}.{}.tmp", self.generation));
         let io = |path: &Path| {
             let path = path.to_path_buf();
@@ -247,9 +263,7 @@ impl Manifest {
         f.write_all(&json).map_err(io(&tmp))?;
         f.write_all(b"\n").map_err(io(&tmp))?;
         f.sync_all().map_err(io(&tmp))?;
-        drop(f);
-        std::fs::rename(&tmp, dir.join(META_FILE)).map_err(io(&tmp))?;
-        sync_dir(dir)
+        Ok(tmp)
     }
 }
 

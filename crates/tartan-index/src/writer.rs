@@ -14,6 +14,20 @@ use crate::manifest::{sync_dir, FileRef, Manifest, SegmentMeta};
 use crate::segment::{self, SegmentDocs};
 use crate::{Extras, Index, IndexParams, Progress};
 
+/// A fail point in tests, nothing otherwise.
+#[cfg(test)]
+macro_rules! fail_point {
+    ($p:ident) => {
+        FailPoint::$p
+    };
+}
+#[cfg(not(test))]
+macro_rules! fail_point {
+    ($p:ident) => {
+        ()
+    };
+}
+
 /// Directory (inside the index) where `retrain` stages the decompressed documents.
 const RETRAIN_DIR: &str = "retrain.tmp";
 
@@ -42,6 +56,23 @@ pub struct IndexWriter {
     deleted: HashMap<u64, Bitmap>,
     /// Staged segments, written but not published.
     added: Vec<SegmentMeta>,
+    /// A generation was published but reopening it failed: reopen before the next change.
+    stale: bool,
+    /// The next step at which to fail (tests of commit's outcome).
+    #[cfg(test)]
+    fail_at: Option<FailPoint>,
+}
+
+/// Steps of publishing at which a test injects a failure.
+#[cfg(test)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FailPoint {
+    /// Writing the staged manifest (before the commit point).
+    Stage,
+    /// Syncing the directory after the rename.
+    SyncAfter,
+    /// Reopening the published generation.
+    Reopen,
 }
 
 /// What a commit published.
@@ -78,6 +109,9 @@ impl IndexWriter {
             ids: HashMap::new(),
             deleted: HashMap::new(),
             added: Vec::new(),
+            stale: false,
+            #[cfg(test)]
+            fail_at: None,
         };
         w.index_ids()?;
         Ok(w)
@@ -97,6 +131,31 @@ impl IndexWriter {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// After a publish whose reopen failed: opens the published generation now.
+    fn ensure_fresh(&mut self) -> Result<()> {
+        if self.stale {
+            self.base = Index::open(&self.dir)?;
+            self.index_ids()?;
+            self.stale = false;
+        }
+        Ok(())
+    }
+
+    /// Fails here if a test asked for it.
+    #[cfg(test)]
+    fn fail(&mut self, at: FailPoint) -> Result<()> {
+        if self.fail_at == Some(at) {
+            self.fail_at = None;
+            let source = std::io::Error::other(format!("injected failure at {at:?}"));
+            return Err(IndexError::Io { path: self.dir.clone(), source });
+        }
+        Ok(())
+    }
+    #[cfg(not(test))]
+    fn fail(&mut self, _: ()) -> Result<()> {
         Ok(())
     }
 
@@ -128,6 +187,7 @@ impl IndexWriter {
         extras: &Extras,
         progress: &dyn Progress,
     ) -> Result<()> {
+        self.ensure_fresh()?;
         if docs.n_docs() == 0 {
             return Err(IndexError::NoDocuments);
         }
@@ -171,6 +231,7 @@ impl IndexWriter {
     /// Stages the deletion of every id in `ids`. All or nothing: an id that is not live (or
     /// is named twice) fails the call and stages nothing. Returns the number deleted.
     pub fn delete<S: AsRef<str>>(&mut self, ids: &[S]) -> Result<usize> {
+        self.ensure_fresh()?;
         let mut locs = Vec::with_capacity(ids.len());
         let mut seen = HashSet::with_capacity(ids.len());
         for id in ids {
@@ -225,6 +286,7 @@ impl IndexWriter {
     /// Publishes the staged changes as a new generation, then removes files of older
     /// generations that no reader holds.
     pub fn commit(&mut self) -> Result<CommitStats> {
+        self.ensure_fresh()?;
         let old = &self.base.manifest;
         if !self.has_changes() {
             return Ok(CommitStats {
@@ -257,8 +319,19 @@ impl IndexWriter {
         }
         let added: u64 = self.added.iter().map(|s| s.n_docs).sum();
         let next_segment_id = old.next_segment_id + self.added.len() as u64;
-        segments.append(&mut self.added);
-        self.publish(generation, segments, next_segment_id)?;
+        segments.extend(self.added.iter().cloned());
+        // The outcome is exact: before the commit point nothing changed and the staged work
+        // stays staged (a retry publishes it); after it the writer moves on.
+        match self.publish(generation, segments, next_segment_id) {
+            Ok(()) => {}
+            Err(e @ IndexError::Published { .. }) => {
+                self.added.clear();
+                self.deleted.clear();
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        }
+        self.added.clear();
         self.deleted.clear();
         let collected = collect_garbage(&self.dir, &self.base.manifest)?;
         Ok(CommitStats {
@@ -296,17 +369,34 @@ impl IndexWriter {
             build: old.build.clone(),
         };
         sync_dir(&self.dir)?;
-        manifest.publish(&self.dir)?;
+        self.fail(fail_point!(Stage))?;
+        let staged = manifest.write_staged(&self.dir)?;
+        Manifest::install(&self.dir, &staged)?;
+        // Published. What follows cannot undo it; a failure is reported as such.
         // Reopen before collecting: our own mappings of the old files must go first. The
         // codebook is unchanged (retrain publishes through the build), so it is shared.
-        self.base = Index::open_with_codebook(&self.dir, self.base.codebook.clone())?;
-        Ok(())
+        let after = self
+            .fail(fail_point!(SyncAfter))
+            .and_then(|()| sync_dir(&self.dir))
+            .and_then(|()| self.fail(fail_point!(Reopen)))
+            .and_then(|()| Index::open_with_codebook(&self.dir, self.base.codebook.clone()));
+        match after {
+            Ok(index) => {
+                self.base = index;
+                Ok(())
+            }
+            Err(e) => {
+                self.stale = true;
+                Err(IndexError::Published { generation, source: Box::new(e) })
+            }
+        }
     }
 
     /// Commits staged changes, then rewrites every segment's live documents into one new
     /// segment (codes and residuals are copied, not re-encoded) and publishes it. Old files
     /// are removed once no reader holds them. Nothing to do for one segment without deletions.
     pub fn compact(&mut self, progress: &dyn Progress) -> Result<CommitStats> {
+        self.ensure_fresh()?;
         let pending = self.commit()?;
         let m = &self.base.manifest;
         if m.segments.len() <= 1 && m.n_deleted == 0 {
@@ -468,5 +558,68 @@ impl IndexWriter {
         drop(docs);
         self.base = Index::open(&self.dir)?;
         self.finish_rewrite(generation, n, n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::NoProgress;
+
+    fn setup() -> (tempfile::TempDir, PathBuf, tartan_synth::SynthCorpus) {
+        let c = tartan_synth::SynthParams::new(60).dim(16).mean_doc_len(10.0).seed(4).generate();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("idx");
+        let first = c.docs.select(&(0..40).collect::<Vec<_>>()).unwrap();
+        Index::build(&first, &p, &IndexParams::new().n_centroids(16), &NoProgress).unwrap();
+        (dir, p, c)
+    }
+
+    #[test]
+    fn a_failure_before_the_commit_point_keeps_the_staged_work() {
+        let (_d, p, c) = setup();
+        let mut w = IndexWriter::open(&p).unwrap();
+        w.add(&c.docs.select(&[40, 41]).unwrap(), &Extras::new(), &NoProgress).unwrap();
+        w.delete(&["d3"]).unwrap();
+        w.fail_at = Some(FailPoint::Stage);
+        let err = w.commit().unwrap_err();
+        assert!(!matches!(err, IndexError::Published { .. }), "{err}");
+        // Nothing changed on disk; everything is still staged.
+        assert_eq!(Index::open(&p).unwrap().generation(), 1);
+        assert!(w.has_changes() && w.contains("d40") && !w.contains("d3"));
+        // The retry publishes it, whole.
+        let s = w.commit().unwrap();
+        assert_eq!((s.generation, s.added, s.deleted), (2, 2, 1));
+        let index = Index::open(&p).unwrap();
+        index.verify().unwrap();
+        assert_eq!(index.n_docs(), 41);
+        let ids = index.ids().unwrap();
+        assert!(ids.contains(&"d41") && !ids.contains(&"d3"));
+    }
+
+    #[test]
+    fn a_failure_after_the_commit_point_reports_the_publish_and_moves_on() {
+        for at in [FailPoint::SyncAfter, FailPoint::Reopen] {
+            let (_d, p, c) = setup();
+            let mut w = IndexWriter::open(&p).unwrap();
+            w.add(&c.docs.select(&[40]).unwrap(), &Extras::new(), &NoProgress).unwrap();
+            w.fail_at = Some(at);
+            match w.commit() {
+                Err(IndexError::Published { generation: 2, .. }) => {}
+                other => panic!("{at:?}: {other:?}"),
+            }
+            // Published, and the writer does not stage it again.
+            assert_eq!(Index::open(&p).unwrap().n_docs(), 41);
+            assert!(!w.has_changes());
+            // The next change builds on the published generation: no generation number is
+            // reused and no published segment is collected.
+            w.add(&c.docs.select(&[41]).unwrap(), &Extras::new(), &NoProgress).unwrap();
+            let s = w.commit().unwrap();
+            assert_eq!(s.generation, 3, "{at:?}");
+            let index = Index::open(&p).unwrap();
+            index.verify().unwrap();
+            assert_eq!(index.n_docs(), 42);
+            assert!(index.ids().unwrap().contains(&"d40"), "{at:?}");
+        }
     }
 }
