@@ -251,6 +251,27 @@ impl Container {
             }
             sections.push((tag, off as usize..(off + len) as usize, elem));
         }
+        // Sections may not overlap, and a tag names one section.
+        let mut spans: Vec<(usize, usize, [u8; 8])> =
+            sections.iter().map(|(t, r, _)| (r.start, r.end, *t)).collect();
+        spans.sort_unstable();
+        for w in spans.windows(2) {
+            if w[1].0 < w[0].1 {
+                return Err(corrupt(format!(
+                    "sections {} and {} overlap",
+                    String::from_utf8_lossy(&w[0].2).trim(),
+                    String::from_utf8_lossy(&w[1].2).trim()
+                )));
+            }
+        }
+        let mut tags: Vec<[u8; 8]> = sections.iter().map(|s| s.0).collect();
+        tags.sort_unstable();
+        if let Some(w) = tags.windows(2).find(|w| w[0] == w[1]) {
+            return Err(corrupt(format!(
+                "section {} appears twice",
+                String::from_utf8_lossy(&w[0]).trim()
+            )));
+        }
         let body_crc = u32_at(&map, 32);
         Ok(Self { path: path.to_path_buf(), map, _file: file, sections, head_len, body_crc })
     }
@@ -332,6 +353,47 @@ impl Container {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Rewrites section `i`'s table entry of the file at `p` (offset, len) and fixes the
+    /// header CRC, as a hostile or buggy writer would.
+    fn patch_entry(p: &Path, i: usize, off: u64, len: u64) {
+        let mut b = std::fs::read(p).unwrap();
+        let e = HEADER_LEN + ENTRY_LEN * i;
+        b[e + 8..e + 16].copy_from_slice(&off.to_le_bytes());
+        b[e + 16..e + 24].copy_from_slice(&len.to_le_bytes());
+        let n = u32_at(&b, 16) as usize;
+        let mut head = b[..HEADER_LEN + ENTRY_LEN * n].to_vec();
+        head[20..24].fill(0);
+        let crc = crc32fast::hash(&head);
+        b[20..24].copy_from_slice(&crc.to_le_bytes());
+        std::fs::write(p, b).unwrap();
+    }
+
+    #[test]
+    fn overlapping_or_repeated_sections_are_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.tseg");
+        let mut w = ContainerWriter::create(&p, FileKind::Segment, 2).unwrap();
+        w.section(b"AAAAAAAA", &[1u64; 16]).unwrap();
+        w.section(b"BBBBBBBB", &[2u64; 16]).unwrap();
+        w.finish().unwrap();
+        let c = Container::open(&p, FileKind::Segment).unwrap();
+        let (a, b) = (c.range(b"AAAAAAAA", 8).unwrap(), c.range(b"BBBBBBBB", 8).unwrap());
+        drop(c);
+        // B made to start inside A (both still in the file, aligned, whole elements).
+        patch_entry(&p, 1, a.start as u64 + 64, b.len() as u64);
+        let err = Container::open(&p, FileKind::Segment).unwrap_err().to_string();
+        assert!(err.contains("overlap"), "{err}");
+        // The same tag twice.
+        patch_entry(&p, 1, b.start as u64, b.len() as u64);
+        let mut bytes = std::fs::read(&p).unwrap();
+        let e = HEADER_LEN + ENTRY_LEN;
+        bytes[e..e + 8].copy_from_slice(b"AAAAAAAA");
+        std::fs::write(&p, bytes).unwrap();
+        patch_entry(&p, 1, b.start as u64, b.len() as u64);
+        let err = Container::open(&p, FileKind::Segment).unwrap_err().to_string();
+        assert!(err.contains("appears twice"), "{err}");
+    }
     use proptest::prelude::*;
 
     proptest! {

@@ -185,11 +185,34 @@ impl Manifest {
     }
 
     fn check(&self) -> Result<(), String> {
-        let docs: u64 = self.segments.iter().map(|s| s.n_docs).sum();
-        let toks: u64 = self.segments.iter().map(|s| s.n_tokens).sum();
-        let deleted: u64 = self.segments.iter().map(|s| s.n_deleted).sum();
-        if docs != self.n_docs || toks != self.n_tokens || deleted != self.n_deleted {
+        if self.format_version == 0 {
+            return Err("format version 0".into());
+        }
+        if self.dim == 0 || !matches!(self.nbits, 1 | 2 | 4 | 8) {
+            return Err(format!("dim {} / nbits {} is not a valid shape", self.dim, self.nbits));
+        }
+        if self.n_centroids == 0 || self.n_centroids as u64 > u32::MAX as u64 {
+            return Err(format!("{} centroids is out of range", self.n_centroids));
+        }
+        // Checked sums: counts from a hostile file must not wrap into agreement.
+        let sum = |f: fn(&SegmentMeta) -> u64| {
+            self.segments.iter().try_fold(0u64, |a, s| a.checked_add(f(s)))
+        };
+        let (docs, toks, deleted) = (sum(|s| s.n_docs), sum(|s| s.n_tokens), sum(|s| s.n_deleted));
+        if docs != Some(self.n_docs)
+            || toks != Some(self.n_tokens)
+            || deleted != Some(self.n_deleted)
+        {
             return Err("document, token or deletion counts disagree with the segments".into());
+        }
+        // Documents are numbered in 32 bits across the generation.
+        if self.n_docs > u32::MAX as u64 {
+            return Err(format!("{} documents is more than 2^32 - 1", self.n_docs));
+        }
+        let mut ids: Vec<u64> = self.segments.iter().map(|s| s.id).collect();
+        ids.sort_unstable();
+        if ids.windows(2).any(|w| w[0] == w[1]) {
+            return Err("a segment id appears twice".into());
         }
         if let Some(id) = &self.codebook_id {
             if crate::codebook::CodebookId::from_hex(id).is_none() {
@@ -197,6 +220,12 @@ impl Manifest {
             }
         }
         for s in &self.segments {
+            if s.n_docs == 0 || s.n_tokens < s.n_docs {
+                return Err(format!(
+                    "segment {} has {} documents of {} tokens",
+                    s.id, s.n_docs, s.n_tokens
+                ));
+            }
             if s.n_deleted > s.n_docs || (s.n_deleted > 0) != s.deletions.is_some() {
                 return Err(format!("segment {} has inconsistent deletions", s.id));
             }

@@ -450,6 +450,11 @@ impl IndexWriter {
                 w.write(seg.residuals(d))?;
                 let before = codes.len();
                 seg.codes(d).for_each(|c| codes.push(c));
+                // Codes of formats 1 and 2 were never range-checked at open; packing one at
+                // ceil(log2 K) bits must not meet a larger one.
+                if codes[before..].iter().any(|&c| c as usize >= m.n_centroids) {
+                    return Err(base.corrupt_codes(si));
+                }
                 let msr = m.segments[si].mean_sq_residual.unwrap_or(m.build.mean_sq_residual);
                 sum_sq += msr * (codes.len() - before) as f64;
                 progress.advance(1);

@@ -133,3 +133,70 @@ fn foreign_and_newer_files_are_refused() {
     std::fs::write(&meta, "{\"format\": \"something-else\"}").unwrap();
     assert!(matches!(Index::open(&dir).unwrap_err(), tartan_index::IndexError::NotTartan { .. }));
 }
+
+/// Rewrites `meta.json` with `edit` applied and a correct checksum, as a buggy writer or an
+/// attacker would: the checksum passes, the checks behind it must not.
+fn forge_manifest(dir: &Path, edit: impl Fn(&mut tartan_index::Manifest)) {
+    let mut m = tartan_index::Manifest::load(dir).unwrap();
+    edit(&mut m);
+    let mut v = serde_json::to_value(&m).unwrap();
+    let crc = crc32fast::hash(&serde_json::to_vec(&m).unwrap());
+    v.as_object_mut().unwrap().insert("checksum".into(), crc.into());
+    std::fs::write(dir.join("meta.json"), serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+}
+
+#[test]
+fn forged_manifests_with_valid_checksums_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = tmp.path().join("good");
+    tiny(&good);
+    type Edit = fn(&mut tartan_index::Manifest);
+    let edits: [(&str, Edit); 8] = [
+        ("nbits", |m| m.nbits = 3),
+        ("dim", |m| m.dim = 0),
+        ("centroids", |m| m.n_centroids = 0),
+        ("format version", |m| m.format_version = 0),
+        ("segment id", |m| {
+            let mut s = m.segments[0].clone();
+            s.file.file = "segment.000009.tseg".into();
+            m.segments.push(s);
+            m.n_docs *= 2;
+            m.n_tokens *= 2;
+        }),
+        ("wrapping counts", |m| {
+            let mut s = m.segments[0].clone();
+            s.id = 7;
+            s.file.file = "segment.000007.tseg".into();
+            // Unchecked, n + (2^64 - 1) wraps to n - 1, which the totals then claim.
+            s.n_docs = u64::MAX;
+            s.n_tokens = u64::MAX;
+            m.n_docs -= 1;
+            m.n_tokens -= 1;
+            m.segments.push(s);
+            m.next_segment_id = 8;
+        }),
+        ("2^32 documents", |m| {
+            m.segments[0].n_docs = 1 << 32;
+            m.segments[0].n_tokens = 1 << 33;
+            m.n_docs = 1 << 32;
+            m.n_tokens = 1 << 33;
+        }),
+        ("empty segment", |m| {
+            m.segments[0].n_docs = 0;
+            m.n_docs = 0;
+        }),
+    ];
+    for (what, edit) in edits {
+        let dir = tmp.path().join(what.replace(' ', "-"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for e in std::fs::read_dir(&good).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+        }
+        forge_manifest(&dir, edit);
+        match Index::open(&dir) {
+            Err(tartan_index::IndexError::Corrupt { .. }) => {}
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+}
