@@ -85,8 +85,9 @@ pub struct BuildInfo {
 
 /// The manifest of a published generation.
 ///
-/// On disk it is a JSON object of these fields plus `checksum`, the CRC-32 of the compact
-/// JSON serialisation of the fields in declaration order (docs/format.md).
+/// On disk it is a JSON object of these fields, pretty-printed in declaration order, then
+/// `checksum`: since format 4 the CRC-32 of the file's bytes before the checksum member, as
+/// written (docs/format.md).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
@@ -143,10 +144,12 @@ impl Manifest {
                 reason: format!("manifest of {len} bytes is too large"),
             });
         }
-        let value: serde_json::Value =
-            serde_json::from_reader(std::io::BufReader::new(file)).map_err(|e| {
-                IndexError::Corrupt { path: path.clone(), reason: format!("not valid JSON: {e}") }
-            })?;
+        let mut bytes = Vec::with_capacity(len as usize);
+        std::io::Read::read_to_end(&mut std::io::BufReader::new(file), &mut bytes)
+            .map_err(|source| IndexError::Io { path: path.clone(), source })?;
+        let corrupt = |reason: String| IndexError::Corrupt { path: path.clone(), reason };
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("not valid JSON: {e}")))?;
         // Check the version before the shape: a newer manifest may have other fields.
         if value.get("format").and_then(|f| f.as_str()) != Some("tartan-index") {
             return Err(IndexError::NotTartan { path });
@@ -155,31 +158,59 @@ impl Manifest {
         if version > FORMAT_VERSION as u64 {
             return Err(IndexError::NewerFormat {
                 path,
-                found: version as u32,
+                found: version.min(u32::MAX as u64) as u32,
                 supported: FORMAT_VERSION,
             });
         }
-        let mut value = value;
         let stored = value
             .as_object_mut()
             .and_then(|o| o.remove("checksum"))
             .and_then(|c| c.as_u64())
-            .ok_or_else(|| IndexError::Corrupt {
-                path: path.clone(),
-                reason: "manifest has no checksum".into(),
-            })?;
-        let m: Manifest = serde_json::from_value(value).map_err(|e| IndexError::Corrupt {
-            path: path.clone(),
-            reason: format!("bad manifest: {e}"),
-        })?;
-        if m.checksum() as u64 != stored {
-            return Err(IndexError::Corrupt { path, reason: "manifest checksum mismatch".into() });
+            .ok_or_else(|| corrupt("manifest has no checksum".into()))?;
+        let m: Manifest =
+            serde_json::from_value(value).map_err(|e| corrupt(format!("bad manifest: {e}")))?;
+        let computed = if version >= 4 {
+            // Version 4 on: the bytes as written, up to the checksum member.
+            let (body, tail) = split_checksum(&bytes)
+                .ok_or_else(|| corrupt("the checksum is not the last member as written".into()))?;
+            if tail != checksum_tail(stored) {
+                return Err(corrupt("the checksum member is not as written".into()));
+            }
+            crc32fast::hash(body)
+        } else {
+            m.checksum()
+        };
+        if computed as u64 != stored {
+            return Err(corrupt("manifest checksum mismatch".into()));
         }
-        m.check().map_err(|reason| IndexError::Corrupt { path, reason })?;
+        m.check().map_err(corrupt)?;
         Ok(m)
     }
 
-    /// CRC-32 of the compact JSON of the fields, in declaration order.
+    /// The bytes of the manifest as written (format 4 on): the fields pretty-printed in
+    /// declaration order, then the checksum member, whose value is the CRC-32 of everything
+    /// before it.
+    pub(crate) fn to_bytes(&self) -> Result<Vec<u8>> {
+        let floats = [Some(self.build.mean_sq_residual), self.build.build_seconds]
+            .into_iter()
+            .flatten()
+            .chain(self.segments.iter().filter_map(|s| s.mean_sq_residual));
+        if let Some(x) = floats.into_iter().find(|x| !x.is_finite()) {
+            // serde_json writes NaN as null, which no reader would parse back.
+            return Err(IndexError::Param {
+                name: "manifest",
+                reason: format!("a mean squared residual is {x}"),
+            });
+        }
+        let mut body = serde_json::to_vec_pretty(self).expect("manifest serialises");
+        // Pretty output ends with "\n}": the checksum member goes before the brace.
+        body.truncate(body.len() - 2);
+        let crc = crc32fast::hash(&body);
+        body.extend_from_slice(&checksum_tail(crc as u64));
+        Ok(body)
+    }
+
+    /// Versions 1 to 3: CRC-32 of the compact JSON of the fields, in declaration order.
     fn checksum(&self) -> u32 {
         crc32fast::hash(&serde_json::to_vec(self).expect("manifest serialises"))
     }
@@ -282,18 +313,25 @@ impl Manifest {
             let path = path.to_path_buf();
             move |source| IndexError::Io { path, source }
         };
+        let bytes = self.to_bytes()?;
         let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-        let mut value = serde_json::to_value(self).expect("manifest serialises");
-        value
-            .as_object_mut()
-            .expect("a struct serialises to an object")
-            .insert("checksum".into(), self.checksum().into());
-        let json = serde_json::to_vec_pretty(&value).expect("manifest serialises");
-        f.write_all(&json).map_err(io(&tmp))?;
-        f.write_all(b"\n").map_err(io(&tmp))?;
+        f.write_all(&bytes).map_err(io(&tmp))?;
         f.sync_all().map_err(io(&tmp))?;
         Ok(tmp)
     }
+}
+
+/// What follows the body of a manifest as written: the checksum member and the closing brace.
+fn checksum_tail(crc: u64) -> Vec<u8> {
+    format!(",\n  \"checksum\": {crc}\n}}\n").into_bytes()
+}
+
+/// Splits a manifest as written into the body the checksum covers and the tail from the last
+/// `,\n  "checksum": ` on.
+fn split_checksum(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let key = b",\n  \"checksum\": ";
+    let at = bytes.windows(key.len()).rposition(|w| w == key)?;
+    Some(bytes.split_at(at))
 }
 
 /// fsyncs a directory so that renames and creations in it are durable.

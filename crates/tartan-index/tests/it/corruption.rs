@@ -134,15 +134,47 @@ fn foreign_and_newer_files_are_refused() {
     assert!(matches!(Index::open(&dir).unwrap_err(), tartan_index::IndexError::NotTartan { .. }));
 }
 
-/// Rewrites `meta.json` with `edit` applied and a correct checksum, as a buggy writer or an
-/// attacker would: the checksum passes, the checks behind it must not.
+/// Rewrites `meta.json` with `edit` applied and a correct checksum (computed here as
+/// docs/format.md says: the CRC-32 of the bytes before the checksum member), as a buggy writer
+/// or an attacker would: the checksum passes, the checks behind it must not.
 fn forge_manifest(dir: &Path, edit: impl Fn(&mut tartan_index::Manifest)) {
     let mut m = tartan_index::Manifest::load(dir).unwrap();
     edit(&mut m);
-    let mut v = serde_json::to_value(&m).unwrap();
-    let crc = crc32fast::hash(&serde_json::to_vec(&m).unwrap());
-    v.as_object_mut().unwrap().insert("checksum".into(), crc.into());
-    std::fs::write(dir.join("meta.json"), serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+    let mut body = serde_json::to_vec_pretty(&m).unwrap();
+    assert!(body.ends_with(b"\n}"));
+    body.truncate(body.len() - 2);
+    let crc = crc32fast::hash(&body);
+    body.extend(format!(",\n  \"checksum\": {crc}\n}}\n").into_bytes());
+    std::fs::write(dir.join("meta.json"), body).unwrap();
+}
+
+/// A second implementation checks the manifest: Python's own zlib over the bytes before the
+/// checksum member, as written.
+#[test]
+fn manifest_checksum_is_reproducible_by_an_independent_reader() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("i");
+    tiny(&dir);
+    let script = "import json, sys, zlib\n\
+        b = open(sys.argv[1], 'rb').read()\n\
+        i = b.rindex(b',\\n  \"checksum\": ')\n\
+        sys.exit(0 if zlib.crc32(b[:i]) == json.loads(b)['checksum'] else 1)\n";
+    match std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(dir.join("meta.json"))
+        .status()
+    {
+        Ok(st) => assert!(st.success(), "python computes another checksum"),
+        Err(e) => {
+            assert!(std::env::var_os("CI").is_none(), "CI must have python3: {e}");
+            eprintln!("SKIPPED: no python3 ({e})");
+        }
+    }
+    // And the checksum catches an edit that leaves the JSON valid.
+    let text = std::fs::read_to_string(dir.join("meta.json")).unwrap();
+    std::fs::write(dir.join("meta.json"), text.replacen("\"seed\": 0", "\"seed\": 1", 1)).unwrap();
+    assert!(Index::open(&dir).unwrap_err().to_string().contains("checksum mismatch"));
 }
 
 #[test]
