@@ -343,6 +343,17 @@ fn remote_shards_answer_as_local_ones_and_a_killed_one_is_reported() {
         }
         assert!(b.iter().all(|r| r.coverage.complete()));
     }
+    // A batch larger than a server takes in one request (256) is split into requests.
+    let all = views(&qs);
+    let many: Vec<_> = (0..300).map(|i| all[i % all.len()]).collect();
+    let key = |r: Vec<tartan::Results>| -> Vec<Vec<(String, f32, usize)>> {
+        r.into_iter()
+            .map(|r| r.hits.into_iter().map(|h| (h.id, h.score, h.shard)).collect())
+            .collect()
+    };
+    let a = key(local.search_batch(&many, &SearchParams::new(3), &opts).unwrap());
+    let b = key(remote.search_batch(&many, &SearchParams::new(3), &opts).unwrap());
+    assert!(a == b, "a batch of 300 differs between local and remote shards");
     // The CLI's run over the remote collection equals the local one's.
     let (rl, rr) = (cl.root.join("local.tsv"), cl.root.join("remote.tsv"));
     ok(&[

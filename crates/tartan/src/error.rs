@@ -67,8 +67,8 @@ pub enum Error {
         /// What went wrong (timeout, refused, HTTP status and the server's message).
         reason: String,
     },
-    /// Not every shard answered and the search required all of them.
-    #[error("{answered} of {shards} shards answered and every shard was required: {failures}")]
+    /// No shard answered, or not every shard answered and the search required all of them.
+    #[error("{answered} of {shards} shards answered{}: {failures}", if *answered > 0 { " and every shard was required" } else { "" })]
     Incomplete {
         /// Shards that answered.
         answered: usize,

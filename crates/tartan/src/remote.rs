@@ -12,6 +12,9 @@ use crate::wire::{
     SearchRequest,
 };
 
+/// Queries per request to a remote shard (a server's batch limit is 256 by default).
+pub const REMOTE_BATCH: usize = 64;
+
 /// `GET /health`'s answer: what a server serves.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Health {
@@ -123,28 +126,38 @@ impl RemoteShard {
         resp.into_json().map_err(|e| self.err(format!("bad {route} answer: {e}")))
     }
 
-    /// Round 1: `POST /search/candidates` with `queries` as packed float32.
+    /// Round 1: `POST /search/candidates` with `queries` as packed float32, in requests of
+    /// at most [`REMOTE_BATCH`] queries (a server limits its batches), each within `deadline`.
+    /// Every request must be answered from one snapshot (round 2 names its documents).
     pub fn candidates(
         &self,
         queries: &[ArrayView2<'_, f32>],
         settings: &SearchRequest,
         deadline: Duration,
     ) -> Result<CandidatesResponse> {
-        let mut body = settings.clone();
-        body.queries = Some(queries.iter().map(wire::encode_query).collect());
-        let answer: CandidatesResponse = self.post("/search/candidates", &body, deadline)?;
-        if answer.lists.len() != queries.len() {
-            return Err(self.err(format!(
-                "{} lists for {} queries",
-                answer.lists.len(),
-                queries.len()
-            )));
+        let mut all: Option<CandidatesResponse> = None;
+        for chunk in queries.chunks(REMOTE_BATCH) {
+            let mut body = settings.clone();
+            body.queries = Some(chunk.iter().map(wire::encode_query).collect());
+            let answer: CandidatesResponse = self.post("/search/candidates", &body, deadline)?;
+            if answer.lists.len() != chunk.len() {
+                return Err(self.err(format!(
+                    "{} lists for {} queries",
+                    answer.lists.len(),
+                    chunk.len()
+                )));
+            }
+            match &mut all {
+                None => all = Some(answer),
+                Some(a) if a.snapshot == answer.snapshot => a.lists.extend(answer.lists),
+                Some(_) => return Err(self.err("it moved to a new generation during the search")),
+            }
         }
-        Ok(answer)
+        all.ok_or_else(|| self.err("no queries"))
     }
 
     /// Round 2: `POST /search/score`: exact scores of `docs[i]` for query `i`, in the
-    /// snapshot round 1 named.
+    /// snapshot round 1 named, in requests of at most [`REMOTE_BATCH`] queries.
     pub fn score(
         &self,
         queries: &[ArrayView2<'_, f32>],
@@ -153,21 +166,25 @@ impl RemoteShard {
         with_text: bool,
         deadline: Duration,
     ) -> Result<Vec<Vec<HitJson>>> {
-        let body = ScoreRequest {
-            queries: queries.iter().map(wire::encode_query).collect(),
-            docs,
-            snapshot,
-            with_text: with_text.then_some(true),
-        };
-        let answer: ScoreResponse = self.post("/search/score", &body, deadline)?;
-        if answer.results.len() != queries.len() {
-            return Err(self.err(format!(
-                "{} answers to {} queries",
-                answer.results.len(),
-                queries.len()
-            )));
+        let mut out = Vec::with_capacity(queries.len());
+        for (chunk, docs) in queries.chunks(REMOTE_BATCH).zip(docs.chunks(REMOTE_BATCH)) {
+            let body = ScoreRequest {
+                queries: chunk.iter().map(wire::encode_query).collect(),
+                docs: docs.to_vec(),
+                snapshot,
+                with_text: with_text.then_some(true),
+            };
+            let answer: ScoreResponse = self.post("/search/score", &body, deadline)?;
+            if answer.results.len() != chunk.len() {
+                return Err(self.err(format!(
+                    "{} answers to {} queries",
+                    answer.results.len(),
+                    chunk.len()
+                )));
+            }
+            out.extend(answer.results);
         }
-        Ok(answer.results)
+        Ok(out)
     }
 
     /// `POST /search/batch` with `queries` as packed float32 and the settings of `settings`;
@@ -178,18 +195,22 @@ impl RemoteShard {
         settings: &SearchRequest,
         deadline: Duration,
     ) -> Result<Vec<Vec<HitJson>>> {
-        let mut body = settings.clone();
-        body.queries = Some(queries.iter().map(wire::encode_query).collect());
-        let answer: BatchResponse = self.post("/search/batch", &body, deadline)?;
-        if answer.results.len() != queries.len() {
-            return Err(self.err(format!(
-                "{} answers to {} queries",
-                answer.results.len(),
-                queries.len()
-            )));
+        let mut out = Vec::with_capacity(queries.len());
+        for chunk in queries.chunks(REMOTE_BATCH) {
+            let mut body = settings.clone();
+            body.queries = Some(chunk.iter().map(wire::encode_query).collect());
+            let answer: BatchResponse = self.post("/search/batch", &body, deadline)?;
+            if answer.results.len() != chunk.len() {
+                return Err(self.err(format!(
+                    "{} answers to {} queries",
+                    answer.results.len(),
+                    chunk.len()
+                )));
+            }
+            // A shard that is itself a collection answers with coverage; a partial answer from
+            // it counts as an answer (its own coverage is not nested).
+            out.extend(answer.results.into_iter().map(|r| r.hits));
         }
-        // A shard that is itself a collection answers with coverage; a partial answer from it
-        // counts as an answer (its own coverage is not nested).
-        Ok(answer.results.into_iter().map(|r| r.hits).collect())
+        Ok(out)
     }
 }
