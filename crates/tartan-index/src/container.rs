@@ -165,7 +165,7 @@ pub(crate) struct Container {
     /// Held open with a shared lock while the map lives: a writer only deletes files that it
     /// can lock exclusively, so no file is removed under a reader (docs/format.md).
     _file: File,
-    sections: Vec<([u8; 8], Range<usize>, u32)>,
+    pub(crate) sections: Vec<([u8; 8], Range<usize>, u32)>,
     head_len: usize,
     body_crc: u32,
 }
@@ -226,6 +226,11 @@ impl Container {
                 "header records {file_len} bytes but the file has {} (truncated or appended to)",
                 map.len()
             )));
+        }
+        if map[36..HEADER_LEN].iter().any(|&b| b != 0)
+            || (0..n).any(|i| u32_at(&map, HEADER_LEN + ENTRY_LEN * i + 28) != 0)
+        {
+            return Err(corrupt("a reserved header or section-table field is not zero".into()));
         }
         let found_kind = u32_at(&map, 12);
         if found_kind != kind as u32 {

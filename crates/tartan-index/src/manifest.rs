@@ -167,6 +167,8 @@ impl Manifest {
             .and_then(|o| o.remove("checksum"))
             .and_then(|c| c.as_u64())
             .ok_or_else(|| corrupt("manifest has no checksum".into()))?;
+        unknown_nested_field(&value)
+            .map_or(Ok(()), |f| Err(corrupt(format!("unknown field {f}"))))?;
         let m: Manifest =
             serde_json::from_value(value).map_err(|e| corrupt(format!("bad manifest: {e}")))?;
         let computed = if version >= 4 {
@@ -319,6 +321,48 @@ impl Manifest {
         f.sync_all().map_err(io(&tmp))?;
         Ok(tmp)
     }
+}
+
+/// The first field of a nested object that the format does not define (serde's
+/// `deny_unknown_fields` cannot see through the flattened file reference of a segment).
+fn unknown_nested_field(v: &serde_json::Value) -> Option<String> {
+    const FILE: &[&str] = &["file", "bytes", "crc32"];
+    const SEGMENT: &[&str] = &[
+        "id",
+        "file",
+        "bytes",
+        "crc32",
+        "n_docs",
+        "n_tokens",
+        "n_deleted",
+        "deletions",
+        "mean_sq_residual",
+    ];
+    const BUILD: &[&str] = &[
+        "seed",
+        "kmeans_iters",
+        "sample_docs",
+        "kmeans_points",
+        "codec_tokens",
+        "centroids_from_user",
+        "mean_sq_residual",
+        "build_seconds",
+    ];
+    let extra = |o: Option<&serde_json::Value>, allowed: &[&str], at: &str| {
+        o.and_then(|o| o.as_object())
+            .and_then(|o| o.keys().find(|k| !allowed.contains(&k.as_str())))
+            .map(|k| format!("{at}.{k}"))
+    };
+    let segments = v.get("segments").and_then(|s| s.as_array()).map_or(&[][..], |s| s);
+    extra(v.get("codebook"), FILE, "codebook")
+        .or_else(|| extra(v.get("build"), BUILD, "build"))
+        .or_else(|| {
+            segments.iter().enumerate().find_map(|(i, s)| {
+                extra(Some(s), SEGMENT, &format!("segments[{i}]")).or_else(|| {
+                    extra(s.get("deletions"), FILE, &format!("segments[{i}].deletions"))
+                })
+            })
+        })
 }
 
 /// What follows the body of a manifest as written: the checksum member and the closing brace.

@@ -319,6 +319,24 @@ impl Segment {
             return Err(corrupt(format!("token {t} has a centroid id out of range")));
         }
         self.ivf().check_docs().map_err(|e| corrupt(format!("inverted file: {e}")))?;
+        // The inverted file must be the one the codes give: rebuilt, list by list.
+        let mut codes = Vec::with_capacity(n_tokens);
+        Codes::for_each(self.all_codes(n_tokens), |c| codes.push(c));
+        let rebuilt = tartan_ivf::Ivf::build(self.doc_offsets(), |t| codes[t], self.n_centroids)
+            .map_err(|e| corrupt(format!("inverted file: {e}")))?;
+        let (stored, mut list) = (self.ivf(), Vec::new());
+        for c in 0..self.n_centroids {
+            list.clear();
+            stored.list_into(c, &mut list);
+            let want = &rebuilt.docs[rebuilt.offsets[c] as usize..rebuilt.offsets[c + 1] as usize];
+            if list != want {
+                return Err(corrupt(format!(
+                    "inverted list {c} disagrees with the codes ({} documents listed, {} coded)",
+                    list.len(),
+                    want.len()
+                )));
+            }
+        }
         for d in 0..self.n_docs {
             self.id(d)?;
             self.text(d).transpose()?;
@@ -328,5 +346,55 @@ impl Segment {
         }
         self.parsed_metadata()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::container::ContainerWriter;
+    use crate::{Index, IndexParams, NoProgress};
+
+    /// A segment whose inverted file lists other documents than its codes say, with every
+    /// checksum right (a buggy writer): `verify` must catch it.
+    #[test]
+    fn verify_checks_the_inverted_file_against_the_codes() {
+        let c = tartan_synth::SynthParams::new(30).dim(16).mean_doc_len(8.0).seed(2).generate();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("idx");
+        let index =
+            Index::build(&c.docs, &p, &IndexParams::new().n_centroids(8), &NoProgress).unwrap();
+        let meta = index.manifest().segments[0].clone();
+        let (dim, nbits, k) = (index.dim(), index.manifest().nbits, index.manifest().n_centroids);
+        drop(index);
+        let path = p.join(&meta.file.file);
+        let good = Container::open(&path, FileKind::Segment).unwrap();
+        // The same sections, but the inverted file of codes shifted by one centroid.
+        let seg = Segment::open(&p, &meta, dim, nbits, k).unwrap();
+        let n_tokens = meta.n_tokens as usize;
+        let mut codes = Vec::new();
+        Codes::for_each(seg.all_codes(n_tokens), |c| codes.push((c + 1) % k as u32));
+        let wrong = tartan_ivf::Ivf::build(seg.doc_offsets(), |t| codes[t], k).unwrap().pack();
+        drop(seg);
+        let forged = dir.path().join("forged.tseg");
+        let mut w =
+            ContainerWriter::create(&forged, FileKind::Segment, good.sections.len()).unwrap();
+        for (tag, range, elem) in &good.sections {
+            w.begin(tag, *elem).unwrap();
+            match tag {
+                IVF_LIST_OFFSETS => w.write(bytemuck::cast_slice(&wrong.offsets)).unwrap(),
+                IVF_LISTS => w.write(&wrong.bytes).unwrap(),
+                _ => w.write(&good.map[range.clone()]).unwrap(),
+            }
+            w.end().unwrap();
+        }
+        let (bytes, crc32) = w.finish().unwrap();
+        drop(good);
+        std::fs::rename(&forged, &path).unwrap();
+        let meta =
+            SegmentMeta { file: crate::manifest::FileRef { bytes, crc32, ..meta.file }, ..meta };
+        let seg = Segment::open(&p, &meta, dim, nbits, k).unwrap();
+        let err = seg.verify().unwrap_err().to_string();
+        assert!(err.contains("disagrees with the codes"), "{err}");
     }
 }

@@ -218,6 +218,27 @@ fn forged_manifests_with_valid_checksums_are_refused() {
             m.n_docs = 0;
         }),
     ];
+    // An unknown field nested in a segment, the codebook or the build record.
+    for (what, field) in [("segment field", "\"id\""), ("build field", "\"seed\"")] {
+        let dir = tmp.path().join(what.replace(' ', "-"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for e in std::fs::read_dir(&good).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+        }
+        let text = std::fs::read_to_string(dir.join("meta.json")).unwrap();
+        let text = text.replacen(field, &format!("\"surprise\": 1, {field}"), 1);
+        // Re-checksummed as written, so only the field check can refuse it.
+        let at = text.rfind(",\n  \"checksum\": ").unwrap();
+        let crc = crc32fast::hash(&text.as_bytes()[..at]);
+        std::fs::write(
+            dir.join("meta.json"),
+            format!("{},\n  \"checksum\": {crc}\n}}\n", &text[..at]),
+        )
+        .unwrap();
+        let err = Index::open(&dir).unwrap_err().to_string();
+        assert!(err.contains("unknown field") && err.contains("surprise"), "{what}: {err}");
+    }
     for (what, edit) in edits {
         let dir = tmp.path().join(what.replace(' ', "-"));
         std::fs::create_dir_all(&dir).unwrap();
