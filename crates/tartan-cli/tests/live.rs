@@ -113,8 +113,10 @@ fn reader_processes_survive_a_busy_writer() {
     let published: Arc<Mutex<HashMap<u64, BTreeSet<String>>>> = Default::default();
     published.lock().unwrap().insert(1, live_ids(&idx));
     let done = Arc::new(AtomicBool::new(false));
+    let gens_seen: Arc<Mutex<BTreeSet<u64>>> = Default::default();
     let reader = {
-        let (idx, base, done) = (idx.clone(), base.clone(), done.clone());
+        let (idx, base, done, gens_seen) =
+            (idx.clone(), base.clone(), done.clone(), gens_seen.clone());
         let run = tmp.path().join("run.tsv");
         std::thread::spawn(move || {
             let mut seen = Vec::new();
@@ -128,6 +130,7 @@ fn reader_processes_survive_a_busy_writer() {
                     .lines()
                     .map(|l| l.split(' ').nth(2).unwrap().to_string())
                     .collect();
+                gens_seen.lock().unwrap().insert(g);
                 seen.push((g, ids));
             }
             seen
@@ -138,8 +141,12 @@ fn reader_processes_survive_a_busy_writer() {
     let mut rng = ChaCha8Rng::seed_from_u64(4);
     let t = Instant::now();
     let mut cycles = 0;
-    // Keep writing until the readers have had time for several searches.
-    while cycles < 10 || (t.elapsed() < Duration::from_secs(3) && cycles < 30) {
+    // Keep writing until the readers have searched at least three generations (bounded: 60 s,
+    // 300 cycles), so the test cannot pass on readers that only ever saw the first.
+    while (cycles < 10 || gens_seen.lock().unwrap().len() < 3)
+        && t.elapsed() < Duration::from_secs(60)
+        && cycles < 300
+    {
         let add: Vec<usize> = (200 + cycles * 10..210 + cycles * 10).collect();
         let docs = {
             let lens: Vec<u64> = add.iter().map(|&d| c.docs.doc_len(d) as u64).collect();
@@ -176,7 +183,7 @@ fn reader_processes_survive_a_busy_writer() {
         seen.len(),
         gens.len()
     );
-    assert!(!seen.is_empty());
+    assert!(gens.len() >= 3, "readers saw only generations {gens:?}");
     for (g, ids) in &seen {
         let live = published.get(g).unwrap_or_else(|| panic!("generation {g} never published"));
         assert!(ids.is_subset(live), "generation {g} returned a dead document");

@@ -231,7 +231,14 @@ fn incomplete_directories_name_the_missing_file() {
     std::fs::remove_file(tmp.path().join("tokenizer.json")).unwrap();
     let err = Encoder::load(tmp.path(), &EncoderParams::new()).unwrap_err();
     assert!(err.to_string().contains("tokenizer.json"), "{err}");
-    std::fs::write(tmp.path().join("config.json"), "{\"hidden_size\": 3}").unwrap();
-    let err = Encoder::load(tmp.path(), &EncoderParams::new()).unwrap_err();
-    assert!(matches!(err, EncoderError::Config { .. } | EncoderError::MissingFile { .. }), "{err}");
+    // A complete directory whose config.json is not a BERT config: the config error, naming
+    // the file (with tokenizer.json gone this could only ever have been MissingFile).
+    let whole = tempfile::tempdir().unwrap();
+    write_checkpoint(whole.path(), true);
+    std::fs::write(whole.path().join("config.json"), "{\"hidden_size\": 3}").unwrap();
+    let err = Encoder::load(whole.path(), &EncoderParams::new()).unwrap_err();
+    assert!(
+        matches!(&err, EncoderError::Config { path, .. } if path.ends_with("config.json")),
+        "{err}"
+    );
 }

@@ -126,6 +126,24 @@ mod tests {
         }
     }
 
+    /// The proptest above compares each vectorised kernel with the scalar one; on a CPU
+    /// without AVX2+FMA the only kernel is the scalar one and that comparison is empty. Say
+    /// which it was, so a green run is not mistaken for a tested SIMD path.
+    #[test]
+    #[allow(clippy::print_stderr)] // the note is the point
+    fn kernels_under_test_are_named() {
+        let names: Vec<&str> = dot_impls().iter().map(|(n, _)| *n).collect();
+        assert_eq!(names[0], "scalar");
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            assert!(names.contains(&"avx2"), "{names:?}");
+        }
+        if names.len() == 1 {
+            eprintln!("NOTE: this CPU runs only the scalar dot product; no SIMD kernel was tested");
+        }
+    }
+
     #[test]
     #[should_panic(expected = "different lengths")]
     fn dot_rejects_mismatched_lengths() {
