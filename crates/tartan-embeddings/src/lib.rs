@@ -43,7 +43,7 @@ use half::slice::HalfFloatSliceExt;
 use tartan_kernels::ReadOnlyMap;
 
 pub use error::EmbError;
-pub use npy::DType;
+pub use npy::{parse_header as parse_npy_header, DType, NpyHeader};
 pub use writer::EmbeddingsWriter;
 
 /// Which half of an embeddings directory.

@@ -36,13 +36,18 @@ impl DType {
     }
 }
 
-/// A parsed header: element type, shape and where the data starts.
+/// A parsed `.npy` header: element type, shape and where the data starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Header {
+pub struct NpyHeader {
+    /// Element type.
     pub dtype: DType,
+    /// Shape (C order).
     pub shape: Vec<usize>,
+    /// Byte offset of the data.
     pub data_offset: usize,
 }
+
+type Header = NpyHeader;
 
 fn bad(path: &Path, reason: impl Into<String>) -> EmbError {
     EmbError::Npy { path: path.to_path_buf(), reason: reason.into() }
@@ -59,7 +64,10 @@ fn dict_value<'a>(dict: &'a str, key: &str) -> Option<&'a str> {
     Some(rest[..end].trim())
 }
 
-pub(crate) fn parse_header(path: &Path, bytes: &[u8]) -> Result<Header, EmbError> {
+/// Parses and checks the header of a whole `.npy` file's bytes (`path` names it in errors):
+/// magic, version, a little-endian float16/float32/int32/int64 dtype, C order, and a shape
+/// whose size (checked for overflow) the file holds exactly.
+pub fn parse_header(path: &Path, bytes: &[u8]) -> Result<Header, EmbError> {
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
         return Err(bad(path, "not a .npy file (bad magic)"));
     }

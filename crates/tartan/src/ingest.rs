@@ -47,6 +47,8 @@ pub fn load_documents(
     progress: &dyn Progress,
 ) -> Result<Documents> {
     let mut extras = Extras::new();
+    // Assigned only when text is encoded (the `text` feature).
+    #[cfg_attr(not(feature = "text"), allow(unused_mut))]
     let mut encoded = None;
     #[cfg(feature = "text")]
     let docs = if let Some(enc) = &opts.encoder {

@@ -1,0 +1,7 @@
+//! Fuzz target `npy_header`: see crates/tartan/tests/fuzz_harness.rs.
+#![no_main]
+
+#[path = "../../crates/tartan/tests/fuzz_harness.rs"]
+mod harness;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::npy_header(data));
