@@ -26,12 +26,16 @@ fn build_is_deterministic_and_reopens_identically() {
     let a = build(&c, &dir.path().join("a"), IndexParams::new().seed(3));
     let b = build(&c, &dir.path().join("b"), IndexParams::new().seed(3));
     assert_eq!(a.centroids(), b.centroids());
-    assert_eq!(a.manifest().segments[0].file.crc32, b.manifest().segments[0].file.crc32);
+    // Two builds of the same input with the same seed are the same bytes, file for file.
+    for name in ["meta.json", "codebook.000001.tcb", "segment.000001.tseg"] {
+        let read = |d: &str| std::fs::read(dir.path().join(d).join(name)).unwrap();
+        assert!(read("a") == read("b"), "{name} differs between two builds");
+    }
     let reopened = Index::open(&dir.path().join("a")).unwrap();
     reopened.verify().unwrap();
     let q = c.queries.doc(0);
     let p = SearchParams::new(5);
-    assert_eq!(a.search(view(&q, 32), &p).unwrap(), reopened.search(view(&q, 32), &p).unwrap());
+    assert_eq!(a.search(view(&q, 32), &p).unwrap(), b.search(view(&q, 32), &p).unwrap());
 }
 
 #[test]
@@ -75,7 +79,12 @@ fn stats_account_for_every_byte() {
         .map(|e| e.metadata().unwrap().len())
         .sum();
     assert_eq!(on_disk, s.total_bytes);
-    assert!(s.ivf_lists.3 >= s.ivf_lists.1);
+    // Inverted lists hold each document once per distinct centroid of its tokens: more
+    // postings than documents, fewer than tokens (tokens of a document share centroids).
+    let (min, median, mean, max, _) = s.ivf_lists;
+    let postings = mean * index.manifest().n_centroids as f64;
+    assert!(min <= median && median <= max);
+    assert!(postings > s.n_docs as f64 && postings < s.n_tokens as f64, "{postings} postings");
 }
 
 #[test]
