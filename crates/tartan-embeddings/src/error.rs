@@ -105,7 +105,7 @@ pub enum EmbError {
         id: String,
     },
     /// A vector is not unit length (and normalisation was not asked for).
-    #[error("{}: token {token} (document {doc}, id {id:?}) has norm {norm}, not 1; pass --normalize to normalise vectors on load", path.display())]
+    #[error("{}: token {token} (document {doc}, id {id:?}) has norm {norm}, not unit length; ask for normalisation (`--normalize`, `normalize=True`) to normalise vectors as they are read", path.display())]
     NotUnit {
         /// The vectors file.
         path: PathBuf,

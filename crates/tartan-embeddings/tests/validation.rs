@@ -86,7 +86,7 @@ fn nan_and_non_unit_and_zero() {
     )
     .unwrap_err();
     assert!(matches!(err, EmbError::NotUnit { token: 1, doc: 1, .. }), "{err}");
-    assert!(err.to_string().contains("--normalize"));
+    assert!(err.to_string().contains("not unit length") && err.to_string().contains("--normalize"));
     let fixed = Embeddings::from_parts(
         4,
         &[1, 2],
