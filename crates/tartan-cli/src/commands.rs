@@ -29,12 +29,14 @@ pub fn load_docs(
     normalize: bool,
     metadata: Option<&Path>,
     near: &Path,
+    part: Option<tartan::Part>,
 ) -> Result<tartan::Documents> {
     let opts = IngestOptions {
         normalize,
         metadata: metadata.map(Path::to_path_buf),
         encoder: encoder.load()?.map(Arc::new),
         scratch_dir: Some(scratch_near(near)),
+        part,
     };
     let bars = Bars::default();
     let t = Instant::now();
@@ -78,7 +80,7 @@ fn codebook_params(a: &IndexArgs) -> IndexParams {
 
 pub fn index(a: &IndexArgs) -> Result<()> {
     let loaded =
-        load_docs(&a.embeddings, &a.encoder, a.normalize, a.metadata.as_deref(), &a.index)?;
+        load_docs(&a.embeddings, &a.encoder, a.normalize, a.metadata.as_deref(), &a.index, a.part)?;
     let docs = &loaded.docs;
     let mut p = codebook_params(a);
     if let Some(from) = &a.centroids_from {

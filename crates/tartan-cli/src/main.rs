@@ -142,6 +142,11 @@ pub struct IndexArgs {
     /// k-means and no codec training, so that shards built apart share it. Deterministic.
     #[arg(long, conflicts_with_all = ["centroids", "nbits", "kmeans_iters", "sample_docs"])]
     pub codebook: Option<PathBuf>,
+    /// Index only part I of N of the input (from 0): a contiguous run of documents, the parts'
+    /// sizes within one of each other. With --codebook, N runs of `--part 0/N` … `--part
+    /// N-1/N`, on any machines, build the shards of one collection.
+    #[arg(long, value_name = "I/N", value_parser = parse_part)]
+    pub part: Option<tartan::Part>,
     /// Metadata for `search --filter`: JSON lines, one object per document with an "id" field.
     #[arg(long)]
     pub metadata: Option<PathBuf>,
@@ -441,4 +446,9 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--part I/N`.
+fn parse_part(text: &str) -> Result<tartan::Part, String> {
+    tartan::Part::parse(text).map_err(|e| e.to_string())
 }

@@ -56,13 +56,24 @@ fn train_shards_collect_search_and_change() {
         "--threads",
         "1",
     ]);
-    for f in ["meta.json", "segment.000001.tseg", "codebook.000001.tcb"] {
-        assert_eq!(
-            std::fs::read(tmp.path().join("s1").join(f)).unwrap(),
-            std::fs::read(tmp.path().join("s1-again").join(f)).unwrap(),
-            "{f}"
-        );
+    // `--part 1/2` of the whole corpus is the second half: the same shard, metadata of the
+    // other half skipped.
+    let all_meta = meta("all");
+    let args = ["index", &t("all"), &t("s1-part"), "--codebook", &t("cb"), "--part", "1/2"];
+    ok(&[&args[..], &["--metadata", &all_meta]].concat());
+    for again in ["s1-again", "s1-part"] {
+        for f in ["meta.json", "segment.000001.tseg", "codebook.000001.tcb"] {
+            assert_eq!(
+                std::fs::read(tmp.path().join("s1").join(f)).unwrap(),
+                std::fs::read(tmp.path().join(again).join(f)).unwrap(),
+                "{again}/{f}"
+            );
+        }
     }
+    let out = common::tartan(&["index", &t("all"), &t("x"), "--codebook", &t("cb"), "--part", "2/2"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("need 0 <= part < count"), "{err}");
     // A codebook fixes nbits and K: asking for others is a usage error (clap exits with 2).
     let out = common::tartan(&["index", &t("e0"), &t("x"), "--codebook", &t("cb"), "--nbits", "4"]);
     let err = String::from_utf8_lossy(&out.stderr);

@@ -2,6 +2,7 @@
 //! metadata beside them.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -35,6 +36,87 @@ pub struct IngestOptions {
     /// Where encoded text is staged (a hidden directory is created inside; default: the
     /// current directory). Put it on the disk the index goes to.
     pub scratch_dir: Option<PathBuf>,
+    /// Read only this part of the documents (one shard's share; see [`Part`]). Metadata lines
+    /// naming documents of other parts are skipped.
+    pub part: Option<Part>,
+}
+
+/// Part `index` of `count` of a corpus: a contiguous run of documents in input order, the
+/// parts' sizes differing by at most one. The split every front end uses (`tartan index
+/// --part I/N`, Python's `part=(i, n)`), so that a shard built anywhere from the same input and
+/// part holds the same documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    index: usize,
+    count: usize,
+}
+
+impl Part {
+    /// Part `index` (from 0) of `count`.
+    ///
+    /// # Errors
+    /// [`Error::Param`] if `count` is 0 or `index >= count`.
+    pub fn new(index: usize, count: usize) -> Result<Self> {
+        if count == 0 || index >= count {
+            return Err(Error::Param {
+                name: "part",
+                reason: format!("part {index} of {count}: need 0 <= part < count and count >= 1"),
+            });
+        }
+        Ok(Self { index, count })
+    }
+
+    /// Parses `I/N` (part I of N, counting from 0).
+    ///
+    /// # Errors
+    /// [`Error::Param`] if the text is not two numbers with `I < N`.
+    pub fn parse(text: &str) -> Result<Self> {
+        let bad = || Error::Param {
+            name: "part",
+            reason: format!("{text:?}: expected I/N, part I (from 0) of N parts, e.g. 0/4"),
+        };
+        let (i, n) = text.split_once('/').ok_or_else(bad)?;
+        let i = i.trim().parse().map_err(|_| bad())?;
+        let n = n.trim().parse().map_err(|_| bad())?;
+        Self::new(i, n)
+    }
+
+    /// The part's document positions among `n_docs`. Computed in u128, so no product
+    /// overflows.
+    pub fn range(&self, n_docs: usize) -> Range<usize> {
+        let at = |i: usize| (n_docs as u128 * i as u128 / self.count as u128) as usize;
+        at(self.index)..at(self.index + 1)
+    }
+
+    /// The part's number (from 0).
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// How many parts.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+}
+
+/// Keeps only `part` of the documents: an empty part is an error (a shard needs documents).
+fn select_part(docs: Embeddings, part: Option<Part>, input: &Path) -> Result<Embeddings> {
+    let Some(part) = part else { return Ok(docs) };
+    let range = part.range(docs.n_docs());
+    if range.is_empty() {
+        return Err(Error::Param {
+            name: "part",
+            reason: format!(
+                "part {}/{} of {} holds no documents ({} in all)",
+                part.index,
+                part.count,
+                input.display(),
+                docs.n_docs()
+            ),
+        });
+    }
+    let positions: Vec<usize> = range.collect();
+    Ok(docs.select(&positions)?)
 }
 
 /// Reads documents: `input` is an embeddings directory (`doc_embs.npy`, `doc_lens.npy`,
@@ -52,7 +134,22 @@ pub fn load_documents(
     let mut encoded = None;
     #[cfg(feature = "text")]
     let docs = if let Some(enc) = &opts.encoder {
-        let items = tartan_eval::load_corpus(input)?;
+        let mut items = tartan_eval::load_corpus(input)?;
+        if let Some(part) = opts.part {
+            let range = part.range(items.len());
+            if range.is_empty() {
+                return Err(Error::Param {
+                    name: "part",
+                    reason: format!(
+                        "part {}/{} of {} holds no documents",
+                        part.index,
+                        part.count,
+                        input.display()
+                    ),
+                });
+            }
+            items = items.drain(range).collect();
+        }
         let parent = opts.scratch_dir.clone().unwrap_or_else(|| PathBuf::from("."));
         std::fs::create_dir_all(&parent)
             .map_err(|source| Error::Io { path: parent.clone(), source })?;
@@ -73,15 +170,17 @@ pub fn load_documents(
         encoded = Some(tmp);
         docs
     } else {
-        Embeddings::open(input, Kind::Docs, LoadOptions { normalize: opts.normalize })?
+        let all = Embeddings::open(input, Kind::Docs, LoadOptions { normalize: opts.normalize })?;
+        select_part(all, opts.part, input)?
     };
     #[cfg(not(feature = "text"))]
     let docs = {
         let _ = progress;
-        Embeddings::open(input, Kind::Docs, LoadOptions { normalize: opts.normalize })?
+        let all = Embeddings::open(input, Kind::Docs, LoadOptions { normalize: opts.normalize })?;
+        select_part(all, opts.part, input)?
     };
     if let Some(path) = &opts.metadata {
-        extras = extras.metadata(&read_metadata(path, docs.ids())?);
+        extras = extras.metadata(&metadata_for(path, docs.ids(), opts.part.is_some())?);
     }
     Ok(Documents { docs, extras, _encoded: encoded })
 }
@@ -90,6 +189,12 @@ pub fn load_documents(
 /// string field (kept as a field too). Documents without a line get no metadata (`null`).
 /// Errors name the file and line: not JSON, no `"id"`, an unknown id, an id twice.
 pub fn read_metadata(path: &Path, ids: &[String]) -> Result<Vec<Value>> {
+    metadata_for(path, ids, false)
+}
+
+/// [`read_metadata`]; with `skip_others`, lines naming ids not among `ids` (another part's
+/// documents) are skipped instead of refused.
+fn metadata_for(path: &Path, ids: &[String], skip_others: bool) -> Result<Vec<Value>> {
     let pos: HashMap<&str, usize> =
         ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
     let mut out = vec![Value::Null; ids.len()];
@@ -103,6 +208,9 @@ pub fn read_metadata(path: &Path, ids: &[String]) -> Result<Vec<Value>> {
             return Err(bad("expected a JSON object with an \"id\" string field".into()));
         };
         let Some(&i) = pos.get(id) else {
+            if skip_others {
+                continue;
+            }
             return Err(bad(format!("id {id:?} is not among the documents")));
         };
         if !out[i].is_null() {
@@ -128,6 +236,30 @@ pub fn load_queries(dir: &Path, normalize: bool) -> Result<Embeddings> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parts_cover_the_corpus_once_in_order() {
+        for n_docs in [0usize, 1, 5, 7, 100, 1001] {
+            for count in [1usize, 2, 3, 4, 8] {
+                let ranges: Vec<_> =
+                    (0..count).map(|i| Part::new(i, count).unwrap().range(n_docs)).collect();
+                assert_eq!(ranges[0].start, 0);
+                assert_eq!(ranges[count - 1].end, n_docs);
+                for w in ranges.windows(2) {
+                    assert_eq!(w[0].end, w[1].start);
+                }
+                let sizes: Vec<usize> = ranges.iter().map(|r| r.len()).collect();
+                let (lo, hi) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+                assert!(hi - lo <= 1, "{n_docs} in {count}: {sizes:?}");
+            }
+        }
+        assert_eq!(Part::parse(" 2/8").unwrap().range(16), 4..6);
+        assert_eq!(Part::new(3, 4).unwrap().range(usize::MAX).end, usize::MAX);
+        for bad in ["4/4", "1/0", "x/2", "3", "-1/2", ""] {
+            let err = Part::parse(bad).unwrap_err().to_string();
+            assert!(err.contains("part"), "{bad}: {err}");
+        }
+    }
 
     #[test]
     fn metadata_lines_name_their_problems() {
