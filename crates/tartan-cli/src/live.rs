@@ -83,7 +83,8 @@ fn report(what: &str, s: &Committed, live: u64, secs: f64) {
 pub fn add(a: &AddArgs) -> Result<()> {
     let t = Instant::now();
     let mut w = open_writer(&a.index)?;
-    let loaded = load_docs(&a.input, &a.encoder, a.normalize, a.metadata.as_deref(), &a.index, None)?;
+    let loaded =
+        load_docs(&a.input, &a.encoder, a.normalize, a.metadata.as_deref(), &a.index, None)?;
     let bars = Bars::default();
     let staged = if a.upsert {
         w.upsert(&loaded.docs, &loaded.extras, &bars).map(|_| ())

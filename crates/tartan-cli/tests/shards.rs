@@ -70,7 +70,8 @@ fn train_shards_collect_search_and_change() {
             );
         }
     }
-    let out = common::tartan(&["index", &t("all"), &t("x"), "--codebook", &t("cb"), "--part", "2/2"]);
+    let out =
+        common::tartan(&["index", &t("all"), &t("x"), "--codebook", &t("cb"), "--part", "2/2"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("need 0 <= part < count"), "{err}");

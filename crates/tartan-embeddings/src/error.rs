@@ -50,6 +50,18 @@ pub enum EmbError {
         /// Rows present.
         rows: usize,
     },
+    /// A range of documents that is empty or goes past the last one.
+    #[error("{}: documents {start}..{end} asked for, but there are {n_docs}", path.display())]
+    Range {
+        /// The vectors file.
+        path: PathBuf,
+        /// First position asked for.
+        start: usize,
+        /// One past the last position asked for.
+        end: usize,
+        /// Documents in the directory.
+        n_docs: usize,
+    },
     /// The number of ids differs from the number of lengths.
     #[error("{}: {ids} ids but {lens} lengths", path.display())]
     IdCount {

@@ -36,6 +36,7 @@ mod validate;
 mod writer;
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use half::f16;
@@ -134,6 +135,27 @@ impl Embeddings {
 
     /// Opens and validates the `kind` files of an embeddings directory.
     pub fn open(dir: &Path, kind: Kind, opts: LoadOptions) -> Result<Self, EmbError> {
+        Self::open_docs(dir, kind, opts, None)
+    }
+
+    /// The number of documents (or queries) of an embeddings directory, from its lengths file.
+    pub fn count(dir: &Path, kind: Kind) -> Result<usize, EmbError> {
+        Ok(read_lens(&kind.lens_path(dir))?.len())
+    }
+
+    /// Opens documents `docs` (positions in the directory) of the `kind` files: a window on the
+    /// map, validating and touching only those documents' vectors, so that one part of a large
+    /// file costs the memory of that part. The whole directory's shape (lengths against
+    /// vectors, ids against lengths) is still checked. `None` opens every document.
+    ///
+    /// # Errors
+    /// As [`Embeddings::open`], and [`EmbError::Range`] if `docs` is empty or past the end.
+    pub fn open_docs(
+        dir: &Path,
+        kind: Kind,
+        opts: LoadOptions,
+        docs: Option<Range<usize>>,
+    ) -> Result<Self, EmbError> {
         let embs_path = kind.embs_path(dir);
         let map = ReadOnlyMap::open(&embs_path)
             .map_err(|source| EmbError::Io { path: embs_path.clone(), source })?;
@@ -144,23 +166,9 @@ impl Embeddings {
                 reason: format!("expected a 2-D array [tokens, dim], got shape {:?}", h.shape),
             });
         };
-        let off = h.data_offset;
-        let precision = if h.dtype == DType::F16 { Precision::F16 } else { Precision::F32 };
-        let tokens = match h.dtype {
-            DType::F32 if off % 4 == 0 => Tokens::F32Map(map, off),
-            DType::F16 if off % 2 == 0 => Tokens::F16Map(map, off),
-            DType::F32 => Tokens::Owned(
-                map[off..]
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes(b.try_into().expect("4")))
-                    .collect(),
-            ),
-            DType::F16 => Tokens::Owned(
-                map[off..]
-                    .chunks_exact(2)
-                    .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
-                    .collect(),
-            ),
+        let size = match h.dtype {
+            DType::F32 => 4,
+            DType::F16 => 2,
             DType::I32 | DType::I64 => {
                 return Err(EmbError::Npy {
                     path: embs_path,
@@ -170,7 +178,35 @@ impl Embeddings {
         };
         let lens = read_lens(&kind.lens_path(dir))?;
         let ids = read_ids(&kind.ids_path(dir))?;
-        Self::assemble(dim, rows, &lens, ids, (tokens, precision), opts, embs_path)
+        let Some(docs) = docs else {
+            let tokens = window(map, h.data_offset, 0..rows * dim, h.dtype);
+            let precision = if size == 2 { Precision::F16 } else { Precision::F32 };
+            return Self::assemble(dim, rows, &lens, ids, (tokens, precision), opts, embs_path);
+        };
+        if ids.len() != lens.len() {
+            return Err(EmbError::IdCount { path: embs_path, ids: ids.len(), lens: lens.len() });
+        }
+        if docs.is_empty() || docs.end > lens.len() {
+            let n_docs = lens.len();
+            return Err(EmbError::Range {
+                path: embs_path,
+                start: docs.start,
+                end: docs.end,
+                n_docs,
+            });
+        }
+        // The whole file's lengths must match its vectors, as for a full open.
+        let sum = lens.iter().try_fold(0u64, |a, &l| a.checked_add(l));
+        if sum != Some(rows as u64) {
+            return Err(EmbError::LensSum { path: embs_path, sum: sum.unwrap_or(u64::MAX), rows });
+        }
+        // Both fit: they are at most the checked total, a row count of the map.
+        let first = lens[..docs.start].iter().sum::<u64>() as usize;
+        let part_rows = lens[docs.clone()].iter().sum::<u64>() as usize;
+        let tokens = window(map, h.data_offset, first * dim..(first + part_rows) * dim, h.dtype);
+        let precision = if size == 2 { Precision::F16 } else { Precision::F32 };
+        let ids = ids[docs.clone()].to_vec();
+        Self::assemble(dim, part_rows, &lens[docs], ids, (tokens, precision), opts, embs_path)
     }
 
     /// Builds in-memory embeddings (`tokens` is `sum(lens) × dim`), validated like a load.
@@ -347,6 +383,28 @@ impl tartan_maxsim::Corpus for Embeddings {
     }
     fn read_tokens(&self, start: usize, out: &mut [f32]) {
         Embeddings::read_tokens(self, start, out)
+    }
+}
+
+/// Values `values` of a float16/float32 array whose data starts at byte `off` of `map`: a view
+/// into the map when the data is aligned for its type (the usual case), else a converted copy
+/// of just those values.
+fn window(map: ReadOnlyMap, off: usize, values: Range<usize>, dtype: DType) -> Tokens {
+    match dtype {
+        DType::F32 if off.is_multiple_of(4) => Tokens::F32Map(map, off + values.start * 4),
+        DType::F16 if off.is_multiple_of(2) => Tokens::F16Map(map, off + values.start * 2),
+        DType::F32 => Tokens::Owned(
+            map[off + values.start * 4..off + values.end * 4]
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().expect("4")))
+                .collect(),
+        ),
+        _ => Tokens::Owned(
+            map[off + values.start * 2..off + values.end * 2]
+                .chunks_exact(2)
+                .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+        ),
     }
 }
 

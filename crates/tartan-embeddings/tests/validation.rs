@@ -185,3 +185,79 @@ fn select_keeps_ids_lengths_vectors_and_precision() {
         other => panic!("expected a duplicate id, got {other:?}"),
     }
 }
+
+#[test]
+fn a_window_of_documents_is_those_documents() {
+    let dim = 8;
+    // Five documents of 1..=5 tokens, distinct unit vectors.
+    let lens = [1u64, 2, 3, 4, 5];
+    let ids = ["a", "b", "c", "d", "e"];
+    let toks = unit_docs(15, 1, dim);
+    for precision in [Precision::F32, Precision::F16] {
+        let d = tempfile::tempdir().unwrap();
+        let e = Embeddings::from_parts(
+            dim,
+            &lens,
+            ids.iter().map(|s| s.to_string()).collect(),
+            toks.clone(),
+            LoadOptions::default(),
+        )
+        .unwrap();
+        e.write(d.path(), Kind::Docs, precision).unwrap();
+        let all = open(d.path()).unwrap();
+        assert_eq!(Embeddings::count(d.path(), Kind::Docs).unwrap(), 5);
+        for range in [0..5, 0..1, 1..3, 4..5, 2..5] {
+            let w = Embeddings::open_docs(
+                d.path(),
+                Kind::Docs,
+                LoadOptions::default(),
+                Some(range.clone()),
+            )
+            .unwrap();
+            assert_eq!(w.ids(), &all.ids()[range.clone()], "{range:?}");
+            assert_eq!(w.precision(), precision);
+            for (i, doc) in range.clone().enumerate() {
+                assert_eq!(w.doc(i), all.doc(doc), "{range:?} doc {doc}");
+            }
+        }
+        for bad in [0..0, 3..6, 5..5] {
+            let err =
+                Embeddings::open_docs(d.path(), Kind::Docs, LoadOptions::default(), Some(bad))
+                    .unwrap_err();
+            assert!(matches!(err, EmbError::Range { n_docs: 5, .. }), "{err}");
+        }
+    }
+}
+
+#[test]
+fn a_window_validates_its_documents_and_the_whole_shape() {
+    let d = tempfile::tempdir().unwrap();
+    write_dir(d.path(), &[1, 1, 2], &["x", "y", "z"], unit_docs(4, 1, 4), 4);
+    // A NaN in document 1's token, written over the file (a valid directory cannot hold one).
+    let path = d.path().join("doc_embs.npy");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let data = 10 + u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    bytes[data + 16..data + 20].copy_from_slice(&f32::NAN.to_le_bytes());
+    std::fs::write(&path, bytes).unwrap();
+    let part = |r| Embeddings::open_docs(d.path(), Kind::Docs, LoadOptions::default(), Some(r));
+    assert!(matches!(part(1..2).unwrap_err(), EmbError::NonFinite { .. }));
+    assert!(matches!(open(d.path()).unwrap_err(), EmbError::NonFinite { .. }));
+    // Another part's vectors are not read, so not judged.
+    assert_eq!(part(2..3).unwrap().ids(), ["z"]);
+    // Lengths that do not match the vectors are refused whatever the window.
+    write_dir(d.path(), &[1, 1, 2], &["x", "y", "z"], unit_docs(4, 1, 4), 4);
+    write_lens(&d.path().join("doc_lens.npy"), &[1, 1, 3]);
+    assert!(matches!(part(0..1).unwrap_err(), EmbError::LensSum { .. }));
+}
+
+/// An int64 `.npy` vector, written by hand (version 1 header, padded to 64 bytes).
+fn write_lens(path: &Path, lens: &[i64]) {
+    let dict = format!("{{'descr': '<i8', 'fortran_order': False, 'shape': ({},), }}", lens.len());
+    let pad = 64 - (10 + dict.len() + 1) % 64;
+    let header = format!("{dict}{}\n", " ".repeat(pad % 64));
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    lens.iter().for_each(|l| out.extend_from_slice(&l.to_le_bytes()));
+    std::fs::write(path, out).unwrap();
+}

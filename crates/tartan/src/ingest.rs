@@ -99,24 +99,25 @@ impl Part {
     }
 }
 
-/// Keeps only `part` of the documents: an empty part is an error (a shard needs documents).
-fn select_part(docs: Embeddings, part: Option<Part>, input: &Path) -> Result<Embeddings> {
-    let Some(part) = part else { return Ok(docs) };
-    let range = part.range(docs.n_docs());
+/// Opens the documents of an embeddings directory, or only `part` of them: a window on the
+/// map that validates and touches only the part's vectors.
+fn open_part(input: &Path, part: Option<Part>, normalize: bool) -> Result<Embeddings> {
+    let opts = LoadOptions { normalize };
+    let Some(part) = part else { return Ok(Embeddings::open(input, Kind::Docs, opts)?) };
+    let n_docs = Embeddings::count(input, Kind::Docs)?;
+    let range = part.range(n_docs);
     if range.is_empty() {
         return Err(Error::Param {
             name: "part",
             reason: format!(
-                "part {}/{} of {} holds no documents ({} in all)",
+                "part {}/{} of {} holds no documents ({n_docs} in all)",
                 part.index,
                 part.count,
                 input.display(),
-                docs.n_docs()
             ),
         });
     }
-    let positions: Vec<usize> = range.collect();
-    Ok(docs.select(&positions)?)
+    Ok(Embeddings::open_docs(input, Kind::Docs, opts, Some(range))?)
 }
 
 /// Reads documents: `input` is an embeddings directory (`doc_embs.npy`, `doc_lens.npy`,
@@ -170,14 +171,12 @@ pub fn load_documents(
         encoded = Some(tmp);
         docs
     } else {
-        let all = Embeddings::open(input, Kind::Docs, LoadOptions { normalize: opts.normalize })?;
-        select_part(all, opts.part, input)?
+        open_part(input, opts.part, opts.normalize)?
     };
     #[cfg(not(feature = "text"))]
     let docs = {
         let _ = progress;
-        let all = Embeddings::open(input, Kind::Docs, LoadOptions { normalize: opts.normalize })?;
-        select_part(all, opts.part, input)?
+        open_part(input, opts.part, opts.normalize)?
     };
     if let Some(path) = &opts.metadata {
         extras = extras.metadata(&metadata_for(path, docs.ids(), opts.part.is_some())?);
