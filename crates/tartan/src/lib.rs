@@ -63,13 +63,13 @@ pub use collection::{
     ShardSpec, COLLECTION_LOCK,
 };
 pub use error::{Error, Result};
-pub use ingest::{load_documents, load_queries, read_metadata, Documents, IngestOptions};
+pub use ingest::{load_documents, load_queries, read_metadata, Documents, IngestOptions, Part};
 pub use measure::Latency;
 pub use remote::{Health, RemoteShard};
 pub use searcher::{Coverage, Hit, Results, SearchOptions, Searcher, Shard, ShardPolicy};
 pub use writer::{Committed, Writer};
 
-pub use tartan_embeddings::{Embeddings, Kind, LoadOptions, Precision};
+pub use tartan_embeddings::{EmbError, Embeddings, Kind, LoadOptions, Precision};
 pub use tartan_index::{
     select_finalists, Assignment, Candidate, Codebook, CodebookId, CollectionManifest, Extras,
     Filter, Index, IndexError, IndexParams, IndexStats, IndexWriter, KMeansAlgorithm, NoProgress,

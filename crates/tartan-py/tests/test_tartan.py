@@ -1,0 +1,276 @@
+"""The tartan Python module: round trips, errors, agreement with the Rust CLI, the GIL."""
+
+import os
+import pathlib
+import pickle
+import subprocess
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import tartan
+from conftest import clustered, unit, write_embeddings
+
+
+def test_both_document_forms_and_dtypes_build_the_same_index(tmp_path, corpus):
+    ids, docs, flat, lens = corpus
+    a = tartan.build(tmp_path / "a", flat, lens, ids, n_centroids=64, seed=1)
+    b = tartan.build(tmp_path / "b", docs, ids=ids, n_centroids=64, seed=1)
+    assert a.n_docs == b.n_docs == 400 and a.dim == 32
+    # The same input gives the same files (builds are reproducible).
+    for name in ["meta.json", "codebook.000001.tcb", "segment.000001.tseg"]:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    q = docs[7]
+    ha, hb = a.search(q, k=5), b.search(q.astype(np.float16).astype(np.float32), k=5)
+    assert ha.ids[0] == "d7" and hb.ids[0] == "d7"
+    ids_, scores = ha
+    assert ids_ == ha.ids and scores.dtype == np.float32 and len(ha) == 5
+    assert np.all(np.diff(scores) <= 0)
+    # float16 queries are accepted and widened.
+    h16 = a.search(q.astype(np.float16), k=5)
+    assert h16.ids[0] == "d7"
+    assert ha.coverage == {"shards": 1, "shards_answered": 1, "docs": 400, "docs_answered": 400, "failed": []}
+
+
+def test_batches_threads_filters_texts(tmp_path, corpus):
+    ids, docs, flat, lens = corpus
+    meta = [{"parity": i % 2, "tag": ["x", "y"][i % 3 == 0]} for i in range(400)]
+    texts = [f"text of {i}" for i in ids]
+    index = tartan.build(tmp_path / "i", flat, lens, ids, n_centroids=64, metadata=meta, texts=texts)
+    qs = [docs[i] for i in (1, 2, 3)]
+    batch = index.search_batch(qs, k=4, threads=1)
+    one = [index.search(q, k=4) for q in qs]
+    assert [h.ids for h in batch] == [h.ids for h in one]
+    assert all(np.array_equal(h.scores, g.scores) for h, g in zip(batch, one))
+    # One packed array with lengths is the same batch, and arrays=True pads scores with -inf.
+    packed = index.search_batch(np.concatenate(qs), [len(q) for q in qs], k=4)
+    assert [h.ids for h in packed] == [h.ids for h in one]
+    ids_, scores = index.search_batch(qs, k=500, arrays=True)
+    assert scores.shape == (3, 500) and scores.dtype == np.float32
+    # Probing finds fewer than 500 candidates: each row is padded after its last hit.
+    for row, r in zip(scores, ids_):
+        assert 0 < len(r) < 500 and np.all(np.isfinite(row[:len(r)])) and np.all(np.isneginf(row[len(r):]))
+    assert ids_[1][:4] == one[1].ids and np.array_equal(scores[1, :4], one[1].scores)
+    # A filter that leaves fewer than k documents: all 200 of them, then padding.
+    odd_ids, odd_scores = index.search_batch(qs, k=300, filter="parity = 1", arrays=True)
+    assert [len(r) for r in odd_ids] == [200] * 3 and np.all(np.isneginf(odd_scores[:, 200:]))
+    assert all(int(i[1:]) % 2 == 1 for r in odd_ids for i in r)
+    with pytest.raises(tartan.InvalidInputError, match="sum to 20, but queries has"):
+        index.search_batch(np.concatenate(qs), [10, 10, 0], k=4)
+    with pytest.raises(tartan.InvalidInputError, match="give lengths"):
+        index.search_batch(np.concatenate(qs), k=4)
+    odd = index.search(docs[3], k=5, filter="parity = 1", with_text=True)
+    assert odd.ids[0] == "d3" and all(int(i[1:]) % 2 == 1 for i in odd.ids)
+    assert odd.texts[0] == "text of d3"
+    with pytest.raises(tartan.InvalidInputError, match="filter"):
+        index.search(docs[3], filter="parity = ")
+
+
+def test_writer_add_upsert_delete_compact(tmp_path, corpus):
+    ids, docs, flat, lens = corpus
+    path = tmp_path / "i"
+    index = tartan.build(path, docs[:300], ids=ids[:300], n_centroids=64)
+    with tartan.Writer(path) as w:
+        assert w.add(docs[300:], ids=ids[300:]) == 0
+        assert w.delete(["d0", "d1"]) == 2
+        assert "d350" in w and "d0" not in w
+    index.reload()
+    assert index.n_docs == 398 and index.generation == 2
+    w = tartan.Writer(path)
+    assert w.add([docs[5]], ids=["d5"], upsert=True) == 1
+    assert w.delete(["nope", "d9"], ignore_missing=True) == 1
+    done = w.commit()
+    assert done["generation"] == 3 and done["n_docs"] == 397
+    assert w.compact()["n_docs"] == 397
+    w.close()
+    with pytest.raises(tartan.InvalidInputError, match="closed"):
+        w.commit()
+    index.reload()
+    assert index.search(docs[5], k=1).ids == ["d5"]
+    index.verify()
+
+
+def test_bad_input_raises_the_right_exception(tmp_path, corpus):
+    ids, docs, flat, lens = corpus
+    index = tartan.build(tmp_path / "i", flat, lens, ids, n_centroids=64)
+    rng = np.random.default_rng(9)
+    bad = [
+        (lambda: index.search(unit(rng, 3, 16)), tartan.InvalidInputError, "dimension"),
+        (lambda: index.search(np.zeros((0, 32), np.float32)), tartan.InvalidInputError, "no tokens"),
+        (lambda: index.search(np.full((2, 32), np.nan, np.float32)), tartan.InvalidInputError, "non-finite"),
+        (lambda: index.search(docs[0], k=0), tartan.InvalidInputError, "k"),
+        (lambda: index.search(np.zeros((2, 32), np.int32)), tartan.InvalidInputError, "float16 or float32"),
+        (lambda: index.search(docs[0].ravel()), tartan.InvalidInputError, "2-D"),
+        (lambda: tartan.build(tmp_path / "x", flat, None, ids), tartan.InvalidInputError, "lengths"),
+        (lambda: tartan.build(tmp_path / "x", flat, lens[:-1], ids[:-1]), tartan.InvalidInputError, "sum"),
+        (lambda: tartan.build(tmp_path / "x", [docs[0], docs[1]], ids=["a", "a"]), tartan.InvalidInputError, "a"),
+        (lambda: tartan.build(tmp_path / "x", [docs[0] * 3], ids=["a"]), tartan.InvalidInputError, "unit length"),
+        (lambda: tartan.build(tmp_path / "x", [], ids=[]), tartan.InvalidInputError, "no documents"),
+        (lambda: tartan.build(tmp_path / "x", [docs[0]], ids=["a"], nbits=3), tartan.InvalidInputError, "nbits"),
+        (lambda: tartan.build(tmp_path / "i", [docs[0]], ids=["a"]), tartan.TartanError, "exists"),
+        (lambda: tartan.Index.open(tmp_path / "nope"), tartan.NotFoundError, "nope"),
+        (lambda: index.search(docs[0], threads=0), tartan.InvalidInputError, "threads"),
+    ]
+    for call, kind, text in bad:
+        with pytest.raises(kind, match=text):
+            call()
+    # Every kind is a TartanError.
+    for kind in [tartan.InvalidInputError, tartan.CorruptIndexError, tartan.LockedError, tartan.NotFoundError]:
+        assert issubclass(kind, tartan.TartanError)
+    # Normalising on request instead of refusing.
+    tartan.build(tmp_path / "n", [docs[0] * 3], ids=["a"], normalize=True)
+    # A writer holds the lock.
+    w = tartan.Writer(tmp_path / "i")
+    with pytest.raises(tartan.LockedError, match="locked"):
+        tartan.Writer(tmp_path / "i")
+    w.close()
+    # A damaged segment: verify names the file.
+    seg = tmp_path / "i" / "segment.000001.tseg"
+    data = bytearray(seg.read_bytes())
+    data[-5] ^= 0x55
+    seg.write_bytes(bytes(data))
+    with pytest.raises(tartan.CorruptIndexError, match="segment.000001.tseg"):
+        tartan.Index.open(tmp_path / "i").verify()
+
+
+def test_objects_pickle_as_their_paths(tmp_path, corpus):
+    ids, docs, flat, lens = corpus
+    cb = tartan.train_codebook(flat, lens, ids, path=tmp_path / "cb", n_centroids=64)
+    index = tartan.build(tmp_path / "i", flat, lens, ids, codebook=cb)
+    assert index.codebook.id == cb.id and cb.n_centroids == 64 and cb.nbits == 2
+    back = pickle.loads(pickle.dumps(index))
+    assert back.path == index.path and back.search(docs[4], k=3).ids == index.search(docs[4], k=3).ids
+    assert pickle.loads(pickle.dumps(cb)).id == cb.id
+    w = tartan.Writer(tmp_path / "i")
+    with pytest.raises(TypeError):
+        pickle.dumps(w)
+    w.close()
+    unsaved = tartan.train_codebook(flat, lens, ids, n_centroids=16)
+    with pytest.raises(TypeError):
+        pickle.dumps(unsaved)
+
+
+def test_shards_of_one_codebook_search_as_one(tmp_path, corpus):
+    ids, docs, flat, lens = corpus
+    cb = tartan.train_codebook(docs, ids=ids, path=tmp_path / "cb", n_centroids=64)
+    single = tartan.build(tmp_path / "single", docs, ids=ids, codebook=cb)
+    shards = []
+    for s in range(4):
+        part = slice(s * 100, (s + 1) * 100)
+        tartan.build(tmp_path / f"s{s}", docs[part], ids=ids[part], codebook=str(tmp_path / "cb"))
+        shards.append(str(tmp_path / f"s{s}"))
+    coll = tartan.create_collection(tmp_path / "coll", shards, codebook=cb)
+    assert isinstance(coll, tartan.Collection) and isinstance(coll, tartan.Index)
+    assert [s["name"] for s in coll.shards] == ["s0", "s1", "s2", "s3"] and coll.n_docs == 400
+    for q in docs[:20]:
+        a, b = single.search(q, k=10), coll.search(q, k=10)
+        assert a.ids == b.ids and np.array_equal(a.scores, b.scores)
+    assert isinstance(tartan.open(tmp_path / "coll"), tartan.Collection)
+    assert pickle.loads(pickle.dumps(coll)).n_docs == 400
+    coll.remove_shard("s3")
+    assert coll.n_docs == 300
+    with pytest.raises(tartan.TartanError, match="codebook"):
+        other = tartan.build(tmp_path / "other", docs[:50], ids=[f"o{i}" for i in range(50)], n_centroids=16)
+        coll.add_shard(other.path)
+
+
+def test_results_equal_the_rust_cli(tmp_path, tartan_bin):
+    ids, docs, flat, lens = clustered(300, dim=32, seed=11)
+    qs = [docs[i][:6] for i in range(0, 300, 30)]
+    qids = [f"q{i}" for i in range(len(qs))]
+    emb = write_embeddings(tmp_path / "emb", ids, flat, lens,
+                           (qids, np.concatenate(qs), np.array([len(q) for q in qs])))
+    py = tartan.build(tmp_path / "py", flat, lens, ids, n_centroids=64, seed=5)
+    subprocess.run([tartan_bin, "index", str(emb), str(tmp_path / "cli"), "--centroids", "64",
+                    "--seed", "5"], check=True, capture_output=True)
+    # The same index, byte for byte, from Python and from the CLI.
+    for name in ["meta.json", "codebook.000001.tcb", "segment.000001.tseg"]:
+        assert (tmp_path / "py" / name).read_bytes() == (tmp_path / "cli" / name).read_bytes(), name
+    run = tmp_path / "run.tsv"
+    subprocess.run([tartan_bin, "search", str(tmp_path / "cli"), "--queries", str(emb), "--k", "10",
+                    "--out", str(run)], check=True, capture_output=True)
+    cli = {}
+    for line in run.read_text().splitlines():
+        q, _, d, rank, score, _ = line.split()
+        cli.setdefault(q, []).append((d, float(score)))
+    for qid, q in zip(qids, qs):
+        h = py.search(q, k=10)
+        assert [d for d, _ in cli[qid]] == h.ids
+        assert np.allclose([s for _, s in cli[qid]], h.scores, atol=1e-4)
+
+
+def test_parts_of_an_embeddings_directory_match_the_cli(tmp_path, tartan_bin):
+    ids, docs, flat, lens = clustered(250, dim=32, seed=12)
+    emb = write_embeddings(tmp_path / "emb", ids, flat, lens)
+    meta = tmp_path / "meta.jsonl"
+    meta.write_text("".join(f'{{"id": "{i}", "n": {n}}}\n' for n, i in enumerate(ids)))
+    cb = tartan.train_codebook(str(emb), path=tmp_path / "cb", n_centroids=32, sample_docs=120)
+    # Three parts from Python and from `tartan index --part`: the same files.
+    for i in range(3):
+        py = tartan.build(tmp_path / f"py{i}", str(emb), codebook=cb, part=(i, 3), metadata=str(meta))
+        subprocess.run([tartan_bin, "index", str(emb), str(tmp_path / f"cli{i}"), "--codebook",
+                        str(tmp_path / "cb"), "--part", f"{i}/3", "--metadata", str(meta)],
+                       check=True, capture_output=True)
+        for name in ["meta.json", "segment.000001.tseg", "codebook.000001.tcb"]:
+            assert (tmp_path / f"py{i}" / name).read_bytes() == (tmp_path / f"cli{i}" / name).read_bytes()
+        lo, hi = 250 * i // 3, 250 * (i + 1) // 3
+        assert py.ids() == ids[lo:hi]
+        assert py.search(docs[lo], k=1, filter=f"n = {lo}").ids == [ids[lo]]
+    for bad, text in [((3, 3), "part 3 of 3"), ((0, 0), "part 0 of 0")]:
+        with pytest.raises(tartan.InvalidInputError, match=text):
+            tartan.build(tmp_path / "x", str(emb), codebook=cb, part=bad)
+    with pytest.raises(tartan.InvalidInputError, match="embeddings directory"):
+        tartan.build(tmp_path / "x", docs, ids=ids, codebook=cb, part=(0, 2))
+    with pytest.raises(tartan.InvalidInputError, match="lengths=, ids="):
+        tartan.build(tmp_path / "x", str(emb), ids=ids, codebook=cb)
+    with pytest.raises(tartan.InvalidInputError, match="JSON-lines"):
+        tartan.build(tmp_path / "x", pathlib.Path(emb), codebook=cb, metadata=[{}] * 250)
+    with pytest.raises(tartan.NotFoundError):
+        tartan.build(tmp_path / "x", str(tmp_path / "missing"), codebook=cb)
+
+
+def test_long_calls_release_the_gil(tmp_path):
+    ids, docs, flat, lens = clustered(3000, dim=64, seed=4)
+    done = threading.Event()
+    result = {}
+
+    def build():
+        t = time.perf_counter()
+        result["index"] = tartan.build(tmp_path / "big", flat, lens, ids, n_centroids=256)
+        result["seconds"] = time.perf_counter() - t
+        done.set()
+
+    worker = threading.Thread(target=build)
+    ticks = 0
+    worker.start()
+    # This thread runs Python while the build runs: only possible if the build let go of the GIL.
+    while not done.is_set():
+        ticks += 1
+        time.sleep(0.001)
+    worker.join()
+    seconds = result["seconds"]
+    assert seconds > 0.2, f"the build took {seconds:.3f} s: too short to tell"
+    # Holding the GIL would leave the loop at about one tick for the whole build.
+    assert ticks > 0.2 * seconds * 1000 * 0.5, f"{ticks} ticks in {seconds:.2f} s"
+    assert result["index"].n_docs == 3000
+
+
+@pytest.mark.skipif(not tartan.text_support, reason="the wheel was built without text")
+def test_text_encoding_with_the_shared_model(tmp_path):
+    model = pathlib.Path(__file__).resolve().parents[3].parent / "shared/models/all-MiniLM-L6-v2"
+    if not model.exists():
+        if os.environ.get("CI"):
+            pytest.fail("CI must have ../shared/models/all-MiniLM-L6-v2")
+        pytest.skip("../shared/models/all-MiniLM-L6-v2 is absent")
+    enc = tartan.Encoder(str(model), doc_maxlen=64, query_maxlen=16)
+    assert enc.dim == 384
+    texts = ["Cats sleep for most of the day.", "Rust is a systems programming language.",
+             "Vitamin D deficiency is associated with diabetes."]
+    docs = enc.encode_docs(texts)
+    assert [d.shape[1] for d in docs] == [384] * 3 and all(d.dtype == np.float32 for d in docs)
+    index = tartan.build(tmp_path / "t", docs, ids=["cats", "rust", "vitd"], texts=texts, n_centroids=8)
+    [q] = enc.encode_queries(["how long do cats sleep"])
+    h = index.search(q, k=1, with_text=True)
+    assert h.ids == ["cats"] and h.texts == [texts[0]]
