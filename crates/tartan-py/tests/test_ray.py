@@ -84,3 +84,31 @@ def test_ray_shards_are_the_cli_shards(tmp_path, recipe, tartan_bin):
         for coll in (by_rows, by_parts):
             got = coll.search(q, k=10)
             assert got.ids == want.ids and np.array_equal(got.scores, want.scores)
+
+
+@pytest.mark.skipif(not tartan.text_support, reason="the wheel was built without text")
+def test_encoding_inside_the_pipeline(tmp_path, recipe):
+    model = ROOT.parent / "shared/models/all-MiniLM-L6-v2"
+    if not model.exists():
+        if os.environ.get("CI"):
+            pytest.fail("CI must have ../shared/models/all-MiniLM-L6-v2")
+        pytest.skip("../shared/models/all-MiniLM-L6-v2 is absent")
+    texts = [f"Document {i} is about {topic}." for i, topic in
+             enumerate(["cats", "rust", "vitamin D", "rivers", "chess", "tea"] * 4)]
+    ids = [f"t{i}" for i in range(len(texts))]
+    # Text rows -> an encoding actor (the model loaded once) -> shard-building tasks.
+    ds = ray.data.from_items([{"id": i, "text": t} for i, t in zip(ids, texts)])
+    encoded = ds.map_batches(recipe.Embed, fn_constructor_kwargs={"model": str(model)},
+                             batch_size=8, compute=ray.data.ActorPoolStrategy(size=1))
+    enc = tartan.Encoder(str(model))
+    docs = enc.encode_docs(texts)
+    tartan.train_codebook(docs, ids=ids, path=tmp_path / "cb", n_centroids=16)
+    coll, rows = recipe.build_collection(encoded, 2, str(tmp_path / "cb"), str(tmp_path / "shards"),
+                                         str(tmp_path / "coll"))
+    assert coll.n_docs == len(texts) and sum(r["n_docs"] for r in rows) == len(texts)
+    # The vectors encoded inside Ray are the ones encoded here: the same document comes first.
+    [q] = enc.encode_queries(["which document is about chess"])
+    single = tartan.build(tmp_path / "single", docs, ids=ids, codebook=str(tmp_path / "cb"))
+    got, want = coll.search(q, k=5), single.search(q, k=5)
+    assert got.ids == want.ids and np.allclose(got.scores, want.scores, atol=1e-5)
+    assert "chess" in texts[int(got.ids[0][1:])]
