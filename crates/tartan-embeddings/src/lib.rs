@@ -353,6 +353,20 @@ impl Embeddings {
         }
     }
 
+    /// Lets go of the memory-mapped pages holding tokens `tokens`: they leave the process's
+    /// resident set and are read again from the file if needed (same values). A no-op for
+    /// vectors in memory. Readers that stream through a large file call it behind themselves,
+    /// so that peak RSS (which counts mapped file pages) does not grow with the file.
+    pub fn release_tokens(&self, tokens: Range<usize>) {
+        let (map, off, size) = match &self.tokens {
+            Tokens::Owned(_) => return,
+            Tokens::F32Map(m, off) => (m, *off, 4),
+            Tokens::F16Map(m, off) => (m, *off, 2),
+        };
+        let row = self.dim * size;
+        map.release(off + tokens.start * row..off + tokens.end.min(self.n_tokens()) * row);
+    }
+
     /// Raw values of tokens `start..`, without normalisation.
     fn read_raw(&self, start: usize, out: &mut [f32]) {
         let a = start * self.dim;

@@ -19,6 +19,8 @@ pub(crate) fn check_vectors(e: &Embeddings) -> Result<(), EmbError> {
         let len = BLOCK.min(n - start);
         let mut buf = vec![0f32; len * dim];
         e.read_raw(start, &mut buf);
+        // Validation reads every vector once: keep the file's pages out of the resident set.
+        e.release_tokens(start..start + len);
         buf.chunks_exact(dim).enumerate().find_map(|(i, v)| {
             if v.iter().any(|x| !x.is_finite()) {
                 return Some((start + i, Problem::NonFinite));

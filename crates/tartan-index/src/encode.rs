@@ -50,6 +50,8 @@ pub(crate) fn encode_segment(
             let n = ENCODE_BATCH.min(n_tokens - start);
             let toks = &mut toks[..n * dim];
             docs.read_tokens(start, toks);
+            // Each token is read once here: its mapped pages need not stay resident.
+            docs.release_tokens(start..start + n);
             let (batch_codes, dists) = search.nearest(toks);
             sum_sq += dists.iter().map(|&d| d as f64).sum::<f64>();
             let packed = &mut packed[..n * bpt];

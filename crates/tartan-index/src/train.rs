@@ -50,6 +50,8 @@ fn draw_sample(docs: &Embeddings, params: &IndexParams, rng: &mut ChaCha8Rng) ->
     };
     let heldout = gather(&tokens[..n_held]);
     let kmeans = gather(&tokens[n_held..]);
+    // The sample is copied: the pages its scattered reads mapped need not stay resident.
+    docs.release_tokens(0..docs.n_tokens());
     Sample { n_docs: n_sample, kmeans, heldout }
 }
 

@@ -36,6 +36,40 @@ impl ReadOnlyMap {
     }
 }
 
+impl ReadOnlyMap {
+    /// Lets go of the pages of `range` (bytes of the file) that this process has read: they
+    /// leave its resident set, and a later read of them maps them again from the page cache or
+    /// the file, with the same contents. Pages not wholly inside `range` may be kept (it is
+    /// trimmed to 64 KiB boundaries). A streaming
+    /// reader calls this behind itself so that reading a file larger than memory does not
+    /// grow the resident set (which counts mapped file pages) with the file.
+    pub fn release(&self, range: std::ops::Range<usize>) {
+        let Some(map) = &self.map else { return };
+        let start = range.start.div_ceil(RELEASE_ALIGN) * RELEASE_ALIGN;
+        let end = (range.end.min(map.len()) / RELEASE_ALIGN) * RELEASE_ALIGN;
+        if start >= end {
+            return;
+        }
+        #[cfg(unix)]
+        {
+            // SAFETY: the map is a shared, read-only file mapping (`MmapOptions::map`): there
+            // are no private or modified pages whose contents MADV_DONTNEED could discard, so
+            // a later access (through any slice still borrowed from this map) faults the same
+            // bytes back in from the file. The range is aligned to 64 KiB (a multiple
+            // of the page size) and inside the map.
+            let advised = unsafe {
+                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start)
+            };
+            // Advice is an optimisation: a kernel that refuses it leaves the pages resident.
+            drop(advised);
+        }
+    }
+}
+
+/// Released ranges are aligned to 64 KiB: a multiple of every page size Linux uses (4, 16 and
+/// 64 KiB), so no system call is needed to ask for it.
+const RELEASE_ALIGN: usize = 1 << 16;
+
 impl Deref for ReadOnlyMap {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
@@ -52,6 +86,26 @@ impl std::fmt::Debug for ReadOnlyMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn released_pages_read_back_the_same() {
+        let dir = std::env::temp_dir().join(format!("tartan-mmap-rel-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("b.bin");
+        let data: Vec<u8> = (0..5 * 65_536 + 123).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(&p, &data).unwrap();
+        let m = ReadOnlyMap::open(&p).unwrap();
+        let before: u64 = m.iter().map(|&b| b as u64).sum();
+        for range in [0..m.len(), 1..65_535, 65_536..131_072, 100..200_000, 0..0, 9000..usize::MAX]
+        {
+            m.release(range);
+            assert_eq!(&*m, &data[..]);
+        }
+        assert_eq!(m.iter().map(|&b| b as u64).sum::<u64>(), before);
+        std::fs::write(dir.join("empty"), b"").unwrap();
+        ReadOnlyMap::open(&dir.join("empty")).unwrap().release(0..10);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn maps_contents_and_empty_files() {
