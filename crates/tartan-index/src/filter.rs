@@ -4,7 +4,7 @@
 //! expr    := and ("or" and)*
 //! and     := unary ("and" unary)*
 //! unary   := "not" unary | "(" expr ")" | field "exists"
-//!          | field op value | field "in" "[" value ("," value)* "]"
+//!          | field op value | field "in" "[" value ("," value)* "]" | field "like" string
 //! op      := "=" | "!=" | "<" | "<=" | ">" | ">="
 //! field   := name ("." name)*          name: letters, digits, "_", "-"; or a "quoted" name
 //! value   := a JSON number, string, true, false or null
@@ -13,7 +13,13 @@
 //! Keywords are case-insensitive. A comparison on a missing field is false (so is `!=`; use
 //! `not` for "missing or different"). Numbers compare as numbers, strings by bytes, and values
 //! of different types never match an ordering. When the field holds an array, a comparison
-//! matches if any element matches (`tags = "x"` finds documents tagged x).
+//! matches if any element matches (`tags = "x"` finds documents tagged x). `like` is SQL's:
+//! `%` matches any run of characters, `_` one character, ASCII letters match either case, and
+//! only strings match.
+//!
+//! [`Filter::from_sql`] takes next-plaid's SQL `WHERE` conditions instead (module `sql`).
+
+mod sql;
 
 use std::cmp::Ordering;
 
@@ -42,6 +48,7 @@ enum Expr {
     Exists(Vec<String>),
     Cmp(Vec<String>, Op, Value),
     In(Vec<String>, Vec<Value>),
+    Like(Vec<String>, String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +87,9 @@ impl Filter {
             match e {
                 Expr::And(es) | Expr::Or(es) => es.iter().for_each(|e| walk(e, out)),
                 Expr::Not(e) => walk(e, out),
-                Expr::Exists(p) | Expr::Cmp(p, ..) | Expr::In(p, _) => out.push(&p[0]),
+                Expr::Exists(p) | Expr::Cmp(p, ..) | Expr::In(p, _) | Expr::Like(p, _) => {
+                    out.push(&p[0])
+                }
             }
         }
         let mut out = Vec::new();
@@ -121,8 +130,93 @@ fn eval(e: &Expr, doc: &Map<String, Value>) -> bool {
         Expr::In(path, set) => lookup(doc, path).is_some_and(|v| {
             any_elem(v, |x| set.iter().any(|w| order(x, w) == Some(Ordering::Equal)))
         }),
+        Expr::Like(path, pattern) => lookup(doc, path).is_some_and(|v| {
+            any_elem(v, |x| x.as_str().is_some_and(|t| like(t.as_bytes(), pattern.as_bytes())))
+        }),
     }
 }
+
+/// SQL `LIKE`: `%` any run of characters (bytes), `_` one character, ASCII case-insensitive.
+/// Iterative with one backtrack point per `%`, so hostile patterns cost O(text × pattern).
+fn like(text: &[u8], pattern: &[u8]) -> bool {
+    let (mut t, mut p) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() && pattern[p] == b'%' {
+            star = Some((p, t));
+            p += 1;
+        } else if p < pattern.len() && pattern[p] == b'_' {
+            // One character: a whole UTF-8 sequence.
+            t += utf8_len(text[t]);
+            p += 1;
+        } else if p < pattern.len() && pattern[p].eq_ignore_ascii_case(&text[t]) {
+            t += 1;
+            p += 1;
+        } else if let Some((sp, st)) = star {
+            p = sp + 1;
+            t = st + utf8_len(text[st]);
+            star = Some((sp, t));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&c| c == b'%')
+}
+
+fn utf8_len(first: u8) -> usize {
+    match first {
+        0xF0.. => 4,
+        0xE0.. => 3,
+        0xC0.. => 2,
+        _ => 1,
+    }
+}
+
+/// The filter text of `e`, parsing back to `e`: names that are not plain words are quoted,
+/// values are JSON.
+fn print(e: &Expr) -> String {
+    fn field(path: &[String]) -> String {
+        let plain = |n: &str| {
+            !n.is_empty()
+                && n.chars().all(is_name_char)
+                && !RESERVED.iter().any(|r| n.eq_ignore_ascii_case(r))
+        };
+        let names: Vec<String> = path
+            .iter()
+            .map(|n| if plain(n) { n.clone() } else { Value::String(n.clone()).to_string() })
+            .collect();
+        names.join(".")
+    }
+    let group = |es: &[Expr], sep: &str| {
+        let parts: Vec<String> = es.iter().map(|e| format!("({})", print(e))).collect();
+        parts.join(sep)
+    };
+    match e {
+        Expr::And(es) => group(es, " and "),
+        Expr::Or(es) => group(es, " or "),
+        Expr::Not(e) => format!("not ({})", print(e)),
+        Expr::Exists(p) => format!("{} exists", field(p)),
+        Expr::Cmp(p, op, v) => {
+            let op = match op {
+                Op::Eq => "=",
+                Op::Ne => "!=",
+                Op::Lt => "<",
+                Op::Le => "<=",
+                Op::Gt => ">",
+                Op::Ge => ">=",
+            };
+            format!("{} {op} {v}", field(p))
+        }
+        Expr::In(p, set) => {
+            let vals: Vec<String> = set.iter().map(Value::to_string).collect();
+            format!("{} in [{}]", field(p), vals.join(", "))
+        }
+        Expr::Like(p, pat) => format!("{} like {}", field(p), Value::String(pat.clone())),
+    }
+}
+
+/// Words that cannot be unquoted field names.
+const RESERVED: [&str; 6] = ["and", "or", "not", "in", "exists", "like"];
 
 fn any_elem(v: &Value, f: impl Fn(&Value) -> bool) -> bool {
     match v {
@@ -248,6 +342,12 @@ impl Parser<'_> {
             }
             return Ok(Expr::In(path, set));
         }
+        if self.keyword("like") {
+            return match self.value()? {
+                Value::String(pattern) => Ok(Expr::Like(path, pattern)),
+                _ => Err(self.err("expected a \"pattern\" string after `like`")),
+            };
+        }
         // Longest operators first.
         let ops = [
             ("<=", Op::Le),
@@ -263,7 +363,7 @@ impl Parser<'_> {
                 return Ok(Expr::Cmp(path, op, self.value()?));
             }
         }
-        Err(self.err("expected an operator (=, !=, <, <=, >, >=, in, exists)"))
+        Err(self.err("expected an operator (=, !=, <, <=, >, >=, in, like, exists)"))
     }
     fn field(&mut self) -> Result<Vec<String>> {
         let mut path = vec![self.name()?];
@@ -284,8 +384,7 @@ impl Parser<'_> {
         let rest = self.rest();
         let end = rest.find(|c: char| !is_name_char(c)).unwrap_or(rest.len());
         let word = rest[..end].to_string();
-        let reserved = ["and", "or", "not", "in", "exists"];
-        if word.is_empty() || reserved.iter().any(|r| word.eq_ignore_ascii_case(r)) {
+        if word.is_empty() || RESERVED.iter().any(|r| word.eq_ignore_ascii_case(r)) {
             return Err(self.err("expected a field name"));
         }
         self.pos += end;
@@ -371,10 +470,49 @@ mod tests {
             ("year < \"2021\"", false),
             ("(year = 1 or year = 2020) and not (lang = \"fr\")", true),
             ("\"lang\" = \"en\"", true),
+            ("lang like \"E%\"", true),
+            ("tags like \"_\"", true),
+            ("year like \"2020\"", false),
+            ("src.kind like \"w_b\" and not lang like \"%x%\"", true),
         ];
         for (src, want) in cases {
             let f = Filter::parse(src).unwrap_or_else(|e| panic!("{src}: {e}"));
             assert_eq!(f.matches(&d), want, "{src}");
+        }
+    }
+
+    #[test]
+    fn like_is_sqls() {
+        for (text, pattern, want) in [
+            ("Deep Nets", "deep%", true),
+            ("deep", "%", true),
+            ("", "%", true),
+            ("", "_", false),
+            ("abc", "a_c", true),
+            ("abc", "a%c%", true),
+            ("abc", "%b", false),
+            ("ünï", "_n_", true),
+            ("aaaaaaaaaaaaaaaaaaaaaaaaaaaaab", "%a%a%a%a%a%a%a%c", false),
+            ("100%", "100%", true),
+        ] {
+            assert_eq!(
+                like(text.as_bytes(), pattern.as_bytes()),
+                want,
+                "{text:?} like {pattern:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn printed_filters_parse_back() {
+        for src in [
+            r#"a = 1 and (b in ["x", "y"] or not c.d exists)"#,
+            r#""odd name" like "%q" or "and" != null"#,
+            r#"not (x >= 2.5 and y < -1) or z = true"#,
+        ] {
+            let f = Filter::parse(src).unwrap();
+            let again = Filter::parse(&print(&f.expr)).unwrap();
+            assert_eq!(again.expr, f.expr, "{src} printed as {}", print(&f.expr));
         }
     }
 
