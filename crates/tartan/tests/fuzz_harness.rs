@@ -21,14 +21,29 @@ pub fn npy_header(data: &[u8]) {
 /// The filter language: parse, list fields, evaluate on a few metadata objects.
 pub fn filter(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    let Ok(f) = Filter::parse(text) else { return };
-    let _ = f.fields();
-    for doc in [
+    let docs = [
         serde_json::json!({}),
         serde_json::json!({"a": 1, "b": "x", "c": [1, "y", null], "d": {"e": true}}),
-        serde_json::json!({"year": 2021, "lang": ["en", "de"], "score": 0.5}),
-    ] {
-        let _ = f.matches(doc.as_object().expect("object"));
+        serde_json::json!({"year": 2021, "lang": ["en", "de"], "score": 0.5, "t": "deep"}),
+    ];
+    if let Ok(f) = Filter::parse(text) {
+        let _ = f.fields();
+        for doc in &docs {
+            let _ = f.matches(doc.as_object().expect("object"));
+        }
+    }
+    // The same text as a SQL condition (next-plaid's form), with parameters for up to three
+    // `?`. A translated filter travels to remote shards as its printed text: that text must
+    // parse, and select what the translation selects.
+    let params = [serde_json::json!(1), serde_json::json!("x"), serde_json::json!(null)];
+    for n in 0..=params.len() {
+        let Ok(f) = Filter::from_sql(text, &params[..n]) else { continue };
+        let back = Filter::parse(f.source())
+            .unwrap_or_else(|e| panic!("{text:?} translated to {:?}: {e}", f.source()));
+        for doc in &docs {
+            let doc = doc.as_object().expect("object");
+            assert_eq!(back.matches(doc), f.matches(doc), "{text:?} as {:?}", f.source());
+        }
     }
 }
 
