@@ -398,6 +398,9 @@ impl tartan_maxsim::Corpus for Embeddings {
     fn read_tokens(&self, start: usize, out: &mut [f32]) {
         Embeddings::read_tokens(self, start, out)
     }
+    fn release(&self, tokens: Range<usize>) {
+        self.release_tokens(tokens)
+    }
 }
 
 /// Values `values` of a float16/float32 array whose data starts at byte `off` of `map`: a view

@@ -11,6 +11,12 @@ pub trait Corpus: Sync {
     fn doc_offsets(&self) -> &[u64];
     /// Writes tokens `start..start + out.len() / dim` as f32 into `out`.
     fn read_tokens(&self, start: usize, out: &mut [f32]);
+    /// Says tokens `tokens` will not be read again soon: a corpus mapped from a file lets go
+    /// of their pages, so that a pass over a corpus larger than memory does not keep it all
+    /// resident. Nothing by default.
+    fn release(&self, tokens: std::ops::Range<usize>) {
+        let _ = tokens;
+    }
 }
 
 /// Budget per block of the score matrix and of the block's tokens, in floats (16 MiB each):
@@ -65,6 +71,8 @@ pub fn exact_search(corpus: &dyn Corpus, queries: &[&[f32]], k: usize) -> Vec<Ve
                 let nt = t1 - t0;
                 toks.resize(nt * dim, 0.0);
                 corpus.read_tokens(t0, &mut toks);
+                // One pass over the corpus: its mapped pages need not stay resident.
+                corpus.release(t0..t1);
                 scores.resize(n_qtok * nt, 0.0);
                 tartan_kernels::matmul_nt(&all_q, &toks, dim, &mut scores);
                 for d in d0..d1 {
