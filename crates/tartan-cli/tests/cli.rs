@@ -239,18 +239,20 @@ fn sweep_writes_table_json_and_plots() {
     let stdout = ok(&[&["sweep", e, "--out", o, "--k", "20"][..], &args].concat());
     assert!(stdout.contains("bi-encoder") && stdout.contains("2-bit K128 c2 d64"), "{stdout}");
 
-    // Three reference rows, then 2 K × 2 nbits × 2 ncells × 1 ndocs.
+    // Two reference rows (the stored vectors are float16, so no separate float16 row), then
+    // 2 K × 2 nbits × 2 ncells × 1 ndocs.
+    assert!(stdout.contains("the stored vectors are float16, so it is the exact row"), "{stdout}");
     let csv = std::fs::read_to_string(out_dir.join("sweep.csv")).unwrap();
-    assert_eq!(csv.lines().count(), 1 + 3 + 8, "{csv}");
+    assert_eq!(csv.lines().count(), 1 + 2 + 8, "{csv}");
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out_dir.join("sweep.json")).unwrap())
             .unwrap();
     assert_eq!(json["quality"], "nDCG@10");
     assert_eq!(json["n_docs"], 200);
     let rows = json["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 11);
+    assert_eq!(rows.len(), 10);
     let systems: Vec<&str> = rows.iter().map(|r| r["system"].as_str().unwrap()).collect();
-    assert_eq!(&systems[..3], ["exact", "float16", "bi-encoder"]);
+    assert_eq!(&systems[..2], ["exact", "bi-encoder"]);
     // The exact row is the oracle the others are measured against; its nDCG@10 is the one
     // `tartan exact` reports on the same directory.
     let exact_out =
@@ -301,6 +303,24 @@ fn sweep_writes_table_json_and_plots() {
     assert!(err.contains("--nbits"), "{err}");
     let err = fails(&["sweep", e, "--out", o, "--ncells", "1,x"]);
     assert!(err.contains("--ncells") && err.contains("\"x\""), "{err}");
+
+    // Float32 input: the float16 row is there, a float16 index of the rounded vectors at half
+    // the exact row's bytes.
+    let e32 = tmp.path().join("syn32");
+    let e32 = e32.to_str().unwrap();
+    ok(&["synth", e32, "--docs", "200", "--dim", "16", "--queries", "8", "--seed", "4", "--f32"]);
+    let o32 = tmp.path().join("sweep32");
+    let args = ["--nbits", "2", "--ncells", "1", "--ndocs", "64", "--centroids", "64"];
+    ok(&[&["sweep", e32, "--out", o32.to_str().unwrap(), "--k", "20"][..], &args].concat());
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(o32.join("sweep.json")).unwrap()).unwrap();
+    let rows = json["rows"].as_array().unwrap();
+    let systems: Vec<&str> = rows.iter().map(|r| r["system"].as_str().unwrap()).collect();
+    assert_eq!(systems, ["exact", "float16", "bi-encoder", "tartan"]);
+    assert_eq!(
+        (rows[0]["bytes_per_token"].as_f64(), rows[1]["bytes_per_token"].as_f64()),
+        (Some(64.0), Some(32.0))
+    );
 }
 
 #[test]
