@@ -72,10 +72,10 @@ impl Filter {
                 reason: format!("the filter is {} bytes, the limit is {MAX_FILTER_LEN}", src.len()),
             });
         }
-        let mut p = Parser { src, pos: 0, depth: 0 };
+        let mut p = Parser { c: Cursor::new(src, is_name_char) };
         let expr = p.or()?;
-        p.skip_ws();
-        if p.pos < src.len() {
+        p.c.skip_ws();
+        if p.c.pos < src.len() {
             return Err(p.err("expected `and`, `or` or the end of the filter"));
         }
         Ok(Self { expr, src: src.to_string() })
@@ -248,32 +248,34 @@ fn compare(v: &Value, op: Op, want: &Value) -> bool {
     }
 }
 
-struct Parser<'a> {
+/// A position in a filter's text and the nesting depth reached: the lexer both filter
+/// languages read with (this one, and the SQL of [`Filter::from_sql`]). `word` says which
+/// characters make up a word (keywords end where words end).
+struct Cursor<'a> {
     src: &'a str,
     pos: usize,
     depth: usize,
+    word: fn(char) -> bool,
 }
 
-impl Parser<'_> {
-    fn err(&self, reason: &str) -> IndexError {
-        let rest: String = self.src[self.pos..].chars().take(20).collect();
-        let found = if rest.is_empty() { "the end".to_string() } else { format!("{rest:?}") };
-        IndexError::Filter { pos: self.pos, reason: format!("{reason}, found {found}") }
+impl<'a> Cursor<'a> {
+    fn new(src: &'a str, word: fn(char) -> bool) -> Self {
+        Self { src, pos: 0, depth: 0, word }
+    }
+    fn rest(&self) -> &'a str {
+        &self.src[self.pos..]
     }
     fn skip_ws(&mut self) {
-        let rest = &self.src[self.pos..];
+        let rest = self.rest();
         self.pos += rest.len() - rest.trim_start().len();
-    }
-    fn rest(&self) -> &str {
-        &self.src[self.pos..]
     }
     /// Consumes `kw` if the next word is it (case-insensitive, whole word).
     fn keyword(&mut self, kw: &str) -> bool {
         self.skip_ws();
         let rest = self.rest();
-        let word_end = rest.find(|c: char| !is_name_char(c)).unwrap_or(rest.len());
-        if word_end == kw.len() && rest[..word_end].eq_ignore_ascii_case(kw) {
-            self.pos += kw.len();
+        let end = rest.find(|c: char| !(self.word)(c)).unwrap_or(rest.len());
+        if end == kw.len() && rest[..end].eq_ignore_ascii_case(kw) {
+            self.pos += end;
             true
         } else {
             false
@@ -288,61 +290,77 @@ impl Parser<'_> {
             false
         }
     }
-    fn enter(&mut self) -> Result<()> {
+    /// One level deeper; false past [`MAX_FILTER_DEPTH`] (the caller reports it).
+    fn descend(&mut self) -> bool {
         self.depth += 1;
-        if self.depth > MAX_FILTER_DEPTH {
+        self.depth <= MAX_FILTER_DEPTH
+    }
+}
+
+struct Parser<'a> {
+    c: Cursor<'a>,
+}
+
+impl Parser<'_> {
+    fn err(&self, reason: &str) -> IndexError {
+        let rest: String = self.c.rest().chars().take(20).collect();
+        let found = if rest.is_empty() { "the end".to_string() } else { format!("{rest:?}") };
+        IndexError::Filter { pos: self.c.pos, reason: format!("{reason}, found {found}") }
+    }
+    fn enter(&mut self) -> Result<()> {
+        if !self.c.descend() {
             return Err(self.err(&format!("nested deeper than {MAX_FILTER_DEPTH} levels")));
         }
         Ok(())
     }
     fn or(&mut self) -> Result<Expr> {
         let mut terms = vec![self.and()?];
-        while self.keyword("or") {
+        while self.c.keyword("or") {
             terms.push(self.and()?);
         }
         Ok(if terms.len() == 1 { terms.pop().expect("one") } else { Expr::Or(terms) })
     }
     fn and(&mut self) -> Result<Expr> {
         let mut terms = vec![self.unary()?];
-        while self.keyword("and") {
+        while self.c.keyword("and") {
             terms.push(self.unary()?);
         }
         Ok(if terms.len() == 1 { terms.pop().expect("one") } else { Expr::And(terms) })
     }
     fn unary(&mut self) -> Result<Expr> {
-        if self.keyword("not") {
+        if self.c.keyword("not") {
             self.enter()?;
             let e = Expr::Not(Box::new(self.unary()?));
-            self.depth -= 1;
+            self.c.depth -= 1;
             return Ok(e);
         }
-        if self.punct("(") {
+        if self.c.punct("(") {
             self.enter()?;
             let e = self.or()?;
-            if !self.punct(")") {
+            if !self.c.punct(")") {
                 return Err(self.err("expected `)`"));
             }
-            self.depth -= 1;
+            self.c.depth -= 1;
             return Ok(e);
         }
         let path = self.field()?;
-        if self.keyword("exists") {
+        if self.c.keyword("exists") {
             return Ok(Expr::Exists(path));
         }
-        if self.keyword("in") {
-            if !self.punct("[") {
+        if self.c.keyword("in") {
+            if !self.c.punct("[") {
                 return Err(self.err("expected `[` after `in`"));
             }
             let mut set = vec![self.value()?];
-            while self.punct(",") {
+            while self.c.punct(",") {
                 set.push(self.value()?);
             }
-            if !self.punct("]") {
+            if !self.c.punct("]") {
                 return Err(self.err("expected `,` or `]`"));
             }
             return Ok(Expr::In(path, set));
         }
-        if self.keyword("like") {
+        if self.c.keyword("like") {
             return match self.value()? {
                 Value::String(pattern) => Ok(Expr::Like(path, pattern)),
                 _ => Err(self.err("expected a \"pattern\" string after `like`")),
@@ -359,7 +377,7 @@ impl Parser<'_> {
             (">", Op::Gt),
         ];
         for (text, op) in ops {
-            if self.punct(text) {
+            if self.c.punct(text) {
                 return Ok(Expr::Cmp(path, op, self.value()?));
             }
         }
@@ -367,32 +385,32 @@ impl Parser<'_> {
     }
     fn field(&mut self) -> Result<Vec<String>> {
         let mut path = vec![self.name()?];
-        while self.rest().starts_with('.') {
-            self.pos += 1;
+        while self.c.rest().starts_with('.') {
+            self.c.pos += 1;
             path.push(self.name()?);
         }
         Ok(path)
     }
     fn name(&mut self) -> Result<String> {
-        self.skip_ws();
-        if self.rest().starts_with('"') {
+        self.c.skip_ws();
+        if self.c.rest().starts_with('"') {
             return match self.value()? {
                 Value::String(s) => Ok(s),
                 _ => unreachable!("a quoted token parses as a string"),
             };
         }
-        let rest = self.rest();
+        let rest = self.c.rest();
         let end = rest.find(|c: char| !is_name_char(c)).unwrap_or(rest.len());
         let word = rest[..end].to_string();
         if word.is_empty() || RESERVED.iter().any(|r| word.eq_ignore_ascii_case(r)) {
             return Err(self.err("expected a field name"));
         }
-        self.pos += end;
+        self.c.pos += end;
         Ok(word)
     }
     fn value(&mut self) -> Result<Value> {
-        self.skip_ws();
-        let rest = self.rest();
+        self.c.skip_ws();
+        let rest = self.c.rest();
         let end = if let Some(body) = rest.strip_prefix('"') {
             // The closing quote: the first `"` not escaped by a backslash.
             let mut escaped = false;
@@ -411,7 +429,7 @@ impl Parser<'_> {
         };
         match serde_json::from_str::<Value>(&rest[..end]) {
             Ok(v @ (Value::Number(_) | Value::String(_) | Value::Bool(_) | Value::Null)) => {
-                self.pos += end;
+                self.c.pos += end;
                 Ok(v)
             }
             _ => Err(self.err("expected a value (number, \"string\", true, false, null)")),

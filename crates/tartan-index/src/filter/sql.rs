@@ -25,7 +25,7 @@
 
 use serde_json::Value;
 
-use super::{Expr, Filter, Op, MAX_FILTER_DEPTH, MAX_FILTER_LEN};
+use super::{Cursor, Expr, Filter, Op, MAX_FILTER_DEPTH, MAX_FILTER_LEN};
 use crate::error::{IndexError, Result};
 
 /// A parsed SQL condition, before translation.
@@ -54,10 +54,10 @@ impl Filter {
                 ),
             });
         }
-        let mut p = Sql { src: condition, pos: 0, depth: 0, params, next_param: 0 };
+        let mut p = Sql { c: Cursor::new(condition, is_word), params, next_param: 0 };
         let cond = p.or()?;
-        p.skip_ws();
-        if p.pos < condition.len() {
+        p.c.skip_ws();
+        if p.c.pos < condition.len() {
             return Err(p.err("expected AND, OR or the end of the condition"));
         }
         if p.next_param != params.len() {
@@ -135,16 +135,14 @@ fn negate(op: Op) -> Op {
 }
 
 struct Sql<'a> {
-    src: &'a str,
-    pos: usize,
-    depth: usize,
+    c: Cursor<'a>,
     params: &'a [Value],
     next_param: usize,
 }
 
 impl Sql<'_> {
     fn err(&self, reason: &str) -> IndexError {
-        let rest = self.rest();
+        let rest = self.c.rest();
         let token: String = match rest.chars().next() {
             None => "the end".into(),
             Some(c) if is_word(c) => {
@@ -153,66 +151,38 @@ impl Sql<'_> {
             }
             Some(c) => format!("{:?}", c.to_string()),
         };
-        IndexError::Filter { pos: self.pos, reason: format!("{reason}, found {token}") }
-    }
-    fn rest(&self) -> &str {
-        &self.src[self.pos..]
-    }
-    fn skip_ws(&mut self) {
-        let rest = self.rest();
-        self.pos += rest.len() - rest.trim_start().len();
-    }
-    fn keyword(&mut self, kw: &str) -> bool {
-        self.skip_ws();
-        let rest = self.rest();
-        let end = rest.find(|c: char| !is_word(c)).unwrap_or(rest.len());
-        if end == kw.len() && rest[..end].eq_ignore_ascii_case(kw) {
-            self.pos += end;
-            true
-        } else {
-            false
-        }
-    }
-    fn punct(&mut self, p: &str) -> bool {
-        self.skip_ws();
-        if self.rest().starts_with(p) {
-            self.pos += p.len();
-            true
-        } else {
-            false
-        }
+        IndexError::Filter { pos: self.c.pos, reason: format!("{reason}, found {token}") }
     }
     fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
-        self.depth += 1;
-        if self.depth > MAX_FILTER_DEPTH {
+        if !self.c.descend() {
             return Err(self.err(&format!("nested deeper than {MAX_FILTER_DEPTH} levels")));
         }
         let out = f(self);
-        self.depth -= 1;
+        self.c.depth -= 1;
         out
     }
     fn or(&mut self) -> Result<Cond> {
         let mut terms = vec![self.and()?];
-        while self.keyword("or") {
+        while self.c.keyword("or") {
             terms.push(self.and()?);
         }
         Ok(if terms.len() == 1 { terms.pop().expect("one") } else { Cond::Or(terms) })
     }
     fn and(&mut self) -> Result<Cond> {
         let mut terms = vec![self.not()?];
-        while self.keyword("and") {
+        while self.c.keyword("and") {
             terms.push(self.not()?);
         }
         Ok(if terms.len() == 1 { terms.pop().expect("one") } else { Cond::And(terms) })
     }
     fn not(&mut self) -> Result<Cond> {
-        if self.keyword("not") {
+        if self.c.keyword("not") {
             return self.nested(|p| Ok(Cond::Not(Box::new(p.not()?))));
         }
-        if self.punct("(") {
+        if self.c.punct("(") {
             return self.nested(|p| {
                 let c = p.or()?;
-                if !p.punct(")") {
+                if !p.c.punct(")") {
                     return Err(p.err("expected `)`"));
                 }
                 Ok(c)
@@ -222,29 +192,29 @@ impl Sql<'_> {
         self.predicate(column)
     }
     fn predicate(&mut self, column: String) -> Result<Cond> {
-        if self.keyword("is") {
-            let negated = self.keyword("not");
-            if !self.keyword("null") {
+        if self.c.keyword("is") {
+            let negated = self.c.keyword("not");
+            if !self.c.keyword("null") {
                 return Err(self.err("expected NULL after IS"));
             }
             let c = Cond::IsNull(column);
             return Ok(if negated { Cond::Not(Box::new(c)) } else { c });
         }
-        let negated = self.keyword("not");
-        let c = if self.keyword("in") {
-            if !self.punct("(") {
+        let negated = self.c.keyword("not");
+        let c = if self.c.keyword("in") {
+            if !self.c.punct("(") {
                 return Err(self.err("expected `(` after IN"));
             }
             let mut set = vec![self.value()?];
-            while self.punct(",") {
+            while self.c.punct(",") {
                 set.push(self.value()?);
             }
-            if !self.punct(")") {
+            if !self.c.punct(")") {
                 return Err(self.err("expected `,` or `)`"));
             }
             Cond::In(column, set)
-        } else if self.keyword("like") {
-            let at = self.pos;
+        } else if self.c.keyword("like") {
+            let at = self.c.pos;
             match self.value()? {
                 Value::String(pattern) => Cond::Like(column, pattern),
                 _ => {
@@ -254,9 +224,9 @@ impl Sql<'_> {
                     })
                 }
             }
-        } else if self.keyword("between") {
+        } else if self.c.keyword("between") {
             let low = self.value()?;
-            if !self.keyword("and") {
+            if !self.c.keyword("and") {
                 return Err(self.err("expected AND in BETWEEN"));
             }
             let high = self.value()?;
@@ -274,7 +244,8 @@ impl Sql<'_> {
                 ("<", Op::Lt),
                 (">", Op::Gt),
             ];
-            let Some(op) = ops.iter().find(|(text, _)| self.punct(text)).map(|&(_, op)| op) else {
+            let Some(op) = ops.iter().find(|(text, _)| self.c.punct(text)).map(|&(_, op)| op)
+            else {
                 return Err(self.err("expected a comparison, IS, IN, LIKE or BETWEEN"));
             };
             Cond::Cmp(column, op, self.value()?)
@@ -282,18 +253,18 @@ impl Sql<'_> {
         Ok(if negated { Cond::Not(Box::new(c)) } else { c })
     }
     fn column(&mut self) -> Result<String> {
-        self.skip_ws();
+        self.c.skip_ws();
         for (open, close) in [('"', '"'), ('`', '`'), ('[', ']')] {
-            if let Some(body) = self.rest().strip_prefix(open) {
+            if let Some(body) = self.c.rest().strip_prefix(open) {
                 let Some(end) = body.find(close) else {
                     return Err(self.err("unterminated quoted column name"));
                 };
                 let name = body[..end].to_string();
-                self.pos += end + 2;
+                self.c.pos += end + 2;
                 return Ok(name);
             }
         }
-        let rest = self.rest();
+        let rest = self.c.rest();
         let end = rest.find(|c: char| !is_word(c)).unwrap_or(rest.len());
         let word = &rest[..end];
         let keywords = ["and", "or", "not", "is", "in", "like", "between", "null", "true", "false"];
@@ -304,18 +275,18 @@ impl Sql<'_> {
             return Err(self.err("expected a column name"));
         }
         let name = word.to_string();
-        self.pos += end;
-        if self.rest().trim_start().starts_with('(') {
+        self.c.pos += end;
+        if self.c.rest().trim_start().starts_with('(') {
             return Err(self.err("functions are not supported"));
         }
         Ok(name)
     }
     fn value(&mut self) -> Result<Value> {
-        self.skip_ws();
-        if self.punct("?") {
+        self.c.skip_ws();
+        if self.c.punct("?") {
             let Some(v) = self.params.get(self.next_param) else {
                 return Err(IndexError::Filter {
-                    pos: self.pos - 1,
+                    pos: self.c.pos - 1,
                     reason: format!(
                         "`?` number {} has no parameter ({} given)",
                         self.next_param + 1,
@@ -326,7 +297,7 @@ impl Sql<'_> {
             self.next_param += 1;
             return match v {
                 Value::Array(_) | Value::Object(_) => Err(IndexError::Filter {
-                    pos: self.pos - 1,
+                    pos: self.c.pos - 1,
                     reason: format!(
                         "parameter {} is {v}: parameters are numbers, strings, booleans or null",
                         self.next_param
@@ -335,7 +306,7 @@ impl Sql<'_> {
                 v => Ok(v.clone()),
             };
         }
-        if let Some(body) = self.rest().strip_prefix('\'') {
+        if let Some(body) = self.c.rest().strip_prefix('\'') {
             // SQL strings double a quote to escape it.
             let mut out = String::new();
             let mut chars = body.char_indices().peekable();
@@ -346,7 +317,7 @@ impl Sql<'_> {
                         out.push('\'');
                         continue;
                     }
-                    self.pos += i + 2;
+                    self.c.pos += i + 2;
                     return Ok(Value::String(out));
                 }
                 out.push(c);
@@ -356,17 +327,17 @@ impl Sql<'_> {
         for (kw, v) in
             [("null", Value::Null), ("true", Value::Bool(true)), ("false", Value::Bool(false))]
         {
-            if self.keyword(kw) {
+            if self.c.keyword(kw) {
                 return Ok(v);
             }
         }
-        let rest = self.rest();
+        let rest = self.c.rest();
         let end = rest
             .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+')))
             .unwrap_or(rest.len());
         match rest[..end].parse::<serde_json::Number>() {
             Ok(n) if end > 0 => {
-                self.pos += end;
+                self.c.pos += end;
                 Ok(Value::Number(n))
             }
             _ => Err(self.err("expected a value (?, a number, a 'string', NULL, TRUE, FALSE)")),
