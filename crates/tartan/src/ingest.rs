@@ -88,6 +88,24 @@ impl Part {
         at(self.index)..at(self.index + 1)
     }
 
+    /// [`Part::range`] of the `n_docs` documents read from `input`, refused when it is empty
+    /// (more parts than documents): a shard needs documents.
+    fn non_empty_range(&self, n_docs: usize, input: &Path) -> Result<Range<usize>> {
+        let range = self.range(n_docs);
+        if range.is_empty() {
+            return Err(Error::Param {
+                name: "part",
+                reason: format!(
+                    "part {}/{} of {} holds no documents ({n_docs} in all)",
+                    self.index,
+                    self.count,
+                    input.display(),
+                ),
+            });
+        }
+        Ok(range)
+    }
+
     /// The part's number (from 0).
     pub fn index(&self) -> usize {
         self.index
@@ -104,19 +122,7 @@ impl Part {
 fn open_part(input: &Path, part: Option<Part>, normalize: bool) -> Result<Embeddings> {
     let opts = LoadOptions { normalize };
     let Some(part) = part else { return Ok(Embeddings::open(input, Kind::Docs, opts)?) };
-    let n_docs = Embeddings::count(input, Kind::Docs)?;
-    let range = part.range(n_docs);
-    if range.is_empty() {
-        return Err(Error::Param {
-            name: "part",
-            reason: format!(
-                "part {}/{} of {} holds no documents ({n_docs} in all)",
-                part.index,
-                part.count,
-                input.display(),
-            ),
-        });
-    }
+    let range = part.non_empty_range(Embeddings::count(input, Kind::Docs)?, input)?;
     Ok(Embeddings::open_docs(input, Kind::Docs, opts, Some(range))?)
 }
 
@@ -137,18 +143,7 @@ pub fn load_documents(
     let docs = if let Some(enc) = &opts.encoder {
         let mut items = tartan_eval::load_corpus(input)?;
         if let Some(part) = opts.part {
-            let range = part.range(items.len());
-            if range.is_empty() {
-                return Err(Error::Param {
-                    name: "part",
-                    reason: format!(
-                        "part {}/{} of {} holds no documents",
-                        part.index,
-                        part.count,
-                        input.display()
-                    ),
-                });
-            }
+            let range = part.non_empty_range(items.len(), input)?;
             items = items.drain(range).collect();
         }
         let parent = opts.scratch_dir.clone().unwrap_or_else(|| PathBuf::from("."));
