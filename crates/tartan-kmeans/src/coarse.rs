@@ -12,6 +12,7 @@ use rayon::prelude::*;
 
 use crate::lloyd::update_centroids;
 use crate::nearest::nearest_centroids;
+use crate::point::{per_row_f32, Point};
 
 /// Points per group's matrix product that [`CentroidSearch::nearest`] aims for: with fewer,
 /// the products are too small to run near peak (at 1M documents, 512 groups and blocks of
@@ -111,6 +112,33 @@ impl CentroidSearch {
     /// # Panics
     /// If `points` is not whole rows.
     pub fn nearest(&self, points: &[f32]) -> (Vec<u32>, Vec<f32>) {
+        self.nearest_f32(points)
+    }
+    /// [`CentroidSearch::nearest`] for points of any [`Point`] type (float16 rows are widened
+    /// a block at a time; the results are the same as for the widened rows).
+    ///
+    /// # Panics
+    /// If `points` is not whole rows.
+    pub fn nearest_of<T: Point>(&self, points: &[T]) -> (Vec<u32>, Vec<f32>) {
+        self.nearest_observed(points, &|_| {})
+    }
+    /// [`CentroidSearch::nearest_of`], calling `on_rows(n)` as each block of `n` rows is done.
+    ///
+    /// # Panics
+    /// If `points` is not whole rows.
+    pub fn nearest_observed<T: Point>(
+        &self,
+        points: &[T],
+        on_rows: &(dyn Fn(usize) + Sync),
+    ) -> (Vec<u32>, Vec<f32>) {
+        assert!(points.len().is_multiple_of(self.dim));
+        per_row_f32(points, self.dim, |p| {
+            let out = self.nearest_f32(p);
+            on_rows(p.len() / self.dim);
+            out
+        })
+    }
+    fn nearest_f32(&self, points: &[f32]) -> (Vec<u32>, Vec<f32>) {
         let dim = self.dim;
         assert!(points.len().is_multiple_of(dim));
         let Some(g) = &self.groups else {

@@ -1,3 +1,5 @@
+use std::borrow::Cow;
+
 use linfa::dataset::{DatasetBase, Records};
 use linfa::traits::{Fit, PredictInplace};
 use ndarray::{Array1, Array2, ArrayBase, ArrayView2, Data, Ix2};
@@ -9,6 +11,7 @@ use crate::coarse::{Assignment, CentroidSearch};
 use crate::lloyd::update_centroids;
 use crate::nearest::nearest_centroids;
 use crate::params::{Algorithm, KMeansInit, KMeansValidParams};
+use crate::point::Point;
 use crate::KMeansError;
 
 /// A trained k-means model: the centroids and what training measured.
@@ -64,11 +67,25 @@ impl KMeans {
     }
 }
 
-impl<D: Data<Elem = f32>, T> Fit<ArrayBase<D, Ix2>, T, KMeansError> for KMeansValidParams {
+/// Trains on f32 or float16 points ([`Point`]); float16 points take half the memory and are
+/// widened to f32 for the arithmetic. See [`KMeansValidParams::fit_observed`] for progress.
+impl<P: Point, D: Data<Elem = P>, T> Fit<ArrayBase<D, Ix2>, T, KMeansError> for KMeansValidParams {
     type Object = KMeans;
 
     fn fit(&self, dataset: &DatasetBase<ArrayBase<D, Ix2>, T>) -> Result<KMeans, KMeansError> {
-        let x = dataset.records();
+        self.fit_observed(dataset.records().view(), &|_| {})
+    }
+}
+
+impl KMeansValidParams {
+    /// [`Fit::fit`] on the rows of `x`, calling `on_points(n)` as each pass assigns `n` more
+    /// points (a pass assigns [`KMeans::n_train_points`] in all; float16 points are reported a
+    /// block at a time), so that a long training can show progress.
+    pub fn fit_observed<P: Point>(
+        &self,
+        x: ArrayView2<'_, P>,
+        on_points: &(dyn Fn(usize) + Sync),
+    ) -> Result<KMeans, KMeansError> {
         let (n, dim) = (x.nsamples(), x.ncols());
         if dim == 0 {
             return Err(KMeansError::ZeroDim);
@@ -77,24 +94,33 @@ impl<D: Data<Elem = f32>, T> Fit<ArrayBase<D, Ix2>, T, KMeansError> for KMeansVa
         if n < k {
             return Err(KMeansError::TooFewPoints { n_points: n, n_centroids: k });
         }
-        if let Some(row) = x.rows().into_iter().position(|r| r.iter().any(|v| !v.is_finite())) {
+        if let Some(row) =
+            x.rows().into_iter().position(|r| r.iter().any(|v| !v.to_f32().is_finite()))
+        {
             return Err(KMeansError::NonFinite { row });
         }
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
         // Subsample to at most max_points_per_centroid · k points (faiss does the same).
         let cap = self.max_points_per_centroid.saturating_mul(k);
-        let rows: Vec<usize> = if n > cap {
+        let rows: Option<Vec<usize>> = (n > cap).then(|| {
             let mut r = sample(&mut rng, n, cap).into_vec();
             r.sort_unstable();
             r
-        } else {
-            (0..n).collect()
+        });
+        // The points are used in place when nothing is subsampled: a copy would double the
+        // peak memory of training (the sample is most of a large build's resident set).
+        let pts: Cow<'_, [P]> = match (&rows, x.as_slice()) {
+            (None, Some(all)) => Cow::Borrowed(all),
+            (None, None) => Cow::Owned(x.iter().copied().collect()),
+            (Some(rows), _) => {
+                let mut pts = Vec::with_capacity(rows.len() * dim);
+                for &r in rows {
+                    pts.extend(x.row(r).iter());
+                }
+                Cow::Owned(pts)
+            }
         };
-        let mut pts = Vec::with_capacity(rows.len() * dim);
-        for &r in &rows {
-            pts.extend(x.row(r).iter());
-        }
-        let n_pts = rows.len();
+        let n_pts = pts.len() / dim;
 
         let mut cents: Vec<f32> = match &self.init {
             KMeansInit::Precomputed(c) => {
@@ -106,7 +132,9 @@ impl<D: Data<Elem = f32>, T> Fit<ArrayBase<D, Ix2>, T, KMeansError> for KMeansVa
             KMeansInit::RandomPoints => {
                 let mut idx = sample(&mut rng, n_pts, k).into_vec();
                 idx.sort_unstable();
-                idx.iter().flat_map(|&i| pts[i * dim..(i + 1) * dim].iter().copied()).collect()
+                idx.iter()
+                    .flat_map(|&i| pts[i * dim..(i + 1) * dim].iter().map(|v| v.to_f32()))
+                    .collect()
             }
         };
 
@@ -117,7 +145,7 @@ impl<D: Data<Elem = f32>, T> Fit<ArrayBase<D, Ix2>, T, KMeansError> for KMeansVa
                 for pass in 0..self.max_iters {
                     let search =
                         CentroidSearch::new(cents, dim, assignment, self.seed ^ pass as u64);
-                    let (labels, dists) = search.nearest(&pts);
+                    let (labels, dists) = search.nearest_observed(&pts, on_points);
                     cents = search.into_centroids();
                     inertia = dists.iter().map(|&d| d as f64).sum();
                     update_centroids(&pts, &labels, dim, &mut cents, &mut rng);
@@ -125,6 +153,7 @@ impl<D: Data<Elem = f32>, T> Fit<ArrayBase<D, Ix2>, T, KMeansError> for KMeansVa
             }
             Algorithm::Linfa if self.max_iters > 0 => {
                 let init = Array2::from_shape_vec((k, dim), cents).expect("k·dim values");
+                let pts = pts.iter().map(|v| v.to_f32()).collect();
                 let data = Array2::from_shape_vec((n_pts, dim), pts).expect("whole rows");
                 let model = linfa_clustering::KMeans::params_with_rng(k, rng.clone())
                     .init_method(linfa_clustering::KMeansInit::Precomputed(init))

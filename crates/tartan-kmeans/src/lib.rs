@@ -40,9 +40,11 @@ mod fit;
 mod lloyd;
 mod nearest;
 mod params;
+mod point;
 
 pub use coarse::{Assignment, CentroidSearch, GROUPED_MIN_CENTROIDS};
 pub use error::KMeansError;
 pub use fit::KMeans;
 pub use nearest::nearest_centroids;
 pub use params::{Algorithm, KMeansInit, KMeansParams, KMeansValidParams};
+pub use point::Point;

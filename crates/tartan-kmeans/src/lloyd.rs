@@ -4,13 +4,15 @@
 
 use rand::Rng;
 
+use crate::point::Point;
+
 /// faiss's relative perturbation when splitting a cluster to fill an empty one.
 const SPLIT_EPS: f32 = 1.0 / 1024.0;
 
 /// One Lloyd update: each centroid becomes the mean of its points; empty clusters take half of
 /// a large cluster (picked with probability proportional to its size − 1, as faiss does).
-pub(crate) fn update_centroids(
-    pts: &[f32],
+pub(crate) fn update_centroids<T: Point>(
+    pts: &[T],
     labels: &[u32],
     dim: usize,
     cents: &mut [f32],
@@ -23,7 +25,7 @@ pub(crate) fn update_centroids(
         let l = l as usize;
         counts[l] += 1;
         for (s, &v) in sums[l * dim..(l + 1) * dim].iter_mut().zip(p) {
-            *s += v as f64;
+            *s += v.to_f32() as f64;
         }
     }
     for c in 0..k {

@@ -177,3 +177,16 @@ fn linfa_algorithm_option_trains_comparable_centroids() {
         (fit(tartan_kmeans::Algorithm::Blocked), fit(tartan_kmeans::Algorithm::Linfa));
     assert!((ours - theirs).abs() / theirs < 0.01, "blocked {ours} vs linfa {theirs}");
 }
+
+#[test]
+fn float16_points_train_the_same_centroids_as_their_f32_values() {
+    // 40,000 points span several widening chunks, and 4,096 centroids use the grouped
+    // search: the float16 path must give exactly what the widened f32 points give.
+    let x = blobs(40_000, 8, 512, 9).mapv(|v| half::f16::from_f32(v).to_f32());
+    let x16 = x.mapv(half::f16::from_f32);
+    let p = KMeansParams::new(4096).seed(3);
+    let a = p.clone().fit(&DatasetBase::from(x.clone())).unwrap();
+    let b = p.fit(&DatasetBase::from(x16)).unwrap();
+    assert_eq!(a.centroids(), b.centroids());
+    assert_eq!(a.inertia().to_bits(), b.inertia().to_bits());
+}
