@@ -34,6 +34,9 @@
 
 use tartan_codec::{bits_for, pack_uints, UintReader};
 
+mod stream;
+pub use stream::build_packed_in_passes;
+
 /// What can be wrong with inverted-file arrays.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IvfError {
@@ -141,21 +144,25 @@ impl Ivf {
         let mut gaps = Vec::new();
         offsets.push(0);
         for w in self.offsets.windows(2) {
-            let list = &self.docs[w[0] as usize..w[1] as usize];
-            if let Some((&first, rest)) = list.split_first() {
-                put_varint(&mut bytes, list.len() as u64);
-                put_varint(&mut bytes, first as u64);
-                if !rest.is_empty() {
-                    gaps.clear();
-                    gaps.extend(list.windows(2).map(|p| p[1] - p[0] - 1));
-                    let width = bits_for(*gaps.iter().max().expect("non-empty") as u64 + 1);
-                    bytes.push(width as u8);
-                    pack_uints(&gaps, width, &mut bytes);
-                }
-            }
+            pack_list(&self.docs[w[0] as usize..w[1] as usize], &mut gaps, &mut bytes);
             offsets.push(bytes.len() as u64);
         }
         PackedIvf { offsets, bytes }
+    }
+}
+
+/// Appends one list (ascending, no repeats) in its packed form; `gaps` is scratch.
+fn pack_list(list: &[u32], gaps: &mut Vec<u32>, bytes: &mut Vec<u8>) {
+    if let Some((&first, rest)) = list.split_first() {
+        put_varint(bytes, list.len() as u64);
+        put_varint(bytes, first as u64);
+        if !rest.is_empty() {
+            gaps.clear();
+            gaps.extend(list.windows(2).map(|p| p[1] - p[0] - 1));
+            let width = bits_for(*gaps.iter().max().expect("non-empty") as u64 + 1);
+            bytes.push(width as u8);
+            pack_uints(gaps, width, bytes);
+        }
     }
 }
 
