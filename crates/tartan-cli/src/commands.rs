@@ -75,6 +75,9 @@ fn codebook_params(a: &IndexArgs) -> IndexParams {
     if let Some(n) = a.sample_docs {
         p = p.sample_docs(n);
     }
+    if let Some(bytes) = a.memory {
+        p = p.memory(bytes);
+    }
     p
 }
 
@@ -124,6 +127,9 @@ pub fn train(a: &TrainArgs) -> Result<()> {
     }
     if let Some(n) = a.sample_docs {
         p = p.sample_docs(n);
+    }
+    if let Some(bytes) = a.memory {
+        p = p.memory(bytes);
     }
     let bars = Bars::default();
     let t = Instant::now();

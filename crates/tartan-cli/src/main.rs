@@ -121,6 +121,11 @@ pub struct IndexArgs {
     /// Seed of sampling and k-means.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Memory budget of the build beside the codebook (e.g. 4GiB; default 2GiB). Chunks of
+    /// the input and output are sized from it, which changes no byte of the index; a k-means
+    /// sample larger than it is capped (`tartan inspect` shows the points used).
+    #[arg(long, value_parser = parse_size)]
+    pub memory: Option<u64>,
     /// L2-normalise vectors on load instead of rejecting non-unit ones.
     #[arg(long)]
     pub normalize: bool,
@@ -178,6 +183,10 @@ pub struct TrainArgs {
     /// Seed of sampling and k-means.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Memory budget of training (e.g. 4GiB; default 2GiB): a k-means sample larger than it
+    /// is capped.
+    #[arg(long, value_parser = parse_size)]
+    pub memory: Option<u64>,
     /// L2-normalise vectors on load instead of rejecting non-unit ones.
     #[arg(long)]
     pub normalize: bool,
@@ -449,6 +458,10 @@ fn main() -> ExitCode {
 }
 
 /// `--part I/N`.
+fn parse_size(text: &str) -> Result<u64, String> {
+    tartan::parse_bytes(text).map_err(|e| e.to_string())
+}
+
 fn parse_part(text: &str) -> Result<tartan::Part, String> {
     tartan::Part::parse(text).map_err(|e| e.to_string())
 }

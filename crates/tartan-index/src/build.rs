@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tartan_embeddings::Embeddings;
 
+use crate::budget::Budget;
 use crate::codebook::Codebook;
 use crate::container::FORMAT_VERSION;
 use crate::error::{IndexError, Result};
@@ -160,6 +161,7 @@ pub(crate) fn build_into(
         extras,
         &codebook,
         params.assignment,
+        Budget::new(params.memory),
         progress,
     )?;
     sync_dir(work)?;

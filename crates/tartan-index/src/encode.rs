@@ -9,13 +9,11 @@ use rayon::prelude::*;
 use tartan_embeddings::Embeddings;
 use tartan_kmeans::{Assignment, CentroidSearch};
 
+use crate::budget::Budget;
 use crate::codebook::Codebook;
 use crate::error::Result;
 use crate::segment::{write_segment, SegmentDocs, Written};
 use crate::{Extras, Progress};
-
-/// Tokens encoded per parallel batch while writing.
-const ENCODE_BATCH: usize = 1 << 16;
 
 /// Encodes every document of `docs` with `codebook` into a new segment file at `path`.
 pub(crate) fn encode_segment(
@@ -24,6 +22,7 @@ pub(crate) fn encode_segment(
     extras: &Extras,
     codebook: &Codebook,
     assignment: Option<Assignment>,
+    budget: Budget,
     progress: &dyn Progress,
 ) -> Result<Written> {
     let codec = &codebook.codec;
@@ -36,24 +35,28 @@ pub(crate) fn encode_segment(
         texts: extras.texts.as_ref().map(|t| t.iter().map(String::as_str).collect()),
         metadata: extras.metadata.as_ref().map(|m| m.iter().map(String::as_str).collect()),
     };
-    write_segment(path, &parts, codebook, progress, |w| {
+    // The batch size changes no byte: every token is encoded on its own.
+    let batch = budget.encode_batch(dim, bpt);
+    write_segment(path, &parts, codebook, budget, progress, |w, spill| {
         progress.stage("encoding", n_tokens as u64);
         let centroids = codebook.centroids();
         let assignment =
             assignment.unwrap_or_else(|| Assignment::auto(codebook.n_centroids, n_tokens));
         let search = CentroidSearch::new(centroids.to_vec(), dim, assignment, 0);
-        let mut codes: Vec<u32> = Vec::with_capacity(n_tokens);
         let mut sum_sq = 0f64;
-        let mut toks = vec![0f32; ENCODE_BATCH * dim];
-        let mut packed = vec![0u8; ENCODE_BATCH * bpt];
-        for start in (0..n_tokens).step_by(ENCODE_BATCH) {
-            let n = ENCODE_BATCH.min(n_tokens - start);
+        let mut toks = vec![0f32; batch.min(n_tokens) * dim];
+        let mut packed = vec![0u8; batch.min(n_tokens) * bpt];
+        for start in (0..n_tokens).step_by(batch) {
+            let n = batch.min(n_tokens - start);
             let toks = &mut toks[..n * dim];
             docs.read_tokens(start, toks);
             // Each token is read once here: its mapped pages need not stay resident.
             docs.release_tokens(start..start + n);
             let (batch_codes, dists) = search.nearest(toks);
-            sum_sq += dists.iter().map(|&d| d as f64).sum::<f64>();
+            // Token by token, so that the sum does not depend on the batch size.
+            for &d in &dists {
+                sum_sq += d as f64;
+            }
             let packed = &mut packed[..n * bpt];
             packed.par_chunks_mut(bpt).zip(toks.par_chunks(dim)).zip(&batch_codes).for_each_init(
                 || vec![0f32; dim],
@@ -62,9 +65,9 @@ pub(crate) fn encode_segment(
                 },
             );
             w.write(packed)?;
-            codes.extend(batch_codes);
+            spill.push(&batch_codes)?;
             progress.advance(n as u64);
         }
-        Ok((codes, sum_sq))
+        Ok(sum_sq)
     })
 }

@@ -60,6 +60,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod budget;
 mod build;
 mod codebook;
 mod collection;
@@ -80,6 +81,7 @@ mod segment;
 mod train;
 mod writer;
 
+pub use budget::{DEFAULT_MEMORY, MIN_MEMORY};
 pub use codebook::{Codebook, CodebookId, TrainInfo, CODEBOOK_FILE};
 pub use collection::{
     relative_path, CollectionManifest, ShardEntry, ShardLocation, COLLECTION_FILE,

@@ -64,6 +64,7 @@ fn is_ours(name: &str) -> bool {
     generation_file("codebook.", ".tcb")
         || generation_file("segment.", ".tseg")
         || generation_file("deletes.", ".tdel")
+        || generation_file("segment.", ".tseg.codes.tmp")
         || (name.starts_with("meta.json.") && name.ends_with(".tmp"))
 }
 
@@ -116,6 +117,7 @@ mod tests {
             "segment.000012.tseg",
             "deletes.000003.000007.tdel",
             "meta.json.5.tmp",
+            "segment.000004.tseg.codes.tmp",
         ] {
             assert!(is_ours(n), "{n}");
         }

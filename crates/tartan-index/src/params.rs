@@ -18,6 +18,7 @@ use crate::filter::Filter;
 /// | `seed` | 0 | seed of sampling and k-means |
 /// | `assignment` | grouped from 4,096 centroids ([`Assignment::auto`](crate::Assignment::auto)) | nearest-centroid search in k-means and encoding |
 /// | `kmeans_algorithm` | blocked | tartan's blocked k-means, or linfa-clustering's (small corpora) |
+/// | `memory` | 2 GiB ([`DEFAULT_MEMORY`](crate::DEFAULT_MEMORY)) | build memory beside the codebook: caps the k-means sample, sizes encoding batches and inverted-file passes |
 /// | `overwrite` | false | replace an existing index in the target directory |
 /// | `centroids` | none (train) | given centroids instead of k-means (the codec is still trained) |
 /// | `codebook` | none (train) | a whole codebook to encode with: no k-means, no codec training |
@@ -34,6 +35,7 @@ pub struct IndexParams {
     pub(crate) overwrite: bool,
     pub(crate) kmeans_algorithm: tartan_kmeans::Algorithm,
     pub(crate) assignment: Option<tartan_kmeans::Assignment>,
+    pub(crate) memory: u64,
 }
 
 impl Default for IndexParams {
@@ -57,6 +59,7 @@ impl IndexParams {
             overwrite: false,
             kmeans_algorithm: tartan_kmeans::Algorithm::Blocked,
             assignment: None,
+            memory: crate::budget::DEFAULT_MEMORY,
         }
     }
     /// Residual bits per dimension.
@@ -120,6 +123,14 @@ impl IndexParams {
         self.codebook = Some(codebook);
         self
     }
+    /// The build's memory budget in bytes, beside the codebook (at least 1 MiB). The build
+    /// streams its input and output in chunks sized from it, which never changes a byte of
+    /// the index; a budget too small for ColBERT's k-means sample caps the sample instead
+    /// (recorded as `kmeans_points` in the manifest), which does.
+    pub fn memory(mut self, bytes: u64) -> Self {
+        self.memory = bytes;
+        self
+    }
     /// Whether an existing index in the target directory may be replaced.
     pub fn overwrite(mut self, yes: bool) -> Self {
         self.overwrite = yes;
@@ -147,6 +158,9 @@ impl IndexParams {
                     "grouped assignment needs at least one group and one probe",
                 );
             }
+        }
+        if self.memory < crate::budget::MIN_MEMORY {
+            return bad("memory", "must be at least 1 MiB");
         }
         if self.sample_docs == Some(0) {
             return bad("sample_docs", "must be at least 1");

@@ -3,6 +3,7 @@
 //! `segment/write.rs`.
 
 mod layout;
+mod spill;
 mod write;
 
 use std::ops::Range;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use tartan_embeddings::{Embeddings, EmbeddingsWriter, Kind, LoadOptions, Precision};
 
+use crate::budget::{Budget, DEFAULT_MEMORY};
 use crate::container::FORMAT_VERSION;
 use crate::deletes::{self, Bitmap};
 use crate::error::{IndexError, Result};
@@ -212,6 +213,7 @@ impl IndexWriter {
             extras,
             &self.base.codebook,
             None,
+            Budget::new(DEFAULT_MEMORY),
             progress,
         ) {
             Ok(w) => w,
@@ -441,26 +443,29 @@ impl IndexWriter {
         let name = format!("segment.{seg_id:06}.tseg");
         let path = self.dir.join(&name);
         let _ = std::fs::remove_file(&path);
-        let written = segment::write_segment(&path, &parts, &base.codebook, progress, |w| {
-            progress.stage("compacting", live.len() as u64);
-            let mut codes = Vec::with_capacity(n_tokens as usize);
-            let mut sum_sq = 0.0;
-            for &(si, d) in &live {
-                let seg = &base.segments[si];
-                w.write(seg.residuals(d))?;
-                let before = codes.len();
-                seg.codes(d).for_each(|c| codes.push(c));
-                // Codes of formats 1 and 2 were never range-checked at open; packing one at
-                // ceil(log2 K) bits must not meet a larger one.
-                if codes[before..].iter().any(|&c| c as usize >= m.n_centroids) {
-                    return Err(base.corrupt_codes(si));
+        let budget = Budget::new(DEFAULT_MEMORY);
+        let written =
+            segment::write_segment(&path, &parts, &base.codebook, budget, progress, |w, spill| {
+                progress.stage("compacting", live.len() as u64);
+                let mut codes = Vec::new();
+                let mut sum_sq = 0.0;
+                for &(si, d) in &live {
+                    let seg = &base.segments[si];
+                    w.write(seg.residuals(d))?;
+                    codes.clear();
+                    seg.codes(d).for_each(|c| codes.push(c));
+                    // Codes of formats 1 and 2 were never range-checked at open; packing one at
+                    // ceil(log2 K) bits must not meet a larger one.
+                    if codes.iter().any(|&c| c as usize >= m.n_centroids) {
+                        return Err(base.corrupt_codes(si));
+                    }
+                    spill.push(&codes)?;
+                    let msr = m.segments[si].mean_sq_residual.unwrap_or(m.build.mean_sq_residual);
+                    sum_sq += msr * codes.len() as f64;
+                    progress.advance(1);
                 }
-                let msr = m.segments[si].mean_sq_residual.unwrap_or(m.build.mean_sq_residual);
-                sum_sq += msr * (codes.len() - before) as f64;
-                progress.advance(1);
-            }
-            Ok((codes, sum_sq))
-        })?;
+                Ok(sum_sq)
+            })?;
         let meta = written.meta(seg_id, name, live.len() as u64, n_tokens);
         self.publish(generation, vec![meta], seg_id + 1)?;
         self.finish_rewrite(generation, 0, removed_docs)

@@ -102,6 +102,13 @@ pub(crate) fn codebook_arg(
     Ok(Some(py.detach(|| tartan::open_codebook(&path)).py_err()?))
 }
 
+/// A memory budget: bytes, or a size such as `"4GiB"`.
+#[derive(FromPyObject)]
+pub(crate) enum Memory {
+    Bytes(u64),
+    Text(String),
+}
+
 /// Codebook settings of a build or a training.
 fn codebook_params(
     nbits: u8,
@@ -109,7 +116,8 @@ fn codebook_params(
     kmeans_iters: usize,
     sample_docs: Option<usize>,
     seed: u64,
-) -> IndexParams {
+    memory: Option<Memory>,
+) -> PyResult<IndexParams> {
     let mut p = IndexParams::new().nbits(nbits).kmeans_iters(kmeans_iters).seed(seed);
     if let Some(k) = n_centroids {
         p = p.n_centroids(k);
@@ -117,15 +125,21 @@ fn codebook_params(
     if let Some(n) = sample_docs {
         p = p.sample_docs(n);
     }
-    p
+    match memory {
+        Some(Memory::Bytes(b)) => p = p.memory(b),
+        Some(Memory::Text(t)) => p = p.memory(tartan::parse_bytes(&t).py_err()?),
+        None => {}
+    }
+    Ok(p)
 }
 
 /// Builds an index of `docs` in `path` and opens it. `docs`: one `[tokens, dim]` array with
 /// `lengths`, a list of `[n_i, dim]` arrays, or the path of an embeddings directory (with
 /// `part=(i, n)`, only its part i of n, as `tartan index --part i/n`). With `codebook` (a
 /// Codebook or a path) no codebook is trained and the codebook settings do not apply.
+/// `memory` (bytes, or a size such as `"4GiB"`) is the build's memory budget.
 #[pyfunction]
-#[pyo3(signature = (path, docs, lengths=None, ids=None, *, nbits=2, n_centroids=None, kmeans_iters=4, sample_docs=None, seed=0, codebook=None, texts=None, metadata=None, normalize=false, part=None, overwrite=false, threads=None))]
+#[pyo3(signature = (path, docs, lengths=None, ids=None, *, nbits=2, n_centroids=None, kmeans_iters=4, sample_docs=None, seed=0, memory=None, codebook=None, texts=None, metadata=None, normalize=false, part=None, overwrite=false, threads=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn build(
     py: Python<'_>,
@@ -138,6 +152,7 @@ pub(crate) fn build(
     kmeans_iters: usize,
     sample_docs: Option<usize>,
     seed: u64,
+    memory: Option<Memory>,
     codebook: Option<&Bound<'_, PyAny>>,
     texts: Option<Vec<String>>,
     metadata: Option<&Bound<'_, PyAny>>,
@@ -148,8 +163,8 @@ pub(crate) fn build(
 ) -> PyResult<Index> {
     let (emb, extras) =
         DocArgs { docs, lengths, ids, texts, metadata, normalize, part }.load(py)?;
-    let mut p =
-        codebook_params(nbits, n_centroids, kmeans_iters, sample_docs, seed).overwrite(overwrite);
+    let mut p = codebook_params(nbits, n_centroids, kmeans_iters, sample_docs, seed, memory)?
+        .overwrite(overwrite);
     if let Some(cb) = codebook_arg(py, codebook)? {
         p = p.codebook(cb);
     }
@@ -162,7 +177,7 @@ pub(crate) fn build(
 
 /// Trains a codebook on `docs` (a sample of the corpus), saved to `path` when given.
 #[pyfunction]
-#[pyo3(signature = (docs, lengths=None, ids=None, *, path=None, nbits=2, n_centroids=None, kmeans_iters=4, sample_docs=None, seed=0, normalize=false, part=None, overwrite=false, threads=None))]
+#[pyo3(signature = (docs, lengths=None, ids=None, *, path=None, nbits=2, n_centroids=None, kmeans_iters=4, sample_docs=None, seed=0, memory=None, normalize=false, part=None, overwrite=false, threads=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn train_codebook(
     py: Python<'_>,
@@ -175,6 +190,7 @@ pub(crate) fn train_codebook(
     kmeans_iters: usize,
     sample_docs: Option<usize>,
     seed: u64,
+    memory: Option<Memory>,
     normalize: bool,
     part: Option<(usize, usize)>,
     overwrite: bool,
@@ -182,7 +198,7 @@ pub(crate) fn train_codebook(
 ) -> PyResult<Codebook> {
     let args = DocArgs { docs, lengths, ids, texts: None, metadata: None, normalize, part };
     let (emb, _) = args.load(py)?;
-    let p = codebook_params(nbits, n_centroids, kmeans_iters, sample_docs, seed);
+    let p = codebook_params(nbits, n_centroids, kmeans_iters, sample_docs, seed, memory)?;
     let cb = py
         .detach(|| with_threads(threads, || RsCodebook::train(&emb, &p, &NoProgress)))?
         .py_err()?;

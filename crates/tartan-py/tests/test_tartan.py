@@ -20,8 +20,12 @@ def test_both_document_forms_and_dtypes_build_the_same_index(tmp_path, corpus):
     b = tartan.build(tmp_path / "b", docs, ids=ids, n_centroids=64, seed=1)
     assert a.n_docs == b.n_docs == 400 and a.dim == 32
     # The same input gives the same files (builds are reproducible).
+    # So does a memory budget small enough to chunk encoding and the inverted file.
+    c = tartan.build(tmp_path / "c", docs, ids=ids, n_centroids=64, seed=1, memory="1MiB")
     for name in ["meta.json", "codebook.000001.tcb", "segment.000001.tseg"]:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "c" / name).read_bytes(), name
+    assert c.n_docs == 400
     q = docs[7]
     ha, hb = a.search(q, k=5), b.search(q.astype(np.float16).astype(np.float32), k=5)
     assert ha.ids[0] == "d7" and hb.ids[0] == "d7"
@@ -112,6 +116,8 @@ def test_bad_input_raises_the_right_exception(tmp_path, corpus):
         (lambda: tartan.build(tmp_path / "i", [docs[0]], ids=["a"]), tartan.TartanError, "exists"),
         (lambda: tartan.Index.open(tmp_path / "nope"), tartan.NotFoundError, "nope"),
         (lambda: index.search(docs[0], threads=0), tartan.InvalidInputError, "threads"),
+        (lambda: tartan.build(tmp_path / "x", flat, lens, ids, memory="2 parsecs"), tartan.InvalidInputError, "parsecs"),
+        (lambda: tartan.build(tmp_path / "x", flat, lens, ids, memory=1000), tartan.InvalidInputError, "memory"),
     ]
     for call, kind, text in bad:
         with pytest.raises(kind, match=text):

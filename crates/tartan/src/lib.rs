@@ -53,6 +53,7 @@ mod ingest;
 mod measure;
 mod remote;
 mod searcher;
+mod size;
 #[cfg(feature = "text")]
 pub mod text;
 pub mod wire;
@@ -67,13 +68,15 @@ pub use ingest::{load_documents, load_queries, read_metadata, Documents, IngestO
 pub use measure::Latency;
 pub use remote::{Health, RemoteShard};
 pub use searcher::{Coverage, Hit, Results, SearchOptions, Searcher, Shard, ShardPolicy};
+pub use size::parse_bytes;
 pub use writer::{Committed, Writer};
 
 pub use tartan_embeddings::{EmbError, Embeddings, Kind, LoadOptions, Precision};
 pub use tartan_index::{
     select_finalists, Assignment, Candidate, Codebook, CodebookId, CollectionManifest, Extras,
     Filter, Index, IndexError, IndexParams, IndexStats, IndexWriter, KMeansAlgorithm, NoProgress,
-    PreparedQuery, Progress, SearchParams, ShardEntry, ShardLocation, ShardSet, META_FILE,
+    PreparedQuery, Progress, SearchParams, ShardEntry, ShardLocation, ShardSet, DEFAULT_MEMORY,
+    META_FILE,
 };
 
 /// Codebook drift above which an index should be retrained: tokens 25% farther (in squared

@@ -5,9 +5,11 @@ use std::borrow::Cow;
 use std::path::Path;
 
 use tartan_codec::{bits_for, pack_uints};
-use tartan_ivf::Ivf;
+use tartan_ivf::IvfError;
 
 use super::layout::*;
+use super::spill::CodeSpill;
+use crate::budget::Budget;
 use crate::codebook::Codebook;
 use crate::container::{ContainerWriter, FileKind};
 use crate::error::{IndexError, Result};
@@ -47,14 +49,16 @@ pub(crate) struct SegmentDocs<'a> {
 }
 
 /// Writes a segment file. `residuals` streams every token's packed residual into the open
-/// RESIDUAL section (document order) and returns the tokens' codes and the sum of their
-/// squared distances to their centroids.
+/// RESIDUAL section (document order) and every token's code into the spill file, and returns
+/// the sum of the tokens' squared distances to their centroids. The codes are then read back
+/// in chunks of `budget` to pack them and to build the inverted file.
 pub(crate) fn write_segment(
     path: &Path,
     docs: &SegmentDocs<'_>,
     codebook: &Codebook,
+    budget: Budget,
     progress: &dyn Progress,
-    residuals: impl FnOnce(&mut ContainerWriter) -> Result<(Vec<u32>, f64)>,
+    residuals: impl FnOnce(&mut ContainerWriter, &mut CodeSpill) -> Result<f64>,
 ) -> Result<Written> {
     let n_docs = docs.ids.len();
     let n_tokens = docs.offsets[n_docs] as usize;
@@ -75,20 +79,58 @@ pub(crate) fn write_segment(
     w.section(INFO, &info)?;
     w.section(DOC_OFFSETS, &docs.offsets)?;
     write_strings(&mut w, ID_OFFSETS, ID_BYTES, &docs.ids)?;
+    let mut spill = CodeSpill::create(path)?;
     w.begin(RESIDUALS, 1)?;
-    let (codes, sum_sq) = residuals(&mut w)?;
+    let sum_sq = residuals(&mut w, &mut spill)?;
     w.end()?;
-    assert_eq!(codes.len(), n_tokens, "one code per token");
-    let mut packed = Vec::new();
-    pack_uints(&codes, code_bits, &mut packed);
-    w.section(CODE_PACK, &packed)?;
-    drop(packed);
-    progress.stage("inverted file", 0);
-    let ivf = Ivf::build(&docs.offsets, |t| codes[t], k)
-        .map_err(|e| IndexError::Corrupt { path: path.to_path_buf(), reason: e.to_string() })?
-        .pack();
-    w.section(IVF_LIST_OFFSETS, &ivf.offsets)?;
-    w.section(IVF_LISTS, &ivf.bytes)?;
+    assert_eq!(spill.len(), n_tokens, "one code per token");
+    let mut reader = spill.reader()?;
+
+    // Packed codes, a chunk at a time: chunks are whole bytes (multiples of 8 codes), so the
+    // section is the same bytes as packing all codes at once.
+    w.begin(CODE_PACK, 1)?;
+    let (mut codes, mut packed) = (Vec::new(), Vec::new());
+    let chunk = budget.code_chunk();
+    for start in (0..n_tokens).step_by(chunk) {
+        reader.read(chunk.min(n_tokens - start), &mut codes)?;
+        packed.clear();
+        pack_uints(&codes, code_bits, &mut packed);
+        w.write(&packed)?;
+    }
+    w.end()?;
+    drop((codes, packed));
+
+    progress.stage("inverted file", k as u64);
+    w.begin(IVF_LISTS, 1)?;
+    let offsets = &docs.offsets;
+    let list_offsets = {
+        let w = &mut w;
+        let reader = &mut reader;
+        tartan_ivf::build_packed_in_passes::<PassError>(
+            n_docs,
+            k,
+            budget.ivf_postings(),
+            |d, buf| {
+                if d == 0 {
+                    reader.rewind()?;
+                }
+                Ok(reader.read((offsets[d + 1] - offsets[d]) as usize, buf)?)
+            },
+            |bytes, lists| {
+                w.write(bytes)?;
+                progress.advance(lists as u64);
+                Ok(())
+            },
+        )
+    }
+    .map_err(|e| match e {
+        PassError::Ivf(e) => {
+            IndexError::Corrupt { path: path.to_path_buf(), reason: e.to_string() }
+        }
+        PassError::Index(e) => e,
+    })?;
+    w.end()?;
+    w.section(IVF_LIST_OFFSETS, &list_offsets)?;
     if let Some(texts) = &docs.texts {
         write_strings(&mut w, TEXT_OFFSETS, TEXT_BYTES, texts)?;
     }
@@ -97,4 +139,22 @@ pub(crate) fn write_segment(
     }
     let (bytes, crc32) = w.finish()?;
     Ok(Written { bytes, crc32, sum_sq_residual: sum_sq })
+}
+
+/// What can stop the inverted file's passes: a bad code, or reading and writing.
+enum PassError {
+    Ivf(IvfError),
+    Index(IndexError),
+}
+
+impl From<IvfError> for PassError {
+    fn from(e: IvfError) -> Self {
+        Self::Ivf(e)
+    }
+}
+
+impl From<IndexError> for PassError {
+    fn from(e: IndexError) -> Self {
+        Self::Index(e)
+    }
 }
