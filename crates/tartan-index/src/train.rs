@@ -40,6 +40,7 @@ fn draw_sample(
     params: &IndexParams,
     k: impl Fn(usize) -> Result<usize>,
     rng: &mut ChaCha8Rng,
+    progress: &dyn Progress,
 ) -> Result<Sample> {
     let n_docs = docs.n_docs();
     let n_sample = params.sample_docs.unwrap_or_else(|| default_sample_docs(n_docs)).min(n_docs);
@@ -56,8 +57,10 @@ fn draw_sample(
     let available = tokens.len() - n_held;
     // With nothing held out (a one-token corpus) the codec trains on the k-means points.
     let n_points = if n_held == 0 { available } else { available.min(k(available)?) };
-    let heldout = gather(docs, &tokens[..n_held], 0f32, |v| v);
-    let kmeans = gather(docs, &tokens[n_held..n_held + n_points], f16::ZERO, f16::from_f32);
+    progress.stage("sampling", (n_held + n_points) as u64);
+    let heldout = gather(docs, &tokens[..n_held], 0f32, |v| v, progress);
+    let kmeans =
+        gather(docs, &tokens[n_held..n_held + n_points], f16::ZERO, f16::from_f32, progress);
     Ok(Sample { n_docs: n_sample, kmeans, heldout })
 }
 
@@ -65,19 +68,27 @@ fn draw_sample(
 /// order (tokens sorted by position, each written to its slot), releasing the mapped pages
 /// behind the reader: a sample scattered over a 16 GB input touches every part of it, and
 /// mapped pages count in the resident set.
-fn gather<T: Copy>(docs: &Embeddings, tokens: &[usize], zero: T, cast: fn(f32) -> T) -> Vec<T> {
+fn gather<T: Copy>(
+    docs: &Embeddings,
+    tokens: &[usize],
+    zero: T,
+    cast: fn(f32) -> T,
+    progress: &dyn Progress,
+) -> Vec<T> {
     let dim = docs.dim();
     let mut order: Vec<usize> = (0..tokens.len()).collect();
     order.sort_unstable_by_key(|&i| tokens[i]);
     let mut out = vec![zero; tokens.len() * dim];
     let mut row = vec![0f32; dim];
     let tokens_per_release = (RELEASE_EVERY / (dim * 4)).max(1);
-    let mut released = 0;
-    for i in order {
+    let (mut released, mut reported) = (0, 0);
+    for (n, i) in order.into_iter().enumerate() {
         let t = tokens[i];
         if t - released >= tokens_per_release {
             docs.release_tokens(released..t);
             released = t;
+            progress.advance((n - reported) as u64);
+            reported = n;
         }
         docs.read_tokens(t, &mut row);
         for (o, &v) in out[i * dim..(i + 1) * dim].iter_mut().zip(&row) {
@@ -85,6 +96,7 @@ fn gather<T: Copy>(docs: &Embeddings, tokens: &[usize], zero: T, cast: fn(f32) -
         }
     }
     docs.release_tokens(released..docs.n_tokens());
+    progress.advance((tokens.len() - reported) as u64);
     out
 }
 
@@ -117,7 +129,6 @@ impl Codebook {
         }
         let dim = docs.dim();
         let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
-        progress.stage("sampling", 0);
         let budget = Budget::new(params.memory);
         // k-means points: at most max_points_per_centroid per centroid (faiss's cap), and what
         // the memory budget holds. Given centroids need none beyond the codec's.
@@ -128,7 +139,7 @@ impl Codebook {
             let k = n_centroids(params, docs.n_tokens(), available);
             Ok(params.max_points_per_centroid.saturating_mul(k).min(budget.kmeans_points(k, dim)?))
         };
-        let sample = draw_sample(docs, params, points_for, &mut rng)?;
+        let sample = draw_sample(docs, params, points_for, &mut rng, progress)?;
         let n_points = sample.kmeans.len() / dim;
         let (centroids, kmeans_points) = match &params.centroids {
             Some(given) => {
