@@ -81,6 +81,19 @@ impl Filter {
         Ok(Self { expr, src: src.to_string() })
     }
 
+    /// Documents whose top-level `field` equals one of `values` (a set of any size: no text
+    /// is parsed, so [`MAX_FILTER_LEN`] does not apply).
+    pub fn field_in(field: &str, values: Vec<Value>) -> Self {
+        let expr = Expr::In(vec![field.to_string()], values);
+        Self { src: print(&expr), expr }
+    }
+
+    /// Documents matching both filters.
+    pub fn and(self, other: Filter) -> Self {
+        let expr = Expr::And(vec![self.expr, other.expr]);
+        Self { src: print(&expr), expr }
+    }
+
     /// The top-level metadata fields the filter reads, sorted and distinct.
     pub fn fields(&self) -> Vec<&str> {
         fn walk<'a>(e: &'a Expr, out: &mut Vec<&'a str>) {

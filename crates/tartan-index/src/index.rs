@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::codebook::{Codebook, CodebookId};
 use crate::container::{Container, FileKind};
 use crate::error::{IndexError, Result};
+use crate::filter::Filter;
 use crate::manifest::Manifest;
 use crate::segment::Segment;
 
@@ -365,6 +366,25 @@ impl Index {
         }
         let (s, d) = self.locate(doc as u32);
         self.segments[s].text(d)
+    }
+
+    /// The external id of the document at position `doc` (deleted or not).
+    pub fn id(&self, doc: u64) -> Option<Result<&str>> {
+        if doc >= self.manifest.n_docs {
+            return None;
+        }
+        let (s, d) = self.locate(doc as u32);
+        Some(self.segments[s].id(d))
+    }
+
+    /// Positions of the live documents whose metadata matches `filter` (every live document
+    /// without one), ascending.
+    pub fn matching(&self, filter: Option<&Filter>) -> Result<Vec<u64>> {
+        let mut out = Vec::new();
+        for (seg, &base) in self.segments.iter().zip(&self.doc_bases) {
+            out.extend(seg.allowed(filter)?.iter().map(|d| base + d as u64));
+        }
+        Ok(out)
     }
 
     /// The stored metadata object of the document at position `doc` (compact JSON, `""` when
