@@ -8,6 +8,7 @@
 //! * [`skinny_matmul`]: the same product when B has few rows (a query's tokens against
 //!   centroids or decompressed documents), streaming A without packing it.
 //! * [`max_assign`]: element-wise running maximum, the inner step of MaxSim.
+//! * [`argmin_shifted`]: the nearest centroid from a row of products (assignment's scan).
 //! * [`ReadOnlyMap`]: a read-only memory map of a file.
 //!
 //! Each vectorised kernel has a scalar reference in [`scalar`] and tests that run every
@@ -28,12 +29,14 @@
 
 #![deny(missing_docs)]
 
+mod argmin;
 mod dot;
 mod matmul;
 mod mmap;
 pub mod scalar;
 mod skinny;
 
+pub use argmin::{argmin_impls, argmin_shifted};
 pub use dot::{dot, dot_impls, max_assign};
 pub use matmul::matmul_nt;
 pub use mmap::ReadOnlyMap;

@@ -21,3 +21,21 @@ pub fn matmul_nt(a: &[f32], b: &[f32], k: usize, c: &mut [f32]) {
         }
     }
 }
+
+/// The smallest `norms[j] − 2·dots[j]` and the first `j` with that value, one element at a
+/// time; `(∞, usize::MAX)` for empty input.
+///
+/// # Panics
+/// If the lengths differ.
+pub fn argmin_shifted(dots: &[f32], norms: &[f32]) -> (f32, usize) {
+    assert_eq!(dots.len(), norms.len(), "argmin_shifted of slices with different lengths");
+    let (mut best, mut pos) = (f32::INFINITY, usize::MAX);
+    for (j, (&d, &c)) in dots.iter().zip(norms).enumerate() {
+        let v = c - 2.0 * d;
+        if v < best {
+            best = v;
+            pos = j;
+        }
+    }
+    (best, pos)
+}

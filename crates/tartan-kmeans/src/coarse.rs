@@ -153,7 +153,9 @@ impl CentroidSearch {
             .par_chunks_mut(block)
             .zip(dists.par_chunks_mut(block))
             .zip(points.par_chunks(block * dim))
-            .for_each(|((lab, dist), block)| g.nearest_block(block, dim, lab, dist));
+            .for_each_init(Scratch::default, |scratch, ((lab, dist), block)| {
+                g.nearest_block(block, dim, lab, dist, scratch)
+            });
         (labels, dists)
     }
 }
@@ -194,12 +196,22 @@ impl Groups {
         Self { probes, centres, centre_norms, offsets, members, vectors, norms }
     }
 
-    fn nearest_block(&self, block: &[f32], dim: usize, labels: &mut [u32], dists: &mut [f32]) {
+    fn nearest_block(
+        &self,
+        block: &[f32],
+        dim: usize,
+        labels: &mut [u32],
+        dists: &mut [f32],
+        scratch: &mut Scratch,
+    ) {
         let rows = block.len() / dim;
         let n_groups = self.centre_norms.len();
-        // 1. The `probes` nearest group centres of every row.
-        let mut scores = vec![0f32; rows * n_groups];
-        tartan_kernels::matmul_nt(block, &self.centres, dim, &mut scores);
+        let Scratch { scores, gathered, prod } = scratch;
+        // 1. The `probes` nearest group centres of every row. (The buffers are reused from
+        // block to block: the product overwrites every element it is given.)
+        grow(scores, rows * n_groups);
+        let scores = &mut scores[..rows * n_groups];
+        tartan_kernels::matmul_nt(block, &self.centres, dim, scores);
         let p = self.probes;
         let mut probe = vec![0u32; rows * p];
         let mut top: Vec<(f32, u32)> = Vec::with_capacity(p + 1);
@@ -223,8 +235,6 @@ impl Groups {
         let (starts, bucket) = bucket_by(&probe, n_groups);
         // 3. Per group: gather its rows, one product with its centroids, keep the best.
         let mut best = vec![(f32::INFINITY, u32::MAX); rows];
-        let mut gathered = Vec::new();
-        let mut prod = Vec::new();
         for g in 0..n_groups {
             let slots = &bucket[starts[g]..starts[g + 1]];
             let (lo, hi) = (self.offsets[g], self.offsets[g + 1]);
@@ -236,17 +246,22 @@ impl Groups {
                 gathered.extend_from_slice(&block[slot as usize / p * dim..][..dim]);
             }
             let m = hi - lo;
-            prod.resize(slots.len() * m, 0.0);
-            tartan_kernels::matmul_nt(&gathered, &self.vectors[lo * dim..hi * dim], dim, &mut prod);
+            grow(prod, slots.len() * m);
+            let prod = &mut prod[..slots.len() * m];
+            tartan_kernels::matmul_nt(gathered, &self.vectors[lo * dim..hi * dim], dim, prod);
             for (i, &slot) in slots.iter().enumerate() {
+                // The group's members ascend, so the first minimum is the lowest centroid
+                // index among equals; across groups ties also go to the lower index, as in
+                // the exact search.
+                let (d, j) =
+                    tartan_kernels::argmin_shifted(&prod[i * m..][..m], &self.norms[lo..hi]);
+                if j == usize::MAX {
+                    continue;
+                }
+                let c = self.members[lo + j];
                 let b = &mut best[slot as usize / p];
-                for (j, &xc) in prod[i * m..][..m].iter().enumerate() {
-                    let d = self.norms[lo + j] - 2.0 * xc;
-                    let c = self.members[lo + j];
-                    // Ties go to the lower centroid index, as in the exact search.
-                    if d < b.0 || (d == b.0 && c < b.1) {
-                        *b = (d, c);
-                    }
+                if d < b.0 || (d == b.0 && c < b.1) {
+                    *b = (d, c);
                 }
             }
         }
@@ -255,6 +270,22 @@ impl Groups {
             labels[r] = c;
             dists[r] = (d + tartan_kernels::dot(x, x)).max(0.0);
         }
+    }
+}
+
+/// Buffers one rayon task reuses across its blocks (allocating and zeroing the group scores
+/// of every block took 6% of a build).
+#[derive(Default)]
+struct Scratch {
+    scores: Vec<f32>,
+    gathered: Vec<f32>,
+    prod: Vec<f32>,
+}
+
+/// Makes `v` at least `n` long (new elements are overwritten before they are read).
+fn grow(v: &mut Vec<f32>, n: usize) {
+    if v.len() < n {
+        v.resize(n, 0.0);
     }
 }
 

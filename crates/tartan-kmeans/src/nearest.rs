@@ -26,7 +26,9 @@ pub fn nearest_centroids(points: &[f32], centroids: &[f32], dim: usize) -> (Vec<
         .par_chunks_mut(ROW_BLOCK)
         .zip(dists.par_chunks_mut(ROW_BLOCK))
         .zip(points.par_chunks(ROW_BLOCK * dim))
-        .for_each(|((lab, dist), block)| nearest_block(block, centroids, &c_norms, dim, lab, dist));
+        .for_each_init(Vec::new, |scores, ((lab, dist), block)| {
+            nearest_block(block, centroids, &c_norms, dim, lab, dist, scores)
+        });
     (labels, dists)
 }
 
@@ -37,23 +39,27 @@ fn nearest_block(
     dim: usize,
     labels: &mut [u32],
     dists: &mut [f32],
+    scores: &mut Vec<f32>,
 ) {
     let rows = block.len() / dim;
     let mut best = vec![f32::INFINITY; rows];
-    let mut scores = vec![0f32; rows * CENTROID_BLOCK.min(c_norms.len())];
+    // Reused across a task's blocks: the product overwrites what it is given.
+    let need = rows * CENTROID_BLOCK.min(c_norms.len());
+    if scores.len() < need {
+        scores.resize(need, 0.0);
+    }
     for (cb, cblock) in centroids.chunks(CENTROID_BLOCK * dim).enumerate() {
         let kc = cblock.len() / dim;
         let s = &mut scores[..rows * kc];
         tartan_kernels::matmul_nt(block, cblock, dim, s);
+        let base = cb * CENTROID_BLOCK;
         for r in 0..rows {
             let row = &s[r * kc..(r + 1) * kc];
-            let base = cb * CENTROID_BLOCK;
-            for (j, &xc) in row.iter().enumerate() {
-                let d = c_norms[base + j] - 2.0 * xc;
-                if d < best[r] {
-                    best[r] = d;
-                    labels[r] = (base + j) as u32;
-                }
+            // The first minimum of this block; an equal one of an earlier block stays.
+            let (d, j) = tartan_kernels::argmin_shifted(row, &c_norms[base..base + kc]);
+            if d < best[r] {
+                best[r] = d;
+                labels[r] = (base + j) as u32;
             }
         }
     }
