@@ -69,6 +69,9 @@ fn codebook_params(a: &IndexArgs) -> IndexParams {
     if a.exact_assign {
         p = p.assignment(tartan::Assignment::Exact);
     }
+    if let Some(n) = a.probes {
+        p = p.probes(n);
+    }
     if let Some(k) = a.centroids {
         p = p.n_centroids(k);
     }

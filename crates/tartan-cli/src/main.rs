@@ -136,6 +136,10 @@ pub struct IndexArgs {
     /// coarse-to-fine search over groups of centroids (used from 4,096 centroids on).
     #[arg(long)]
     pub exact_assign: bool,
+    /// Groups of centroids each token is compared with by the coarse-to-fine search (default
+    /// 8): fewer is faster and finds the nearest centroid less often.
+    #[arg(long, conflicts_with = "exact_assign")]
+    pub probes: Option<usize>,
     /// Replace an existing index in INDEX (publishes a new generation atomically).
     #[arg(long)]
     pub overwrite: bool,
@@ -457,11 +461,12 @@ fn main() -> ExitCode {
     }
 }
 
-/// `--part I/N`.
+/// `--memory 4GiB`.
 fn parse_size(text: &str) -> Result<u64, String> {
     tartan::parse_bytes(text).map_err(|e| e.to_string())
 }
 
+/// `--part I/N`.
 fn parse_part(text: &str) -> Result<tartan::Part, String> {
     tartan::Part::parse(text).map_err(|e| e.to_string())
 }

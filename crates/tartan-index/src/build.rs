@@ -160,7 +160,7 @@ pub(crate) fn build_into(
         docs,
         extras,
         &codebook,
-        params.assignment,
+        params.assignment_for(codebook.n_centroids(), docs.n_tokens()),
         Budget::new(params.memory),
         progress,
     )?;

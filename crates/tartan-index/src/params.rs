@@ -16,6 +16,7 @@ use crate::filter::Filter;
 /// | `max_points_per_centroid` | 256 | k-means sample cap per centroid |
 /// | `sample_docs` | `min(1 + 16·√(120·n_docs), n_docs)` | documents sampled for training |
 /// | `seed` | 0 | seed of sampling and k-means |
+/// | `probes` | 8 | groups of centroids searched per token by the default grouped assignment |
 /// | `assignment` | grouped from 4,096 centroids ([`Assignment::auto`](crate::Assignment::auto)) | nearest-centroid search in k-means and encoding |
 /// | `kmeans_algorithm` | blocked | tartan's blocked k-means, or linfa-clustering's (small corpora) |
 /// | `memory` | 2 GiB ([`DEFAULT_MEMORY`](crate::DEFAULT_MEMORY)) | build memory beside the codebook: caps the k-means sample, sizes encoding batches and inverted-file passes |
@@ -35,6 +36,7 @@ pub struct IndexParams {
     pub(crate) overwrite: bool,
     pub(crate) kmeans_algorithm: tartan_kmeans::Algorithm,
     pub(crate) assignment: Option<tartan_kmeans::Assignment>,
+    pub(crate) probes: Option<usize>,
     pub(crate) memory: u64,
 }
 
@@ -59,6 +61,7 @@ impl IndexParams {
             overwrite: false,
             kmeans_algorithm: tartan_kmeans::Algorithm::Blocked,
             assignment: None,
+            probes: None,
             memory: crate::budget::DEFAULT_MEMORY,
         }
     }
@@ -104,6 +107,28 @@ impl IndexParams {
     pub fn assignment(mut self, assignment: tartan_kmeans::Assignment) -> Self {
         self.assignment = Some(assignment);
         self
+    }
+    /// Groups of centroids each token is compared with in the default grouped search (8): fewer
+    /// is faster and misses the nearest centroid more often (docs/benchmarks.md measures
+    /// both). Ignored with an explicit [`IndexParams::assignment`] or an exact search.
+    pub fn probes(mut self, probes: usize) -> Self {
+        self.probes = Some(probes);
+        self
+    }
+    /// The nearest-centroid search for `k` centroids and `n` points: the one set, or the
+    /// default with `probes` applied.
+    pub(crate) fn assignment_for(&self, k: usize, n: usize) -> Option<tartan_kmeans::Assignment> {
+        use tartan_kmeans::Assignment;
+        match (self.assignment, self.probes) {
+            (Some(a), _) => Some(a),
+            (None, Some(probes)) => Some(match Assignment::auto(k, n) {
+                Assignment::Grouped { groups, .. } => {
+                    Assignment::Grouped { groups, probes: probes.min(groups) }
+                }
+                exact => exact,
+            }),
+            (None, None) => None,
+        }
     }
     /// Uses these centroids (`K × dim`, row-major; e.g. another index's
     /// [`Index::centroids`](crate::Index::centroids)) instead of training k-means. Builds of
@@ -161,6 +186,9 @@ impl IndexParams {
         }
         if self.memory < crate::budget::MIN_MEMORY {
             return bad("memory", "must be at least 1 MiB");
+        }
+        if self.probes == Some(0) {
+            return bad("probes", "must be at least 1");
         }
         if self.sample_docs == Some(0) {
             return bad("sample_docs", "must be at least 1");

@@ -174,7 +174,7 @@ impl Codebook {
                     .max_points_per_centroid(params.max_points_per_centroid)
                     .seed(params.seed)
                     .algorithm(params.kmeans_algorithm);
-                let model = match params.assignment {
+                let model = match params.assignment_for(k, n_points) {
                     Some(a) => model.assignment(a),
                     None => model,
                 }
