@@ -548,6 +548,19 @@ mod tests {
     }
 
     #[test]
+    fn built_filters_match_and_print_as_their_parsed_form() {
+        let only = Filter::field_in("_subset_", vec![json!(3), json!(7)]);
+        let both = Filter::parse("kind = \"x\"").unwrap().and(only.clone());
+        let doc = |n: i64, kind: &str| obj(json!({"_subset_": n, "kind": kind}));
+        assert!(only.matches(&doc(7, "y")) && !only.matches(&doc(8, "y")));
+        assert!(both.matches(&doc(3, "x")) && !both.matches(&doc(3, "y")));
+        assert!(!both.matches(&doc(4, "x")));
+        for f in [only, both] {
+            assert_eq!(Filter::parse(f.source()).unwrap().expr, f.expr, "{}", f.source());
+        }
+    }
+
+    #[test]
     fn reports_what_and_where() {
         for (src, pos) in [
             ("year =", 6),

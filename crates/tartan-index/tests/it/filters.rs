@@ -95,3 +95,35 @@ fn filtered_results_match_exact_maxsim_over_the_matching_documents() {
     let any = SearchParams::new(k).filter(Filter::parse("group exists").unwrap());
     assert!(plain.search(view(&qs[0], 32), &any).unwrap().is_empty());
 }
+
+#[test]
+fn matching_lists_live_documents_by_condition_across_segments() {
+    let c = tartan_synth::SynthParams::new(60).dim(16).n_queries(1).seed(8).generate();
+    let meta: Vec<serde_json::Value> = (0..60).map(|d| json!({"n": d})).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("idx");
+    let first: Vec<(String, usize)> = (0..40).map(|d| (format!("d{d}"), d)).collect();
+    let extras = Extras::new().metadata(&meta[..40]);
+    Index::build_with(&subset_as(&c.docs, &first), &extras, &p, &IndexParams::new(), &NoProgress)
+        .unwrap();
+    let mut w = tartan_index::IndexWriter::open(&p).unwrap();
+    let rest: Vec<(String, usize)> = (40..60).map(|d| (format!("d{d}"), d)).collect();
+    w.add(&subset_as(&c.docs, &rest), &Extras::new().metadata(&meta[40..]), &NoProgress).unwrap();
+    w.commit().unwrap();
+    w.delete(&["d3", "d45"]).unwrap();
+    w.commit().unwrap();
+    drop(w);
+    let index = Index::open(&p).unwrap();
+    let ids = |docs: Vec<u64>| -> Vec<String> {
+        docs.iter().map(|&d| index.id(d).unwrap().unwrap().to_string()).collect()
+    };
+    let all = ids(index.matching(None).unwrap());
+    assert_eq!(all.len(), 58);
+    assert!(!all.contains(&"d3".to_string()) && !all.contains(&"d45".to_string()));
+    assert_eq!(all, index.ids().unwrap());
+    let f = Filter::parse("n >= 38 and n < 47").unwrap();
+    let want: Vec<String> =
+        [38, 39, 40, 41, 42, 43, 44, 46].iter().map(|d| format!("d{d}")).collect();
+    assert_eq!(ids(index.matching(Some(&f)).unwrap()), want);
+    assert!(index.id(10_000).is_none());
+}
