@@ -77,6 +77,14 @@ pub enum Error {
         /// Each failure, `shard: reason`, joined.
         failures: String,
     },
+    /// A named index ([`crate::named`]) that does not exist, or already does.
+    #[error("{}", if *exists { format!("index {name:?} already exists") } else { format!("index {name:?} not found") })]
+    NamedIndex {
+        /// The name.
+        name: String,
+        /// Whether the error is that it exists.
+        exists: bool,
+    },
     /// Text input or output was asked of a build without the `text` feature, or of a searcher
     /// without a model.
     #[error("{0}")]

@@ -51,6 +51,7 @@ mod collection;
 mod error;
 mod ingest;
 mod measure;
+pub mod named;
 mod remote;
 mod searcher;
 mod size;
