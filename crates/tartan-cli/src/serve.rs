@@ -15,8 +15,13 @@ use crate::EncoderArgs;
 /// `tartan serve`.
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// Index or collection directory.
-    pub index: PathBuf,
+    /// Index or collection directory (tartan's API, docs/openapi.json).
+    #[arg(required_unless_present = "indices", conflicts_with = "indices")]
+    pub index: Option<PathBuf>,
+    /// Serve next-plaid's REST API instead, over the named indices of this data directory
+    /// (created if missing): its clients work unchanged (docs/next-plaid-compat.md).
+    #[arg(long, value_name = "DATA_DIR")]
+    pub indices: Option<PathBuf>,
     /// Address to listen on (port 0: any free port, printed on start).
     #[arg(long, default_value = "127.0.0.1:7700")]
     pub addr: SocketAddr,
@@ -61,9 +66,16 @@ pub fn run(a: &ServeArgs) -> Result<()> {
         encoder: a.encoder.load()?,
         http_threads: None,
     };
-    let server = Server::bind(&a.index, a.addr, config)
-        .with_context(|| format!("serving {} on {}", a.index.display(), a.addr))?;
-    outln!("listening on http://{} (serving {})", server.local_addr(), a.index.display());
+    let (server, what) = match (&a.index, &a.indices) {
+        (Some(index), _) => (Server::bind(index, a.addr, config), index.display().to_string()),
+        (None, Some(dir)) => (
+            Server::bind_named(dir, a.addr, config),
+            format!("next-plaid API, named indices in {}", dir.display()),
+        ),
+        (None, None) => unreachable!("clap requires INDEX or --indices"),
+    };
+    let server = server.with_context(|| format!("serving {what} on {}", a.addr))?;
+    outln!("listening on http://{} (serving {what})", server.local_addr());
     server.run()?;
     outln!("stopped: every request answered");
     Ok(())

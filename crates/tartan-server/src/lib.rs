@@ -23,6 +23,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod compat;
 mod error;
 mod routes;
 mod state;
@@ -150,7 +151,8 @@ pub struct Server {
     runtime: tokio::runtime::Runtime,
     listener: tokio::net::TcpListener,
     app: Router,
-    state: Arc<AppState>,
+    /// The served index or collection (none when serving named indices).
+    state: Option<Arc<AppState>>,
     addr: SocketAddr,
 }
 
@@ -158,20 +160,7 @@ impl Server {
     /// Opens the index or collection at `path` and binds `addr` (port 0: any free port).
     pub fn bind(path: &Path, addr: SocketAddr, config: Config) -> tartan::Result<Self> {
         let served = Served::open(path, config.policy)?;
-        let mut rt = tokio::runtime::Builder::new_multi_thread();
-        if let Some(n) = config.http_threads {
-            rt.worker_threads(n.max(1));
-        }
-        let runtime = rt
-            .enable_all()
-            .build()
-            .map_err(|source| tartan::Error::Io { path: path.to_path_buf(), source })?;
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind(addr))
-            .map_err(|source| tartan::Error::Io { path: addr.to_string().into(), source })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| tartan::Error::Io { path: addr.to_string().into(), source })?;
+        let (runtime, listener, addr) = listen(addr, config.http_threads)?;
         let state = Arc::new(AppState {
             served,
             limits: config.limits,
@@ -180,7 +169,16 @@ impl Server {
             encoder: config.encoder,
         });
         let app = router(state.clone(), config.limits.max_body_bytes);
-        Ok(Self { runtime, listener, app, state, addr })
+        Ok(Self { runtime, listener, app, state: Some(state), addr })
+    }
+
+    /// Serves next-plaid's REST API over the named indices of the data directory `dir`
+    /// (created if missing) and binds `addr`. See docs/next-plaid-compat.md.
+    pub fn bind_named(dir: &Path, addr: SocketAddr, config: Config) -> tartan::Result<Self> {
+        let (runtime, listener, addr) = listen(addr, config.http_threads)?;
+        let app = compat::router(dir, config.limits)?
+            .layer(DefaultBodyLimit::max(config.limits.max_body_bytes));
+        Ok(Self { runtime, listener, app, state: None, addr })
     }
 
     /// The address bound.
@@ -200,11 +198,29 @@ impl Server {
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> tartan::Result<()> {
         let Self { runtime, listener, app, state, addr } = self;
-        runtime.spawn(reload_loop(state));
+        if let Some(state) = state {
+            runtime.spawn(reload_loop(state));
+        }
         runtime
             .block_on(async move { axum::serve(listener, app).with_graceful_shutdown(stop).await })
             .map_err(|source| tartan::Error::Io { path: addr.to_string().into(), source })
     }
+}
+
+/// A runtime and a listener on `addr`.
+fn listen(
+    addr: SocketAddr,
+    threads: Option<usize>,
+) -> tartan::Result<(tokio::runtime::Runtime, tokio::net::TcpListener, SocketAddr)> {
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = threads {
+        rt.worker_threads(n.max(1));
+    }
+    let io = |source| tartan::Error::Io { path: addr.to_string().into(), source };
+    let runtime = rt.enable_all().build().map_err(io)?;
+    let listener = runtime.block_on(tokio::net::TcpListener::bind(addr)).map_err(io)?;
+    let addr = listener.local_addr().map_err(io)?;
+    Ok((runtime, listener, addr))
 }
 
 fn router(state: Arc<AppState>, max_body: usize) -> Router {

@@ -38,12 +38,19 @@ impl Served {
     /// Starts `tartan serve path --addr 127.0.0.1:0 extra...` and waits (60 s at most) for
     /// the address it prints.
     pub fn start(path: &std::path::Path, extra: &[&str]) -> Self {
+        let mut args = vec![path.to_str().expect("a UTF-8 path")];
+        args.extend_from_slice(extra);
+        Self::start_with(&args)
+    }
+
+    /// Starts `tartan serve args... --addr 127.0.0.1:0` and waits (60 s at most) for the
+    /// address it prints.
+    pub fn start_with(args: &[&str]) -> Self {
         use std::io::BufRead;
         let mut child = Command::new(env!("CARGO_BIN_EXE_tartan"))
             .arg("serve")
-            .arg(path)
+            .args(args)
             .args(["--addr", "127.0.0.1:0"])
-            .args(extra)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()

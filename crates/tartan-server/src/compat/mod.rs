@@ -1,0 +1,486 @@
+//! next-plaid's REST API (1.8.x) over named indices in a data directory
+//! ([`tartan::named::Registry`]), so that its clients work against `tartan serve --indices
+//! DIR` unchanged. docs/next-plaid-compat.md has the route table and what differs.
+
+mod wire;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{Method, StatusCode, Uri};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use ndarray::Array2;
+use serde::Serialize;
+use serde_json::{json, Value};
+use tartan::named::{NamedIndex, Registry, NUMBER_FIELD};
+use tartan::wire::{parse_body, Limits};
+use tartan::{Filter, SearchParams};
+
+use wire::*;
+
+/// Tokens one document may have.
+const MAX_DOC_TOKENS: usize = 1 << 16;
+
+/// next-plaid's search defaults (its client sends them too).
+const DEFAULT_PROBES: usize = 8;
+const DEFAULT_FULL_SCORES: usize = 4096;
+const DEFAULT_THRESHOLD: f32 = 0.4;
+
+/// What the next-plaid routes share.
+pub(crate) struct Compat {
+    pub(crate) registry: Registry,
+    pub(crate) limits: Limits,
+}
+
+type Answer<T> = Result<Json<T>, NpError>;
+
+/// The next-plaid routes over the named indices of `dir`.
+pub(crate) fn router(dir: &Path, limits: Limits) -> tartan::Result<Router> {
+    let state = Arc::new(Compat { registry: Registry::open(dir)?, limits });
+    Ok(Router::new()
+        .route("/", get(health))
+        .route("/health", get(health))
+        .route("/indices", get(list).post(create))
+        .route("/indices/{name}", get(info).delete(delete_index))
+        .route("/indices/{name}/config", put(set_config))
+        .route("/indices/{name}/update", post(add))
+        .route("/indices/{name}/documents", post(add).delete(delete_documents))
+        .route("/indices/{name}/search", post(search))
+        .route("/indices/{name}/search/filtered", post(search))
+        .route("/indices/{name}/metadata", get(metadata_all))
+        .route("/indices/{name}/metadata/count", get(metadata_count))
+        .route("/indices/{name}/metadata/check", post(metadata_check))
+        .route("/indices/{name}/metadata/query", post(metadata_query))
+        .route("/indices/{name}/metadata/get", post(metadata_get))
+        .route("/indices/{name}/metadata/update", post(not_supported))
+        .route("/indices/{name}/search_with_encoding", post(not_supported))
+        .route("/indices/{name}/search/filtered_with_encoding", post(not_supported))
+        .route("/indices/{name}/update_with_encoding", post(not_supported))
+        .route("/encode", post(not_supported))
+        .route("/rerank", post(not_supported))
+        .route("/rerank_with_encoding", post(not_supported))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state))
+}
+
+/// Runs `f` on the blocking pool; a panic in it is a 500.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, NpError> + Send + 'static,
+) -> Result<T, NpError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) if e.is_panic() => {
+            Err(NpError::internal("the request panicked; the server goes on"))
+        }
+        Err(e) => Err(NpError::internal(e.to_string())),
+    }
+}
+
+fn body(b: Result<Bytes, BytesRejection>) -> Result<Bytes, NpError> {
+    b.map_err(|r| {
+        let status = r.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "PAYLOAD_TOO_LARGE"
+        } else {
+            "BAD_REQUEST"
+        };
+        NpError::new(status, code, r.body_text())
+    })
+}
+
+fn named(app: &Compat, name: &str) -> Result<Arc<NamedIndex>, NpError> {
+    Ok(app.registry.get(name)?)
+}
+
+/// One index in `/health`.
+#[derive(Serialize)]
+struct Summary {
+    name: String,
+    num_documents: u64,
+    num_embeddings: u64,
+    num_partitions: usize,
+    dimension: usize,
+    nbits: u8,
+    avg_doclen: f64,
+    has_metadata: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_documents: Option<usize>,
+}
+
+fn summary(n: &NamedIndex) -> Summary {
+    let i = n.info();
+    Summary {
+        name: n.name().to_string(),
+        num_documents: i.num_documents,
+        num_embeddings: i.num_embeddings,
+        num_partitions: i.num_partitions,
+        dimension: i.dimension,
+        nbits: i.config.nbits,
+        avg_doclen: i.num_embeddings as f64 / i.num_documents.max(1) as f64,
+        has_metadata: i.num_documents > 0,
+        max_documents: i.config.max_documents,
+    }
+}
+
+/// Resident memory of this process (Linux), 0 where unknown.
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// `GET /`, `GET /health`.
+async fn health(State(app): State<Arc<Compat>>) -> Json<Value> {
+    let indices: Vec<Summary> = app
+        .registry
+        .names()
+        .iter()
+        .filter_map(|n| app.registry.get(n).ok())
+        .map(|n| summary(&n))
+        .collect();
+    Json(json!({
+        "status": "healthy",
+        "version": env!("CARGO_PKG_VERSION"),
+        "engine": "tartan",
+        "loaded_indices": indices.len(),
+        "index_dir": app.registry.dir().display().to_string(),
+        "memory_usage_bytes": rss_bytes(),
+        "indices": indices,
+    }))
+}
+
+/// `GET /indices`.
+async fn list(State(app): State<Arc<Compat>>) -> Json<Vec<String>> {
+    Json(app.registry.names())
+}
+
+/// `POST /indices`.
+async fn create(State(app): State<Arc<Compat>>, b: Result<Bytes, BytesRejection>) -> Answer<Value> {
+    let req: CreateIndex = parse_body(&body(b)?)?;
+    let config = req.config.into_config()?;
+    let name = req.name;
+    blocking(move || {
+        let n = app.registry.create(&name, config)?;
+        let info = n.info();
+        Ok(Json(json!({
+            "name": name,
+            "config": ConfigJson::from(&info.config),
+            "message": format!("Index declared. Use POST /indices/{name}/update to add documents."),
+        })))
+    })
+    .await
+}
+
+/// `GET /indices/{name}`.
+async fn info(State(app): State<Arc<Compat>>, UrlPath(name): UrlPath<String>) -> Answer<Value> {
+    let n = named(&app, &name)?;
+    let s = summary(&n);
+    let i = n.info();
+    Ok(Json(json!({
+        "name": s.name,
+        "num_documents": s.num_documents,
+        "num_embeddings": s.num_embeddings,
+        "num_partitions": s.num_partitions,
+        "avg_doclen": s.avg_doclen,
+        "dimension": s.dimension,
+        "has_metadata": s.has_metadata,
+        "metadata_count": s.num_documents,
+        "max_documents": s.max_documents,
+        "nbits": s.nbits,
+        "pending_updates": i.pending,
+        "last_error": i.last_error,
+    })))
+}
+
+/// `DELETE /indices/{name}`.
+async fn delete_index(
+    State(app): State<Arc<Compat>>,
+    UrlPath(name): UrlPath<String>,
+) -> Answer<Value> {
+    blocking(move || {
+        app.registry.delete(&name)?;
+        Ok(Json(json!({ "deleted": true, "name": name })))
+    })
+    .await
+}
+
+/// `PUT /indices/{name}/config`.
+async fn set_config(
+    State(app): State<Arc<Compat>>,
+    UrlPath(name): UrlPath<String>,
+    b: Result<Bytes, BytesRejection>,
+) -> Answer<Value> {
+    let req: SetConfig = parse_body(&body(b)?)?;
+    let n = named(&app, &name)?;
+    blocking(move || {
+        let config = n.set_max_documents(req.max_documents)?;
+        Ok(Json(json!({ "name": name, "config": ConfigJson::from(&config) })))
+    })
+    .await
+}
+
+/// `POST /indices/{name}/update` and `/documents`: 202, applied in the background.
+async fn add(
+    State(app): State<Arc<Compat>>,
+    UrlPath(name): UrlPath<String>,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<String>), NpError> {
+    let req: AddDocuments = parse_body(&body(b)?)?;
+    let n = named(&app, &name)?;
+    if req.documents.is_empty() {
+        return Err(NpError::bad("documents: no documents"));
+    }
+    let docs: Vec<Array2<f32>> = req
+        .documents
+        .iter()
+        .enumerate()
+        .map(|(i, d)| decode_matrix(d, &format!("documents[{i}]"), MAX_DOC_TOKENS))
+        .collect::<Result<_, _>>()?;
+    let count = docs.len();
+    let start = blocking(move || {
+        let views: Vec<_> = docs.iter().map(|d| d.view()).collect();
+        Ok(n.add(&views, req.metadata)?)
+    })
+    .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(format!(
+            "Update queued for index {name}: {count} documents, numbered {start} to {}",
+            start + count as u64 - 1
+        )),
+    ))
+}
+
+/// `DELETE /indices/{name}/documents`: 202, applied in the background.
+async fn delete_documents(
+    State(app): State<Arc<Compat>>,
+    UrlPath(name): UrlPath<String>,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<String>), NpError> {
+    let req: Condition = parse_body(&body(b)?)?;
+    let n = named(&app, &name)?;
+    let filter = Filter::from_sql(&req.condition, &req.parameters)?;
+    let matching = blocking(move || Ok(n.delete_where(filter)?)).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(format!("Delete queued for index {name}: {matching} documents match now")),
+    ))
+}
+
+/// `POST /indices/{name}/search` and `/search/filtered`.
+async fn search(
+    State(app): State<Arc<Compat>>,
+    UrlPath(name): UrlPath<String>,
+    b: Result<Bytes, BytesRejection>,
+) -> Answer<SearchResponse> {
+    let req: Search = parse_body(&body(b)?)?;
+    let n = named(&app, &name)?;
+    if req.text_query.is_some() || req.alpha.is_some() || req.fusion.is_some() {
+        return Err(NpError::bad(
+            "text_query, alpha, fusion: keyword and hybrid search need next-plaid's full-text \
+             index over metadata, which tartan does not have",
+        ));
+    }
+    if req.queries.is_empty() {
+        return Err(NpError::bad("queries: no queries"));
+    }
+    if req.queries.len() > app.limits.max_batch {
+        return Err(NpError::bad(format!(
+            "queries: {} queries, the limit is {}",
+            req.queries.len(),
+            app.limits.max_batch
+        )));
+    }
+    let queries: Vec<Array2<f32>> = req
+        .queries
+        .iter()
+        .enumerate()
+        .map(|(i, q)| decode_matrix(q, &format!("queries[{i}]"), app.limits.max_query_tokens))
+        .collect::<Result<_, _>>()?;
+    let params = search_params(&req, &app.limits)?;
+    let n_queries = queries.len();
+    blocking(move || {
+        let views: Vec<_> = queries.iter().map(|q| q.view()).collect();
+        let hits = n.search(&views, &params)?;
+        let results = hits
+            .into_iter()
+            .enumerate()
+            .map(|(query_id, hits)| QueryResult {
+                query_id,
+                document_ids: hits.iter().map(|h| h.number).collect(),
+                scores: hits.iter().map(|h| h.score).collect(),
+                metadata: hits.into_iter().map(|h| Some(h.metadata)).collect(),
+            })
+            .collect();
+        Ok(Json(SearchResponse { results, num_queries: n_queries }))
+    })
+    .await
+}
+
+/// next-plaid's settings as tartan's: `n_ivf_probe` centroids per query token, and
+/// `n_full_scores` documents scored exactly (tartan scores a quarter of its `ndocs`
+/// candidates exactly, so ndocs = 4 · n_full_scores). A filter condition and a subset both
+/// restrict the documents.
+fn search_params(req: &Search, limits: &Limits) -> Result<SearchParams, NpError> {
+    let p = &req.params;
+    let k = p.top_k.unwrap_or(10);
+    if k == 0 || k > limits.max_k {
+        return Err(NpError::bad(format!("params.top_k: {k}, need 1 to {}", limits.max_k)));
+    }
+    let full = p.n_full_scores.unwrap_or(DEFAULT_FULL_SCORES);
+    if full == 0 || full > limits.max_candidates {
+        return Err(NpError::bad(format!(
+            "params.n_full_scores: {full}, need 1 to {}",
+            limits.max_candidates
+        )));
+    }
+    let threshold = match p.centroid_score_threshold {
+        None => DEFAULT_THRESHOLD,
+        Some(None) => f32::MIN,
+        Some(Some(t)) => t,
+    };
+    let mut params = SearchParams::new(k)
+        .ncells(p.n_ivf_probe.unwrap_or(DEFAULT_PROBES))
+        .ndocs(full.saturating_mul(4).max(k))
+        .centroid_score_threshold(threshold);
+    let mut filter = match &req.filter_condition {
+        Some(c) => Some(Filter::from_sql(c, &req.filter_parameters)?),
+        None => None,
+    };
+    if let Some(subset) = &req.subset {
+        let only = Filter::field_in(NUMBER_FIELD, subset.iter().map(|&n| Value::from(n)).collect());
+        filter = Some(match filter {
+            Some(f) => f.and(only),
+            None => only,
+        });
+    }
+    if let Some(f) = filter {
+        params = params.filter(f);
+    }
+    params.resolve()?;
+    Ok(params)
+}
+
+/// `GET /indices/{name}/metadata`.
+async fn metadata_all(
+    State(app): State<Arc<Compat>>,
+    UrlPath(name): UrlPath<String>,
+) -> Answer<Value> {
+    let n = named(&app, &name)?;
+    blocking(move || {
+        let rows = n.metadata(None, None, None)?;
+        Ok(Json(json!({ "count": rows.len(), "metadata": rows })))
+    })
+    .await
+}
+
+/// `GET /indices/{name}/metadata/count`.
+async fn metadata_count(
+    State(app): State<Arc<Compat>>,
+    UrlPath(name): UrlPath<String>,
+) -> Answer<Value> {
+    let n = named(&app, &name)?;
+    let count = n.info().num_documents;
+    Ok(Json(json!({ "count": count, "has_metadata": count > 0 })))
+}
+
+/// `POST /indices/{name}/metadata/check`.
+async fn metadata_check(
+    State(app): State<Arc<Compat>>,
+    UrlPath(name): UrlPath<String>,
+    b: Result<Bytes, BytesRejection>,
+) -> Answer<Value> {
+    let req: Numbers = parse_body(&body(b)?)?;
+    let n = named(&app, &name)?;
+    blocking(move || {
+        let live: HashSet<u64> = n.numbers(None)?.into_iter().collect();
+        let (existing, missing): (Vec<i64>, Vec<i64>) = req
+            .document_ids
+            .iter()
+            .partition(|&&d| u64::try_from(d).is_ok_and(|d| live.contains(&d)));
+        Ok(Json(json!({
+            "existing_count": existing.len(),
+            "missing_count": missing.len(),
+            "existing_ids": existing,
+            "missing_ids": missing,
+        })))
+    })
+    .await
+}
+
+/// `POST /indices/{name}/metadata/query`.
+async fn metadata_query(
+    State(app): State<Arc<Compat>>,
+    UrlPath(name): UrlPath<String>,
+    b: Result<Bytes, BytesRejection>,
+) -> Answer<Value> {
+    let req: Condition = parse_body(&body(b)?)?;
+    let n = named(&app, &name)?;
+    let filter = Filter::from_sql(&req.condition, &req.parameters)?;
+    blocking(move || {
+        let ids = n.numbers(Some(&filter))?;
+        Ok(Json(json!({ "count": ids.len(), "document_ids": ids })))
+    })
+    .await
+}
+
+/// `POST /indices/{name}/metadata/get`.
+async fn metadata_get(
+    State(app): State<Arc<Compat>>,
+    UrlPath(name): UrlPath<String>,
+    b: Result<Bytes, BytesRejection>,
+) -> Answer<Value> {
+    let bytes = body(b)?;
+    let req: GetMetadata =
+        if bytes.is_empty() { GetMetadata::default() } else { parse_body(&bytes)? };
+    let n = named(&app, &name)?;
+    let filter = match &req.condition {
+        Some(c) => Some(Filter::from_sql(c, &req.parameters)?),
+        None if !req.parameters.is_empty() => {
+            return Err(NpError::bad("parameters: given without a condition"))
+        }
+        None => None,
+    };
+    blocking(move || {
+        let numbers: Option<Vec<u64>> = req
+            .document_ids
+            .map(|ids| ids.into_iter().filter_map(|d| u64::try_from(d).ok()).collect());
+        let rows = n.metadata(filter.as_ref(), numbers.as_deref(), req.limit)?;
+        Ok(Json(json!({ "count": rows.len(), "metadata": rows })))
+    })
+    .await
+}
+
+/// Routes of next-plaid that tartan does not serve yet: 501, saying so.
+async fn not_supported(uri: Uri) -> NpError {
+    NpError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "NOT_IMPLEMENTED",
+        format!(
+            "{} is not served by tartan's next-plaid compatibility layer (see \
+             docs/next-plaid-compat.md)",
+            uri.path()
+        ),
+    )
+}
+
+async fn not_found(method: Method, uri: Uri) -> NpError {
+    NpError::new(StatusCode::NOT_FOUND, "NOT_FOUND", format!("no route {method} {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> NpError {
+    NpError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        format!("{} does not take {method}", uri.path()),
+    )
+}
