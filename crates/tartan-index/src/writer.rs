@@ -404,6 +404,57 @@ impl IndexWriter {
         if m.segments.len() <= 1 && m.n_deleted == 0 {
             return Ok(pending);
         }
+        self.rewrite(&HashMap::new(), progress)
+    }
+
+    /// Commits staged changes, then replaces the metadata of the documents named in `changes`
+    /// (id → the whole new metadata object) by rewriting the index as [`IndexWriter::compact`]
+    /// does: vectors, codes and the other documents' metadata are copied unchanged, and the
+    /// result is published as one generation.
+    ///
+    /// # Errors
+    /// [`IndexError::UnknownId`] for an id that is not a live document, [`IndexError::Param`]
+    /// for a value that is not a JSON object.
+    pub fn set_metadata(
+        &mut self,
+        changes: &HashMap<String, serde_json::Value>,
+        progress: &dyn Progress,
+    ) -> Result<CommitStats> {
+        self.ensure_fresh()?;
+        self.commit()?;
+        let mut compact = HashMap::with_capacity(changes.len());
+        for (id, v) in changes {
+            if !self.ids.contains_key(id.as_str()) {
+                return Err(IndexError::UnknownId { id: id.clone() });
+            }
+            if !v.is_object() {
+                return Err(IndexError::Param {
+                    name: "metadata",
+                    reason: format!("the metadata of {id:?} must be a JSON object"),
+                });
+            }
+            compact.insert(id.clone(), v.to_string());
+        }
+        if compact.is_empty() {
+            return Ok(CommitStats {
+                generation: self.base.manifest.generation,
+                added: 0,
+                deleted: 0,
+                removed_files: 0,
+                files_in_use: 0,
+            });
+        }
+        self.rewrite(&compact, progress)
+    }
+
+    /// One new segment of every live document, with `metadata` (id → compact JSON) replacing
+    /// the stored objects it names.
+    fn rewrite(
+        &mut self,
+        metadata: &HashMap<String, String>,
+        progress: &dyn Progress,
+    ) -> Result<CommitStats> {
+        let m = &self.base.manifest;
         let base = &self.base;
         let (generation, removed_docs) = (m.generation + 1, m.n_deleted);
         let live: Vec<(usize, usize)> = base
@@ -422,23 +473,27 @@ impl IndexWriter {
         offsets.push(0u64);
         let mut ids = Vec::with_capacity(live.len());
         let any_texts = base.segments.iter().any(|s| s.has_texts());
-        let any_meta = base.segments.iter().any(|s| s.has_metadata());
+        let any_meta = !metadata.is_empty() || base.segments.iter().any(|s| s.has_metadata());
         let mut texts = any_texts.then(Vec::new);
-        let mut metadata = any_meta.then(Vec::new);
+        let mut meta = any_meta.then(Vec::new);
         for &(si, d) in &live {
             let seg = &base.segments[si];
             let o = seg.doc_offsets();
             offsets.push(offsets.last().expect("non-empty") + o[d + 1] - o[d]);
-            ids.push(seg.id(d)?);
+            let id = seg.id(d)?;
+            ids.push(id);
             if let Some(t) = &mut texts {
                 t.push(seg.text(d).transpose()?.unwrap_or(""));
             }
-            if let Some(md) = &mut metadata {
-                md.push(seg.metadata(d).transpose()?.unwrap_or(""));
+            if let Some(md) = &mut meta {
+                match metadata.get(id) {
+                    Some(new) => md.push(new.as_str()),
+                    None => md.push(seg.metadata(d).transpose()?.unwrap_or("")),
+                }
             }
         }
         let n_tokens = *offsets.last().expect("non-empty");
-        let parts = SegmentDocs { offsets: Cow::Owned(offsets), ids, texts, metadata };
+        let parts = SegmentDocs { offsets: Cow::Owned(offsets), ids, texts, metadata: meta };
         let seg_id = m.next_segment_id;
         let name = format!("segment.{seg_id:06}.tseg");
         let path = self.dir.join(&name);
@@ -522,7 +577,7 @@ impl IndexWriter {
         let mut out = EmbeddingsWriter::create(stage, Kind::Docs, dim, Precision::F32, true)?;
         let (mut texts, mut metadata) = (Vec::new(), Vec::new());
         let any_texts = base.segments.iter().any(|s| s.has_texts());
-        let any_meta = base.segments.iter().any(|s| s.has_metadata());
+        let any_meta = !metadata.is_empty() || base.segments.iter().any(|s| s.has_metadata());
         let mut buf = Vec::new();
         for (si, seg) in base.segments.iter().enumerate() {
             for d in seg.live_docs() {
