@@ -52,6 +52,7 @@ mod error;
 mod ingest;
 mod measure;
 pub mod named;
+mod rank;
 mod remote;
 mod searcher;
 mod size;
@@ -67,6 +68,7 @@ pub use collection::{
 pub use error::{Error, Result};
 pub use ingest::{load_documents, load_queries, read_metadata, Documents, IngestOptions, Part};
 pub use measure::Latency;
+pub use rank::maxsim_rank;
 pub use remote::{Health, RemoteShard};
 pub use searcher::{Coverage, Hit, Results, SearchOptions, Searcher, Shard, ShardPolicy};
 pub use size::parse_bytes;
