@@ -100,8 +100,30 @@ fn next_plaid_routes_and_their_errors() {
     expect(st, &b, 405, "METHOD_NOT_ALLOWED", "PATCH");
     let (st, b) = call("GET", &format!("{url}/nowhere"), None);
     expect(st, &b, 404, "NOT_FOUND", "/nowhere");
+    // Text routes without a model: 503 as next-plaid answers (its client raises
+    // ModelNotLoadedError); reranking given embeddings needs no model.
     let (st, b) = call("POST", &format!("{url}/encode"), Some(&json!({"texts": ["x"]})));
-    expect(st, &b, 501, "NOT_IMPLEMENTED", "/encode");
+    expect(st, &b, 503, "MODEL_NOT_LOADED", "--model");
+    let (st, b) = call(
+        "POST",
+        &format!("{url}/indices/zz/update_with_encoding"),
+        Some(&json!({"documents": ["x"]})),
+    );
+    expect(st, &b, 404, "INDEX_NOT_FOUND", "zz");
+    let rerank =
+        json!({"query": doc(5, 3)["embeddings"], "documents": [doc(1, 4), doc(5, 3), doc(9, 2)]});
+    let (st, b) = call("POST", &format!("{url}/rerank"), Some(&rerank));
+    assert_eq!(
+        (st, &b["num_documents"], &b["results"][0]["index"]),
+        (200, &json!(3), &json!(1)),
+        "{b}"
+    );
+    let s0 = b["results"][0]["score"].as_f64().unwrap();
+    assert!((s0 - 3.0).abs() < 1e-4, "a document scores 1 per identical query token: {b}");
+    let bad =
+        json!({"query": doc(5, 3)["embeddings"], "documents": [{"embeddings": [[1.0, 0.0]]}]});
+    let (st, b) = call("POST", &format!("{url}/rerank"), Some(&bad));
+    expect(st, &b, 400, "BAD_REQUEST", "document 0: dimension 2");
 
     // Bad documents: refused at once, nothing queued.
     let upd = format!("{url}/indices/a/update");
@@ -153,7 +175,7 @@ fn next_plaid_routes_and_their_errors() {
         call("POST", &search, Some(&json!({"queries": [doc(7, 4)], "params": {"top_k": 0}})));
     expect(st, &b, 400, "BAD_REQUEST", "top_k");
     let (st, b) = call("POST", &search, Some(&json!({"queries": []})));
-    expect(st, &b, 400, "BAD_REQUEST", "no queries");
+    expect(st, &b, 400, "BAD_REQUEST", "0 queries or documents");
     let (st, b) = call("POST", &search, Some(&json!({"queries": [{"embeddings": [[1.0, 0.0]]}]})));
     expect(st, &b, 400, "DIMENSION_MISMATCH", "dimension");
     let (st, b) =
@@ -231,12 +253,21 @@ fn next_plaid_routes_and_their_errors() {
         (200, &json!([1]), &json!([-1, 40])),
         "{b}"
     );
-    let (st, b) = call(
+    let upd_meta = json!({"condition": "n IN (?, ?)", "parameters": [1, 2], "updates": {"kind": "z", "new": true}});
+    let (st, b) = call("POST", &format!("{m}/update"), Some(&upd_meta));
+    assert_eq!((st, &b), (200, &json!({"updated": 2})));
+    let (_, b) = call(
         "POST",
-        &format!("{m}/update"),
-        Some(&json!({"condition": "n = ?", "parameters": [1], "updates": {}})),
+        &format!("{m}/get"),
+        Some(&json!({"condition": "kind = ?", "parameters": ["z"]})),
     );
-    expect(st, &b, 501, "NOT_IMPLEMENTED", "metadata/update");
+    assert_eq!(
+        b["metadata"],
+        json!([{"kind": "z", "new": true, "n": 1, "_subset_": 1}, {"kind": "z", "new": true, "n": 2, "_subset_": 2}])
+    );
+    let bad = json!({"condition": "n = ?", "parameters": [1], "updates": {"_subset_": 9}});
+    let (st, b) = call("POST", &format!("{m}/update"), Some(&bad));
+    expect(st, &b, 400, "BAD_REQUEST", "_subset_");
 
     // Deleting by condition: 202, and a bad condition is refused before anything is queued.
     let del = format!("{url}/indices/a/documents");

@@ -123,6 +123,10 @@ def test_the_sync_client_drives_every_route(server):
     assert q["document_ids"] == want and q["count"] == len(want)
     check = client.check_metadata("papers", [0, 299, 300])
     assert check.existing_ids == [0, 299] and check.missing_ids == [300]
+    assert client.update_metadata("papers", "title = ?", {"category": "z"}, ["doc 5"]) == {"updated": 1}
+    assert client.query_metadata("papers", "category = ?", ["z"])["document_ids"] == [5]
+    res = client.search("papers", [queries[0].tolist()], params=params)
+    assert res.results[0].document_ids == [int(i) for i in index.search(queries[0], k=10, ncells=4, ndocs=1024, threshold=0.4).ids]
 
     # Delete by condition (202, then applied), numbers are never reused.
     client.delete("papers", "year < ?", [2005])
@@ -188,5 +192,42 @@ def test_the_async_client_and_a_restart_keep_the_numbers(tmp_path, tartan_bin):
         client.add("notes", [{"embeddings": docs[0].tolist()}])
         wait_for(client, "notes", 121)
         assert client.check_metadata("notes", [120]).existing_ids == [120]
+    finally:
+        stop(proc)
+
+
+def test_text_routes_with_the_shared_model(tmp_path, tartan_bin):
+    import pathlib
+    model = pathlib.Path(__file__).resolve().parents[3].parent / "shared/models/all-MiniLM-L6-v2"
+    if not model.exists():
+        if os.environ.get("CI"):
+            pytest.fail("CI must have ../shared/models/all-MiniLM-L6-v2")
+        pytest.skip("../shared/models/all-MiniLM-L6-v2 is absent")
+    data = tmp_path / "data"
+    proc = subprocess.Popen(
+        [tartan_bin, "serve", "--indices", str(data), "--addr", "127.0.0.1:0", "--model", str(model),
+         "--doc-maxlen", "64", "--query-maxlen", "16"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        url = re.search(r"http://\S+", proc.stdout.readline()).group(0)
+        client = npc.NextPlaidClient(url, timeout=120)
+        texts = ["Cats sleep for most of the day.", "Rust is a systems programming language.",
+                 "Vitamin D deficiency is associated with diabetes.", "Paris is the capital of France."]
+        client.create_index("txt", npc.IndexConfig(nbits=4))
+        client.add("txt", texts, metadata=[{"topic": t} for t in ["pets", "code", "health", "places"]])
+        wait_for(client, "txt", 4)
+        res = client.search("txt", ["how long do cats sleep", "capital city of France"],
+                            params=npc.SearchParams(top_k=2))
+        assert [r.document_ids[0] for r in res.results] == [0, 3]
+        res = client.search("txt", ["how long do cats sleep"], params=npc.SearchParams(top_k=2),
+                            filter_condition="topic <> ?", filter_parameters=["pets"])
+        assert 0 not in res.results[0].document_ids
+        enc = client.encode(["how long do cats sleep"], input_type="query")
+        assert enc.num_texts == 1 and len(enc.embeddings[0][0]) == 384
+        rr = client.rerank("what language is Rust", texts)
+        assert rr.num_documents == 4 and rr.results[0].index == 1
+        assert [r.score for r in rr.results] == sorted((r.score for r in rr.results), reverse=True)
+        with pytest.raises(npc.ValidationError):
+            client.add("txt", ["x"], pool_factor=2)
     finally:
         stop(proc)

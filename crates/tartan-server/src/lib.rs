@@ -176,7 +176,11 @@ impl Server {
     /// (created if missing) and binds `addr`. See docs/next-plaid-compat.md.
     pub fn bind_named(dir: &Path, addr: SocketAddr, config: Config) -> tartan::Result<Self> {
         let (runtime, listener, addr) = listen(addr, config.http_threads)?;
-        let app = compat::router(dir, config.limits)?
+        #[cfg(feature = "text")]
+        let encoder = config.encoder.map(Arc::new);
+        #[cfg(not(feature = "text"))]
+        let encoder = None;
+        let app = compat::router(dir, config.limits, encoder)?
             .layer(DefaultBodyLimit::max(config.limits.max_body_bytes));
         Ok(Self { runtime, listener, app, state: None, addr })
     }

@@ -2,6 +2,7 @@
 //! ([`tartan::named::Registry`]), so that its clients work against `tartan serve --indices
 //! DIR` unchanged. docs/next-plaid-compat.md has the route table and what differs.
 
+mod text;
 mod wire;
 
 use std::collections::HashSet;
@@ -24,7 +25,7 @@ use tartan::{Filter, SearchParams};
 use wire::*;
 
 /// Tokens one document may have.
-const MAX_DOC_TOKENS: usize = 1 << 16;
+pub(crate) const MAX_DOC_TOKENS: usize = 1 << 16;
 
 /// next-plaid's search defaults (its client sends them too).
 const DEFAULT_PROBES: usize = 8;
@@ -35,13 +36,19 @@ const DEFAULT_THRESHOLD: f32 = 0.4;
 pub(crate) struct Compat {
     pub(crate) registry: Registry,
     pub(crate) limits: Limits,
+    /// The model of the text routes, if the server has one.
+    pub(crate) encoder: Option<text::Model>,
 }
 
 type Answer<T> = Result<Json<T>, NpError>;
 
 /// The next-plaid routes over the named indices of `dir`.
-pub(crate) fn router(dir: &Path, limits: Limits) -> tartan::Result<Router> {
-    let state = Arc::new(Compat { registry: Registry::open(dir)?, limits });
+pub(crate) fn router(
+    dir: &Path,
+    limits: Limits,
+    encoder: Option<text::Model>,
+) -> tartan::Result<Router> {
+    let state = Arc::new(Compat { registry: Registry::open(dir)?, limits, encoder });
     Ok(Router::new()
         .route("/", get(health))
         .route("/health", get(health))
@@ -57,20 +64,20 @@ pub(crate) fn router(dir: &Path, limits: Limits) -> tartan::Result<Router> {
         .route("/indices/{name}/metadata/check", post(metadata_check))
         .route("/indices/{name}/metadata/query", post(metadata_query))
         .route("/indices/{name}/metadata/get", post(metadata_get))
-        .route("/indices/{name}/metadata/update", post(not_supported))
-        .route("/indices/{name}/search_with_encoding", post(not_supported))
-        .route("/indices/{name}/search/filtered_with_encoding", post(not_supported))
-        .route("/indices/{name}/update_with_encoding", post(not_supported))
-        .route("/encode", post(not_supported))
-        .route("/rerank", post(not_supported))
-        .route("/rerank_with_encoding", post(not_supported))
+        .route("/indices/{name}/metadata/update", post(metadata_update))
+        .route("/indices/{name}/search_with_encoding", post(text::search))
+        .route("/indices/{name}/search/filtered_with_encoding", post(text::search))
+        .route("/indices/{name}/update_with_encoding", post(text::add))
+        .route("/encode", post(text::encode))
+        .route("/rerank", post(text::rerank))
+        .route("/rerank_with_encoding", post(text::rerank_text))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state))
 }
 
 /// Runs `f` on the blocking pool; a panic in it is a 500.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, NpError> + Send + 'static,
 ) -> Result<T, NpError> {
     match tokio::task::spawn_blocking(f).await {
@@ -82,7 +89,7 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-fn body(b: Result<Bytes, BytesRejection>) -> Result<Bytes, NpError> {
+pub(crate) fn body(b: Result<Bytes, BytesRejection>) -> Result<Bytes, NpError> {
     b.map_err(|r| {
         let status = r.status();
         let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -94,7 +101,7 @@ fn body(b: Result<Bytes, BytesRejection>) -> Result<Bytes, NpError> {
     })
 }
 
-fn named(app: &Compat, name: &str) -> Result<Arc<NamedIndex>, NpError> {
+pub(crate) fn named(app: &Compat, name: &str) -> Result<Arc<NamedIndex>, NpError> {
     Ok(app.registry.get(name)?)
 }
 
@@ -290,23 +297,40 @@ async fn search(
              index over metadata, which tartan does not have",
         ));
     }
-    if req.queries.is_empty() {
-        return Err(NpError::bad("queries: no queries"));
-    }
-    if req.queries.len() > app.limits.max_batch {
-        return Err(NpError::bad(format!(
-            "queries: {} queries, the limit is {}",
-            req.queries.len(),
-            app.limits.max_batch
-        )));
-    }
+    check_batch(req.queries.len(), &app.limits)?;
     let queries: Vec<Array2<f32>> = req
         .queries
         .iter()
         .enumerate()
         .map(|(i, q)| decode_matrix(q, &format!("queries[{i}]"), app.limits.max_query_tokens))
         .collect::<Result<_, _>>()?;
-    let params = search_params(&req, &app.limits)?;
+    let params = search_params(
+        &req.params,
+        &req.subset,
+        &req.filter_condition,
+        &req.filter_parameters,
+        &app.limits,
+    )?;
+    run_search(n, queries, params).await
+}
+
+/// One to `max_batch` queries, texts or documents in a request.
+pub(crate) fn check_batch(n: usize, limits: &Limits) -> Result<(), NpError> {
+    if n == 0 || n > limits.max_batch {
+        return Err(NpError::bad(format!(
+            "{n} queries or documents in one request: need 1 to {}",
+            limits.max_batch
+        )));
+    }
+    Ok(())
+}
+
+/// Searches `queries` and answers in next-plaid's shape.
+pub(crate) async fn run_search(
+    n: Arc<NamedIndex>,
+    queries: Vec<Array2<f32>>,
+    params: SearchParams,
+) -> Answer<SearchResponse> {
     let n_queries = queries.len();
     blocking(move || {
         let views: Vec<_> = queries.iter().map(|q| q.view()).collect();
@@ -330,8 +354,13 @@ async fn search(
 /// `n_full_scores` documents scored exactly (tartan scores a quarter of its `ndocs`
 /// candidates exactly, so ndocs = 4 · n_full_scores). A filter condition and a subset both
 /// restrict the documents.
-fn search_params(req: &Search, limits: &Limits) -> Result<SearchParams, NpError> {
-    let p = &req.params;
+pub(crate) fn search_params(
+    p: &ParamsRequest,
+    subset: &Option<Vec<i64>>,
+    condition: &Option<String>,
+    parameters: &[Value],
+    limits: &Limits,
+) -> Result<SearchParams, NpError> {
     let k = p.top_k.unwrap_or(10);
     if k == 0 || k > limits.max_k {
         return Err(NpError::bad(format!("params.top_k: {k}, need 1 to {}", limits.max_k)));
@@ -343,20 +372,27 @@ fn search_params(req: &Search, limits: &Limits) -> Result<SearchParams, NpError>
             limits.max_candidates
         )));
     }
+    let probes = p.n_ivf_probe.unwrap_or(DEFAULT_PROBES);
+    if probes == 0 || probes > limits.max_candidates {
+        return Err(NpError::bad(format!(
+            "params.n_ivf_probe: {probes}, need 1 to {}",
+            limits.max_candidates
+        )));
+    }
     let threshold = match p.centroid_score_threshold {
         None => DEFAULT_THRESHOLD,
         Some(None) => f32::MIN,
         Some(Some(t)) => t,
     };
     let mut params = SearchParams::new(k)
-        .ncells(p.n_ivf_probe.unwrap_or(DEFAULT_PROBES))
+        .ncells(probes)
         .ndocs(full.saturating_mul(4).max(k))
         .centroid_score_threshold(threshold);
-    let mut filter = match &req.filter_condition {
-        Some(c) => Some(Filter::from_sql(c, &req.filter_parameters)?),
+    let mut filter = match condition {
+        Some(c) => Some(Filter::from_sql(c, parameters)?),
         None => None,
     };
-    if let Some(subset) = &req.subset {
+    if let Some(subset) = subset {
         let only = Filter::field_in(NUMBER_FIELD, subset.iter().map(|&n| Value::from(n)).collect());
         filter = Some(match filter {
             Some(f) => f.and(only),
@@ -460,17 +496,21 @@ async fn metadata_get(
     .await
 }
 
-/// Routes of next-plaid that tartan does not serve yet: 501, saying so.
-async fn not_supported(uri: Uri) -> NpError {
-    NpError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "NOT_IMPLEMENTED",
-        format!(
-            "{} is not served by tartan's next-plaid compatibility layer (see \
-             docs/next-plaid-compat.md)",
-            uri.path()
-        ),
-    )
+/// `POST /indices/{name}/metadata/update`: applied after the changes queued before it;
+/// answers how many documents changed.
+async fn metadata_update(
+    State(app): State<Arc<Compat>>,
+    UrlPath(name): UrlPath<String>,
+    b: Result<Bytes, BytesRejection>,
+) -> Answer<Value> {
+    let req: UpdateMetadata = parse_body(&body(b)?)?;
+    let n = named(&app, &name)?;
+    let filter = Filter::from_sql(&req.condition, &req.parameters)?;
+    blocking(move || {
+        let updated = n.update_metadata(filter, req.updates)?;
+        Ok(Json(json!({ "updated": updated })))
+    })
+    .await
 }
 
 async fn not_found(method: Method, uri: Uri) -> NpError {

@@ -196,6 +196,16 @@ pub struct Condition {
     pub parameters: Vec<Value>,
 }
 
+/// `POST /indices/{name}/metadata/update`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMetadata {
+    pub condition: String,
+    #[serde(default)]
+    pub parameters: Vec<Value>,
+    pub updates: serde_json::Map<String, Value>,
+}
+
 /// Search settings.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

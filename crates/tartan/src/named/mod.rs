@@ -409,6 +409,24 @@ impl NamedIndex {
         Ok(now)
     }
 
+    /// Sets the fields of `updates` in the metadata of every document matching `filter`,
+    /// after the changes queued before it, and returns how many documents it changed.
+    ///
+    /// # Errors
+    /// [`Error::Param`] if `updates` sets the document number field.
+    pub fn update_metadata(&self, filter: Filter, updates: Map<String, Value>) -> Result<usize> {
+        if updates.contains_key(NUMBER_FIELD) {
+            return Err(Error::Param {
+                name: "updates",
+                reason: format!("{NUMBER_FIELD} holds the document number and cannot change"),
+            });
+        }
+        let (done, answer) = channel();
+        let config = self.state.lock().expect("state lock").config.clone();
+        self.enqueue(Job::SetMetadata { filter, updates, done }, config)?;
+        answer.recv().map_err(|_| Error::NamedIndex { name: self.name.clone(), exists: false })?
+    }
+
     fn enqueue(&self, job: Job, config: NamedConfig) -> Result<()> {
         let queue = self.queue.lock().expect("queue lock");
         let tx = queue

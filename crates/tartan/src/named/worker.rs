@@ -25,6 +25,13 @@ pub(crate) enum Job {
     Delete { filter: Filter },
     /// Apply the document limit now (after it was lowered).
     Evict,
+    /// Set `updates`' fields in the metadata of the documents matching `filter`; the count
+    /// (or the error) goes back through `done`.
+    SetMetadata {
+        filter: Filter,
+        updates: serde_json::Map<String, Value>,
+        done: std::sync::mpsc::Sender<Result<usize>>,
+    },
 }
 
 /// Applies `job` to the named index in `dir`.
@@ -46,8 +53,59 @@ pub(crate) fn apply(dir: &Path, config: &NamedConfig, job: Job) -> Result<()> {
             delete_ids(dir, &ids)?;
         }
         Job::Evict => {}
+        Job::SetMetadata { filter, updates, done } => {
+            // The requester waits for the answer; a failure is its error, not the queue's.
+            let _ = done.send(set_metadata(dir, &filter, &updates));
+            return Ok(());
+        }
     }
     evict(dir, config)
+}
+
+/// Rewrites the metadata of the documents matching `filter` with `updates` set (the index
+/// and, while they are kept, the originals' copy); returns how many documents changed.
+fn set_metadata(
+    dir: &Path,
+    filter: &Filter,
+    updates: &serde_json::Map<String, Value>,
+) -> Result<usize> {
+    let index_dir = dir.join(INDEX_DIR);
+    if !index_dir.join(tartan_index::META_FILE).exists() {
+        return Ok(0);
+    }
+    let index = Index::open(&index_dir)?;
+    let mut changes = std::collections::HashMap::new();
+    for d in index.matching(Some(filter))? {
+        let id = index.id(d).expect("a live position")?.to_string();
+        let mut obj = match index.metadata(d).transpose()? {
+            Some(text) if !text.is_empty() => serde_json::from_str(text).map_err(|e| {
+                Error::Param { name: "metadata", reason: format!("stored metadata of {id}: {e}") }
+            })?,
+            _ => serde_json::Map::new(),
+        };
+        for (k, v) in updates {
+            obj.insert(k.clone(), v.clone());
+        }
+        changes.insert(id, Value::Object(obj));
+    }
+    drop(index);
+    let n = changes.len();
+    if n == 0 {
+        return Ok(0);
+    }
+    let raw_dir = dir.join(RAW_DIR);
+    if raw_dir.exists() {
+        let (raw, mut meta) = read_raw(&raw_dir)?;
+        for (d, m) in meta.iter_mut().enumerate() {
+            if let Some(new) = changes.get(raw.id(d)) {
+                *m = new.clone();
+            }
+        }
+        write_raw(&raw_dir, &raw, &meta)?;
+    }
+    let mut w = IndexWriter::open(&index_dir)?;
+    w.set_metadata(&changes, &NoProgress)?;
+    Ok(n)
 }
 
 fn add(dir: &Path, config: &NamedConfig, docs: Embeddings, metadata: Vec<Value>) -> Result<()> {
