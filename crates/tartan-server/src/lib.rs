@@ -211,6 +211,31 @@ impl Server {
     }
 }
 
+/// An error answer that can report a failure of the server itself (each API has its own body).
+pub(crate) trait Internal: Send + 'static {
+    /// A 500 saying `message`.
+    fn internal(message: String) -> Self;
+}
+
+impl Internal for ApiError {
+    fn internal(message: String) -> Self {
+        ApiError::internal(message)
+    }
+}
+
+/// Runs `f` on the blocking pool; a panic in it is a 500 and the server goes on.
+pub(crate) async fn blocking<T: Send + 'static, E: Internal>(
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, E> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) if e.is_panic() => {
+            Err(E::internal("the request panicked; the server goes on".into()))
+        }
+        Err(e) => Err(E::internal(e.to_string())),
+    }
+}
+
 /// A runtime and a listener on `addr`.
 fn listen(
     addr: SocketAddr,

@@ -26,17 +26,11 @@ use crate::AppState;
 
 type Answer<T> = Result<Json<T>, ApiError>;
 
-/// Runs `f` on the blocking pool; a panic in it is a 500.
+/// [`crate::blocking`] answering in tartan's error form.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r,
-        Err(e) if e.is_panic() => {
-            Err(ApiError::internal("the request panicked; the server goes on"))
-        }
-        Err(e) => Err(ApiError::internal(e.to_string())),
-    }
+    crate::blocking(f).await
 }
 
 /// The body, or the reason it could not be read (too large: 413).

@@ -18,7 +18,7 @@ use axum::{Json, Router};
 use ndarray::Array2;
 use serde::Serialize;
 use serde_json::{json, Value};
-use tartan::named::{NamedIndex, Registry, NUMBER_FIELD};
+use tartan::named::{NamedIndex, NamedInfo, Registry, NUMBER_FIELD};
 use tartan::wire::{parse_body, Limits};
 use tartan::{Filter, SearchParams};
 
@@ -76,17 +76,11 @@ pub(crate) fn router(
         .with_state(state))
 }
 
-/// Runs `f` on the blocking pool; a panic in it is a 500.
+/// [`crate::blocking`] answering in next-plaid's error form.
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, NpError> + Send + 'static,
 ) -> Result<T, NpError> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r,
-        Err(e) if e.is_panic() => {
-            Err(NpError::internal("the request panicked; the server goes on"))
-        }
-        Err(e) => Err(NpError::internal(e.to_string())),
-    }
+    crate::blocking(f).await
 }
 
 pub(crate) fn body(b: Result<Bytes, BytesRejection>) -> Result<Bytes, NpError> {
@@ -120,10 +114,9 @@ struct Summary {
     max_documents: Option<usize>,
 }
 
-fn summary(n: &NamedIndex) -> Summary {
-    let i = n.info();
+fn summary(name: &str, i: &NamedInfo) -> Summary {
     Summary {
-        name: n.name().to_string(),
+        name: name.to_string(),
         num_documents: i.num_documents,
         num_embeddings: i.num_embeddings,
         num_partitions: i.num_partitions,
@@ -152,7 +145,7 @@ async fn health(State(app): State<Arc<Compat>>) -> Json<Value> {
         .names()
         .iter()
         .filter_map(|n| app.registry.get(n).ok())
-        .map(|n| summary(&n))
+        .map(|n| summary(n.name(), &n.info()))
         .collect();
     Json(json!({
         "status": "healthy",
@@ -190,8 +183,8 @@ async fn create(State(app): State<Arc<Compat>>, b: Result<Bytes, BytesRejection>
 /// `GET /indices/{name}`.
 async fn info(State(app): State<Arc<Compat>>, UrlPath(name): UrlPath<String>) -> Answer<Value> {
     let n = named(&app, &name)?;
-    let s = summary(&n);
     let i = n.info();
+    let s = summary(&name, &i);
     Ok(Json(json!({
         "name": s.name,
         "num_documents": s.num_documents,
@@ -252,10 +245,21 @@ async fn add(
         .enumerate()
         .map(|(i, d)| decode_matrix(d, &format!("documents[{i}]"), MAX_DOC_TOKENS))
         .collect::<Result<_, _>>()?;
-    let count = docs.len();
-    let start = blocking(move || {
+    queue_documents(n, name, move || Ok(docs), req.metadata).await
+}
+
+/// Queues the documents `docs` makes (on the blocking pool: decoding or encoding them is
+/// work) with their metadata; the 202 answer says which numbers they got.
+pub(crate) async fn queue_documents(
+    n: Arc<NamedIndex>,
+    name: String,
+    docs: impl FnOnce() -> Result<Vec<Array2<f32>>, NpError> + Send + 'static,
+    metadata: Option<Vec<Value>>,
+) -> Result<(StatusCode, Json<String>), NpError> {
+    let (start, count) = blocking(move || {
+        let docs = docs()?;
         let views: Vec<_> = docs.iter().map(|d| d.view()).collect();
-        Ok(n.add(&views, req.metadata)?)
+        Ok((n.add(&views, metadata)?, docs.len()))
     })
     .await?;
     Ok((

@@ -17,7 +17,8 @@ use tartan::wire::parse_body;
 
 use super::wire::{decode_matrix, NpError, ParamsRequest, SearchResponse};
 use super::{
-    blocking, body, check_batch, named, run_search, search_params, Compat, MAX_DOC_TOKENS,
+    blocking, body, check_batch, named, queue_documents, run_search, search_params, Compat,
+    MAX_DOC_TOKENS,
 };
 
 /// The server's model.
@@ -165,23 +166,15 @@ pub(crate) async fn add(
     if req.documents.is_empty() {
         return Err(NpError::bad("documents: no documents"));
     }
-    let count = req.documents.len();
-    let start = blocking(move || {
-        let docs = encode_texts(&enc, &req.documents, false)?;
+    let texts = req.documents;
+    let encode = move || {
+        let docs = encode_texts(&enc, &texts, false)?;
         if let Some(i) = docs.iter().position(|d| d.nrows() > MAX_DOC_TOKENS) {
             return Err(NpError::bad(format!("documents[{i}]: more than {MAX_DOC_TOKENS} tokens")));
         }
-        let views: Vec<_> = docs.iter().map(|d| d.view()).collect();
-        Ok(n.add(&views, req.metadata)?)
-    })
-    .await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(format!(
-            "Update queued for index {name}: {count} documents, numbered {start} to {}",
-            start + count as u64 - 1
-        )),
-    ))
+        Ok(docs)
+    };
+    queue_documents(n, name, encode, req.metadata).await
 }
 
 /// `POST /encode`: nested arrays, or base64 float32 with shapes when the request has

@@ -45,6 +45,12 @@ struct ErrorBody<'a> {
     error: &'a str,
 }
 
+impl crate::Internal for NpError {
+    fn internal(message: String) -> Self {
+        Self::internal(message)
+    }
+}
+
 impl IntoResponse for NpError {
     fn into_response(self) -> Response {
         let body = ErrorBody { code: self.code, message: &self.message, error: &self.message };
