@@ -95,7 +95,7 @@ impl std::fmt::Debug for Encoder {
     }
 }
 
-fn require(path: PathBuf) -> Result<PathBuf, EncoderError> {
+pub(crate) fn require(path: PathBuf) -> Result<PathBuf, EncoderError> {
     if path.exists() {
         Ok(path)
     } else {
@@ -103,7 +103,7 @@ fn require(path: PathBuf) -> Result<PathBuf, EncoderError> {
     }
 }
 
-fn load_tensors(
+pub(crate) fn load_tensors(
     path: &Path,
     device: &Device,
 ) -> Result<std::collections::HashMap<String, Tensor>, EncoderError> {
@@ -405,30 +405,38 @@ impl Encoder {
     /// Downloads a checkpoint by model id (e.g. `colbert-ir/colbertv2.0`) into the hub cache
     /// and loads it. Needs network access.
     pub fn from_hub(model_id: &str, params: &EncoderParams) -> Result<Self, EncoderError> {
-        let api = hf_hub::api::sync::ApiBuilder::new().with_progress(false).build().map_err(
-            |source| EncoderError::Hub { model: model_id.into(), file: String::new(), source },
-        )?;
-        let repo = api.model(model_id.to_string());
-        let mut dir = None;
-        for file in ["config.json", "tokenizer.json", "model.safetensors"] {
-            let p = repo.get(file).map_err(|source| EncoderError::Hub {
-                model: model_id.into(),
-                file: file.into(),
-                source,
-            })?;
-            dir = p.parent().map(Path::to_path_buf);
-        }
         // Optional files: their absence only means the checkpoint does not use them.
-        for file in [
+        let optional = [
             "artifact.metadata",
             "config_sentence_transformers.json",
             "sentence_bert_config.json",
             "1_Dense/config.json",
             "1_Dense/model.safetensors",
-        ] {
-            let _ = repo.get(file);
-        }
-        let dir = dir.expect("three files were fetched");
-        Self::load(&dir, params)
+        ];
+        Self::load(&hub_fetch(model_id, &optional)?, params)
     }
+}
+
+/// Fetches a model's config, tokenizer and weights (and whichever `optional` files it has)
+/// into the hub cache; returns the directory holding them.
+#[cfg(feature = "hub")]
+pub(crate) fn hub_fetch(model_id: &str, optional: &[&str]) -> Result<PathBuf, EncoderError> {
+    let api =
+        hf_hub::api::sync::ApiBuilder::new().with_progress(false).build().map_err(|source| {
+            EncoderError::Hub { model: model_id.into(), file: String::new(), source }
+        })?;
+    let repo = api.model(model_id.to_string());
+    let mut dir = PathBuf::new();
+    for file in ["config.json", "tokenizer.json", "model.safetensors"] {
+        let p = repo.get(file).map_err(|source| EncoderError::Hub {
+            model: model_id.into(),
+            file: file.into(),
+            source,
+        })?;
+        dir = p.parent().map(Path::to_path_buf).unwrap_or_default();
+    }
+    for file in optional {
+        let _ = repo.get(file);
+    }
+    Ok(dir)
 }

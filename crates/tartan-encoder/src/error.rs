@@ -65,6 +65,18 @@ pub enum EncoderError {
         /// The model's hidden size.
         hidden: usize,
     },
+    /// A classification head has an unexpected shape (a cross-encoder must give one logit).
+    #[error("{name} in {} has shape {shape:?}, expected {expected}", path.display())]
+    HeadShape {
+        /// The weights file.
+        path: PathBuf,
+        /// Tensor name.
+        name: String,
+        /// Its shape.
+        shape: Vec<usize>,
+        /// What was expected.
+        expected: String,
+    },
     /// A setting is invalid (e.g. a max length below what markers need).
     #[error("invalid setting {name}: {reason}")]
     Param {

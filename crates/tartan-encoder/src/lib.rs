@@ -1,5 +1,6 @@
 //! Text to token vectors for tartan, with candle (BERT from candle-transformers) and
-//! Hugging Face tokenizers, in float32 on the CPU.
+//! Hugging Face tokenizers, in float32 on the CPU; and cross-encoders ([`CrossEncoder`]) that
+//! score a query and a passage read together, for reranking.
 //!
 //! [`Encoder::load`] reads a model directory and picks a [`Mode`]:
 //!
@@ -25,9 +26,11 @@
 #![deny(missing_docs)]
 
 mod checkpoint;
+mod cross;
 mod encoder;
 mod error;
 
 pub use checkpoint::Mode;
+pub use cross::{CrossEncoder, CrossEncoderParams, PairIds};
 pub use encoder::{Encoder, EncoderParams, IdsAndMask};
 pub use error::EncoderError;
