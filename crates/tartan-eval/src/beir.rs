@@ -69,6 +69,15 @@ pub fn load_corpus(dir: &Path) -> Result<Vec<TextItem>, EvalError> {
     Err(EvalError::Missing { path: dir.join("corpus.jsonl[.zst]") })
 }
 
+/// Reads every query of a `queries.jsonl` file, or of a BEIR directory's, in file order.
+pub fn load_query_texts(path: &Path) -> Result<Vec<TextItem>, EvalError> {
+    let file = if path.is_dir() { path.join("queries.jsonl") } else { path.to_path_buf() };
+    if !file.exists() {
+        return Err(EvalError::Missing { path: file });
+    }
+    read_jsonl(&file, false)
+}
+
 /// Reads the queries judged in `qrels/<split>.tsv` (in `queries.jsonl` order) and those qrels.
 pub fn load_queries(dir: &Path, split: &str) -> Result<(Vec<TextItem>, Qrels), EvalError> {
     let qrels_path = dir.join("qrels").join(format!("{split}.tsv"));

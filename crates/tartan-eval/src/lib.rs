@@ -22,7 +22,7 @@
 
 mod beir;
 
-pub use beir::{load_corpus, load_queries, TextItem};
+pub use beir::{load_corpus, load_queries, load_query_texts, TextItem};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;

@@ -258,6 +258,15 @@ impl SearchParams {
     pub fn new(k: usize) -> Self {
         Self { k, ncells: None, centroid_score_threshold: None, ndocs: None, filter: None }
     }
+    /// The same settings returning `k` hits.
+    pub fn with_k(mut self, k: usize) -> Self {
+        self.k = k;
+        self
+    }
+    /// Hits returned.
+    pub fn k(&self) -> usize {
+        self.k
+    }
     /// Only documents whose metadata matches `filter` are returned. When few documents
     /// match, every one of them is scored (no recall lost to probing); otherwise probing
     /// widens until enough matching candidates are found.

@@ -85,6 +85,12 @@ pub enum Error {
         /// Whether the error is that it exists.
         exists: bool,
     },
+    /// A hit to rerank has no text: its index stores none and no corpus holds its id.
+    #[error("document {id:?} has no text to rerank: its index was built from embeddings, so give the corpus (a BEIR directory or corpus .jsonl) that holds it")]
+    MissingText {
+        /// The document's id.
+        id: String,
+    },
     /// Text input or output was asked of a build without the `text` feature, or of a searcher
     /// without a model.
     #[error("{0}")]

@@ -15,6 +15,8 @@
 //! * **Changes** ([`Writer`]): add, upsert, delete, compact on an index or a collection
 //!   (every id routed to its shard).
 //! * **Wire format** ([`wire`]): the JSON of `tartan serve`, shared by server and client.
+//! * **Rerank** ([`rerank`], with the `text` feature): a cross-encoder reads the first hits
+//!   again, query and passage together, and reorders them.
 //! * **Measurement** ([`Latency`]): percentiles computed one way everywhere.
 //!
 //! ```
@@ -54,6 +56,8 @@ mod measure;
 pub mod named;
 mod rank;
 mod remote;
+#[cfg(feature = "text")]
+pub mod rerank;
 mod searcher;
 mod size;
 #[cfg(feature = "text")]
