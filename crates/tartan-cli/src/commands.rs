@@ -7,14 +7,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use ndarray::ArrayView2;
-use tartan::{
-    Codebook, Embeddings, Filter, Index, IndexParams, IngestOptions, Kind, Latency, LoadOptions,
-    SearchOptions, SearchParams, Searcher, ShardPolicy,
-};
+use tartan::{Codebook, Embeddings, Index, IndexParams, IngestOptions, Kind, LoadOptions};
 use tartan_eval::{overlap_at, Metrics, Qrels, Run};
 
 use crate::progress::Bars;
-use crate::{EvalArgs, ExactArgs, IndexArgs, KMeansImpl, SearchArgs, TrainArgs};
+use crate::{EvalArgs, ExactArgs, IndexArgs, KMeansImpl, TrainArgs};
 
 /// Where encoded text is staged: beside the target, on its disk.
 fn scratch_near(target: &Path) -> std::path::PathBuf {
@@ -157,131 +154,6 @@ pub fn train(a: &TrainArgs) -> Result<()> {
     Ok(())
 }
 
-fn search_params(a: &SearchArgs, default_k: usize) -> Result<SearchParams> {
-    let mut params = SearchParams::new(a.k.unwrap_or(default_k));
-    if let Some(n) = a.ncells {
-        params = params.ncells(n);
-    }
-    if let Some(n) = a.ndocs {
-        params = params.ndocs(n);
-    }
-    if let Some(t) = a.threshold {
-        params = params.centroid_score_threshold(t);
-    }
-    if let Some(f) = &a.filter {
-        params = params.filter(Filter::parse(f).context("--filter")?);
-    }
-    params.resolve()?;
-    Ok(params)
-}
-
-pub fn search(a: &SearchArgs) -> Result<()> {
-    let policy =
-        ShardPolicy { deadline: Duration::from_millis(a.deadline_ms), require_all: a.require_all };
-    let searcher = Searcher::open_with(&a.index, policy)
-        .with_context(|| format!("opening {}", a.index.display()))?;
-    if let Some(text) = &a.query {
-        return search_text(&searcher, text, &a.encoder, &search_params(a, 10)?);
-    }
-    let params = search_params(a, 100)?;
-    let (Some(queries_dir), Some(out)) = (&a.queries, &a.out) else {
-        bail!("give --queries and --out, or --query with --model");
-    };
-    let queries = tartan::load_queries(queries_dir, a.normalize)?;
-    if queries.dim() != searcher.dim() {
-        bail!("queries have dimension {}, the index {}", queries.dim(), searcher.dim());
-    }
-    let r = params.resolve()?;
-    let toks: Vec<Vec<f32>> = (0..queries.n_docs()).map(|i| queries.doc(i)).collect();
-    let dim = searcher.dim();
-    let views: Vec<ArrayView2<'_, f32>> = toks
-        .iter()
-        .map(|q| ArrayView2::from_shape((q.len() / dim, dim), q).expect("whole rows"))
-        .collect();
-
-    // One query at a time for latency; then the whole batch over all cores for throughput.
-    let (results, times) = timed_searches(&views, |q| searcher.search(q, &params))?;
-    let t = Instant::now();
-    let batch = searcher.search_batch(&views, &params, &SearchOptions::default())?;
-    let qps = views.len() as f64 / t.elapsed().as_secs_f64();
-    debug_assert_eq!(batch, results);
-
-    let mut run = Run::new();
-    let mut partial = None;
-    for (i, res) in results.into_iter().enumerate() {
-        if !res.coverage.complete() {
-            partial.get_or_insert(res.coverage.clone());
-        }
-        run.insert(queries.id(i), res.hits.into_iter().map(|h| (h.id, h.score)).collect());
-    }
-    write_run(&run, out, "tartan")?;
-    let l = Latency::of(&times);
-    let what = match searcher.collection() {
-        Some(m) => format!("collection generation {}, {} shards", m.generation, m.shards.len()),
-        None => format!("generation {}", searcher.generation()),
-    };
-    outln!(
-        "{what}, {} queries, k {} (ncells {}, threshold {}, ndocs {}): p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, {:.0} QPS on {} threads; run in {}",
-        views.len(),
-        r.k,
-        r.ncells,
-        r.centroid_score_threshold,
-        r.ndocs,
-        l.p50_ms,
-        l.p95_ms,
-        l.p99_ms,
-        qps,
-        rayon::current_num_threads(),
-        out.display()
-    );
-    if let Some(c) = partial {
-        outln!("partial results: {}; missing: {}", c.describe(), describe_failures(&c));
-    }
-    let qrels = queries_dir.join("qrels.tsv");
-    if qrels.exists() {
-        print_metrics(&run, &Qrels::load(&qrels)?);
-    }
-    Ok(())
-}
-
-fn describe_failures(c: &tartan::Coverage) -> String {
-    c.failed.iter().map(|(s, r)| format!("{s} ({r})")).collect::<Vec<_>>().join(", ")
-}
-
-/// Encodes one text query, searches, and prints the hits with the start of their text.
-fn search_text(
-    searcher: &Searcher,
-    text: &str,
-    enc_args: &crate::EncoderArgs,
-    params: &SearchParams,
-) -> Result<()> {
-    let enc = enc_args.load()?.context("--query needs --model")?;
-    if enc.dim() != searcher.dim() {
-        bail!(
-            "the model gives {}-dimensional vectors, the index holds {}",
-            enc.dim(),
-            searcher.dim()
-        );
-    }
-    let q = tartan::text::encode_query(&enc, text)?;
-    let t = Instant::now();
-    let opts = SearchOptions { with_text: true, ..SearchOptions::default() };
-    let res = searcher.search_with(q.view(), params, &opts)?;
-    let ms = t.elapsed().as_secs_f64() * 1e3;
-    outln!("{} hits in {ms:.1} ms for {text:?}", res.hits.len());
-    if !res.coverage.complete() {
-        outln!("partial results: {}", res.coverage.describe());
-    }
-    for (rank, h) in res.hits.iter().enumerate() {
-        let snippet: String = match &h.text {
-            Some(t) => t.chars().take(100).collect(),
-            None => "(no text stored: index built from embeddings)".into(),
-        };
-        outln!("{:>3}  {:>9.4}  {:<12}  {}", rank + 1, h.score, h.id, snippet.replace('\n', " "));
-    }
-    Ok(())
-}
-
 pub fn exact(a: &ExactArgs) -> Result<()> {
     let opts = LoadOptions { normalize: a.normalize };
     let docs =
@@ -340,7 +212,7 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
     Ok(())
 }
 
-fn print_metrics(run: &Run, qrels: &Qrels) {
+pub(crate) fn print_metrics(run: &Run, qrels: &Qrels) {
     let m = Metrics::compute(run, qrels);
     outln!(
         "nDCG@10 {:.4}  Recall@100 {:.4}  MRR@10 {:.4}  ({} judged queries{})",
@@ -356,7 +228,7 @@ fn print_metrics(run: &Run, qrels: &Qrels) {
     );
 }
 
-fn write_run(run: &Run, path: &Path, tag: &str) -> Result<()> {
+pub(crate) fn write_run(run: &Run, path: &Path, tag: &str) -> Result<()> {
     let f = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut w = BufWriter::new(f);
     run.write(&mut w, tag)?;

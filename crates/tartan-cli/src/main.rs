@@ -24,6 +24,7 @@ mod inspect;
 mod live;
 mod plot;
 mod progress;
+mod search;
 mod serve;
 mod sweep;
 
@@ -213,7 +214,8 @@ pub enum KMeansImpl {
 pub struct SearchArgs {
     /// Index or collection directory.
     pub index: PathBuf,
-    /// Embeddings directory holding query_embs.npy, query_lens.npy, query_ids.txt.
+    /// Embeddings directory holding query_embs.npy, query_lens.npy, query_ids.txt; with
+    /// --model, texts: a BEIR directory (its test queries and qrels) or a queries.jsonl file.
     #[arg(long, required_unless_present = "query", conflicts_with = "query")]
     pub queries: Option<PathBuf>,
     /// A query as text (needs --model): prints the top hits with the start of their text.
@@ -250,6 +252,36 @@ pub struct SearchArgs {
     /// Collections: fail instead of answering from the shards that answered in time.
     #[arg(long)]
     pub require_all: bool,
+    /// A cross-encoder reranks the first hits.
+    #[command(flatten)]
+    pub rerank: RerankArgs,
+    /// Batch runs with --rerank over an embeddings directory: the queries' texts, by id (a
+    /// queries.jsonl file or a BEIR directory).
+    #[arg(long)]
+    pub query_texts: Option<PathBuf>,
+    /// With --query: print the hits as JSON (id, score, rerank score, text snippet).
+    #[arg(long, requires = "query")]
+    pub json: bool,
+}
+
+/// A cross-encoder stage after the index.
+#[derive(Args, Debug)]
+pub struct RerankArgs {
+    /// Rerank with this cross-encoder (a BertForSequenceClassification directory, or a hub
+    /// id such as cross-encoder/ms-marco-MiniLM-L-6-v2).
+    #[arg(long)]
+    pub rerank: Option<String>,
+    /// First-stage hits the cross-encoder reads.
+    #[arg(long, default_value_t = tartan::rerank::DEFAULT_RERANK_DEPTH, requires = "rerank")]
+    pub rerank_depth: usize,
+    /// Query + passage length in tokens for the cross-encoder (default 512, capped by the
+    /// model).
+    #[arg(long, requires = "rerank")]
+    pub rerank_max_length: Option<usize>,
+    /// Passages for indexes built from embeddings (no stored texts): a BEIR directory or a
+    /// corpus .jsonl[.zst].
+    #[arg(long, requires = "rerank")]
+    pub corpus: Option<PathBuf>,
 }
 
 /// `tartan exact`.
@@ -393,6 +425,13 @@ pub struct SweepArgs {
     /// Keep the built indexes in OUT (idx-K<k>-<n>bit) instead of removing each after use.
     #[arg(long)]
     pub keep_indexes: bool,
+    /// A cross-encoder rereads exact MaxSim's first hits: a row beside the bi-encoder's
+    /// (needs --query-texts, and --corpus for the passages).
+    #[command(flatten)]
+    pub rerank: RerankArgs,
+    /// The queries' texts by id (a queries.jsonl file or a BEIR directory), for --rerank.
+    #[arg(long, requires = "rerank")]
+    pub query_texts: Option<PathBuf>,
 }
 
 /// `tartan demo`.
@@ -437,7 +476,7 @@ fn main() -> ExitCode {
         Command::Index(a) => commands::index(&a),
         Command::Train(a) => commands::train(&a),
         Command::Collection(c) => collection::run(&c),
-        Command::Search(a) => commands::search(&a),
+        Command::Search(a) => search::search(&a),
         Command::Exact(a) => commands::exact(&a),
         Command::Eval(a) => commands::eval(&a),
         Command::Inspect { index } => inspect::inspect(&index),

@@ -20,7 +20,7 @@ pub struct Point {
 }
 
 /// Legend entries in drawing order, with their colours.
-const SERIES: [(&str, RGBColor); 7] = [
+const SERIES: [(&str, RGBColor); 8] = [
     ("tartan 1-bit", RGBColor(31, 119, 180)),
     ("tartan 2-bit", RGBColor(44, 160, 44)),
     ("tartan 4-bit", RGBColor(214, 39, 40)),
@@ -28,6 +28,7 @@ const SERIES: [(&str, RGBColor); 7] = [
     ("exact MaxSim", BLACK),
     ("float16 MaxSim", RGBColor(127, 127, 127)),
     ("bi-encoder (mean-pooled)", RGBColor(255, 127, 14)),
+    ("exact + cross-encoder", RGBColor(23, 190, 207)),
 ];
 
 /// Draws `points` as quality (`y`, named `quality`) against cost (`x`, log scale, named

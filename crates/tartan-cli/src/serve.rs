@@ -10,7 +10,7 @@ use tartan::wire::Limits;
 use tartan::ShardPolicy;
 use tartan_server::{Config, Server};
 
-use crate::EncoderArgs;
+use crate::{EncoderArgs, RerankArgs};
 
 /// `tartan serve`.
 #[derive(Args, Debug)]
@@ -28,6 +28,9 @@ pub struct ServeArgs {
     /// A model for text queries and text documents.
     #[command(flatten)]
     pub encoder: EncoderArgs,
+    /// A cross-encoder for requests with `"rerank": true`.
+    #[command(flatten)]
+    pub rerank: RerankArgs,
     /// Largest k a request may ask for.
     #[arg(long, default_value_t = Limits::default().max_k)]
     pub max_k: usize,
@@ -50,6 +53,9 @@ pub struct ServeArgs {
 }
 
 pub fn run(a: &ServeArgs) -> Result<()> {
+    if a.indices.is_some() && a.rerank.rerank.is_some() {
+        anyhow::bail!("--rerank applies to tartan's API (an INDEX), not to --indices");
+    }
     let limits = Limits {
         max_k: a.max_k,
         max_query_tokens: a.max_query_tokens,
@@ -64,6 +70,7 @@ pub fn run(a: &ServeArgs) -> Result<()> {
             require_all: a.require_all,
         },
         encoder: a.encoder.load()?,
+        reranker: a.rerank.load()?,
         http_threads: None,
     };
     let (server, what) = match (&a.index, &a.indices) {

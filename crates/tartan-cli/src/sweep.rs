@@ -5,7 +5,8 @@
 //! exact MaxSim over the stored vectors, exact MaxSim over vectors rounded to float16 (an
 //! uncompressed float16 index; only for float32 input, float16 input is that index already)
 //! and a single-vector bi-encoder (mean-pooled, normalised
-//! vectors, brute-force dot product). Writes `sweep.csv`, `sweep.json` and two SVG plots.
+//! vectors, brute-force dot product); with `--rerank`, a cross-encoder rereading exact MaxSim's
+//! first hits (the three systems side by side: bi-encoder, late interaction, cross-encoder). Writes `sweep.csv`, `sweep.json` and two SVG plots.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -50,6 +51,8 @@ pub struct Row {
     pub pareto_bytes: bool,
     /// On the Pareto front of quality against p50 latency.
     pub pareto_latency: bool,
+    /// The cross-encoder row: milliseconds per (query, document) pair read.
+    pub rerank_ms_per_doc: Option<f64>,
 }
 
 impl Row {
@@ -66,6 +69,7 @@ impl Row {
             ("tartan", _) => "tartan 8-bit",
             ("exact", _) => "exact MaxSim",
             ("float16", _) => "float16 MaxSim",
+            ("cross-encoder", _) => "exact + cross-encoder",
             _ => "bi-encoder (mean-pooled)",
         }
     }
@@ -121,6 +125,7 @@ impl Judge {
             recall_100_vs_exact: overlap_at(run, &self.exact, 100),
             pareto_bytes: false,
             pareto_latency: false,
+            rerank_ms_per_doc: None,
         }
     }
 }
@@ -205,6 +210,59 @@ fn bi_encoder(docs: &Embeddings, queries: &Embeddings, k: usize) -> (Run, Vec<Du
         run.insert(queries.id(i), to_ranking(docs, hits));
     }
     (run, times)
+}
+
+/// The three-system comparison's third: exact MaxSim's first `depth` hits per query reread by
+/// a cross-encoder. Latency per query is the exact search's plus the cross-encoder's.
+fn cross_encoder(
+    rr: &tartan::rerank::Reranker,
+    query_texts: &Path,
+    queries: &Embeddings,
+    judge: &Judge,
+    exact_times: &[Duration],
+) -> Result<Row> {
+    let by_id: std::collections::HashMap<String, String> =
+        tartan_eval::load_query_texts(query_texts)?.into_iter().map(|q| (q.id, q.text)).collect();
+    let mut run = Run::new();
+    let mut times = Vec::with_capacity(queries.n_docs());
+    let (mut pairs, mut rerank_time) = (0usize, Duration::ZERO);
+    for (i, first) in exact_times.iter().enumerate() {
+        let id = queries.id(i);
+        let text = by_id.get(id).with_context(|| format!("query {id} has no text"))?;
+        let ranking = judge.exact.get(id).unwrap_or_default();
+        let hits = ranking
+            .iter()
+            .map(|(doc, score)| tartan::Hit {
+                id: doc.clone(),
+                score: *score,
+                shard: 0,
+                doc: None,
+                text: None,
+            })
+            .collect();
+        let t = Instant::now();
+        let reranked = rr.rerank(text, hits)?;
+        let took = t.elapsed();
+        rerank_time += took;
+        pairs += rr.depth().min(ranking.len());
+        times.push(*first + took);
+        // Past the depth, hits keep exact order below every reranked one.
+        let floor = reranked.iter().filter_map(|h| h.rerank_score).fold(f32::MAX, f32::min);
+        let ranked = reranked
+            .into_iter()
+            .enumerate()
+            .map(|(r, h)| (h.hit.id, h.rerank_score.unwrap_or(floor - 1.0 - r as f32)))
+            .collect();
+        run.insert(id, ranked);
+    }
+    let mut row = judge.row("cross-encoder", &run, &times, 0.0);
+    row.rerank_ms_per_doc = Some(rerank_time.as_secs_f64() * 1e3 / pairs.max(1) as f64);
+    outln!(
+        "cross-encoder over exact's top {}: {:.3} ms per (query, document) pair",
+        rr.depth(),
+        row.rerank_ms_per_doc.unwrap_or_default()
+    );
+    Ok(row)
 }
 
 /// Marks the rows no other row beats on both quality and cost (lower `cost`, higher
@@ -300,6 +358,11 @@ pub fn run(a: &SweepArgs) -> Result<()> {
     }
     let (run, times) = bi_encoder(&docs, &queries, a.k);
     rows.push(judge.row("bi-encoder", &run, &times, (docs.n_docs() * dim * 2) as f64 / n_tokens));
+    if let Some(rr) = a.rerank.load()? {
+        let texts = a.query_texts.as_deref().context("--rerank needs --query-texts")?;
+        let row = cross_encoder(&rr, texts, &queries, &judge, &exact_times)?;
+        rows.push(Row { bytes_per_token: dim as f64 * stored_bytes, ..row });
+    }
     for r in &rows {
         print_row(r);
     }
@@ -387,11 +450,11 @@ fn write_outputs(
     rows: &[Row],
 ) -> Result<()> {
     let out = &a.out;
-    let mut csv = String::from("system,n_centroids,nbits,ncells,ndocs,bytes_per_token,build_s,p50_ms,p95_ms,ndcg_10,recall_100,recall_10_vs_exact,recall_100_vs_exact,pareto_bytes,pareto_latency\n");
+    let mut csv = String::from("system,n_centroids,nbits,ncells,ndocs,bytes_per_token,build_s,p50_ms,p95_ms,ndcg_10,recall_100,recall_10_vs_exact,recall_100_vs_exact,pareto_bytes,pareto_latency,rerank_ms_per_doc\n");
     let o = |v: Option<String>| v.unwrap_or_default();
     for r in rows {
         csv += &format!(
-            "{},{},{},{},{},{:.3},{},{:.3},{:.3},{},{},{:.4},{:.4},{},{}\n",
+            "{},{},{},{},{},{:.3},{},{:.3},{:.3},{},{},{:.4},{:.4},{},{},{}\n",
             r.system,
             o(r.n_centroids.map(|v| v.to_string())),
             o(r.nbits.map(|v| v.to_string())),
@@ -406,7 +469,8 @@ fn write_outputs(
             r.recall_10_vs_exact,
             r.recall_100_vs_exact,
             r.pareto_bytes,
-            r.pareto_latency
+            r.pareto_latency,
+            o(r.rerank_ms_per_doc.map(|v| format!("{v:.4}")))
         );
     }
     write(&out.join("sweep.csv"), csv.as_bytes())?;
@@ -481,6 +545,7 @@ mod tests {
             recall_100_vs_exact: 0.0,
             pareto_bytes: false,
             pareto_latency: false,
+            rerank_ms_per_doc: None,
         }
     }
 

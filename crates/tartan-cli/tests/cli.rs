@@ -118,33 +118,6 @@ fn minilm() -> Option<std::path::PathBuf> {
     d.join("model.safetensors").exists().then_some(d)
 }
 
-/// A five-document BEIR directory.
-fn write_beir(dir: &Path) {
-    std::fs::create_dir_all(dir.join("qrels")).unwrap();
-    let docs = [
-        ("d1", "Vitamin D", "Vitamin D deficiency is associated with diabetes."),
-        ("d2", "Cats", "Cats sleep for most of the day."),
-        ("d3", "Rust", "Rust is a systems programming language."),
-        ("d4", "Coffee", "Coffee contains caffeine, a stimulant."),
-        ("d5", "Oceans", "Oceans cover most of the planet's surface."),
-    ];
-    let corpus: String = docs
-        .iter()
-        .map(|(id, t, x)| format!("{}\n", serde_json::json!({"_id": id, "title": t, "text": x})))
-        .collect();
-    std::fs::write(dir.join("corpus.jsonl"), corpus).unwrap();
-    std::fs::write(
-        dir.join("queries.jsonl"),
-        "{\"_id\": \"q1\", \"text\": \"does vitamin D affect diabetes\"}\n{\"_id\": \"q2\", \"text\": \"how long do cats sleep\"}\n{\"_id\": \"q3\", \"text\": \"unjudged\"}\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("qrels/test.tsv"),
-        "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\n",
-    )
-    .unwrap();
-}
-
 #[test]
 fn text_encode_index_and_search() {
     let Some(model) = minilm() else {
@@ -155,7 +128,7 @@ fn text_encode_index_and_search() {
     let m = model.to_str().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let beir = tmp.path().join("beir");
-    write_beir(&beir);
+    common::write_beir(&beir);
     let emb = tmp.path().join("emb");
     let out = ok(&["encode", beir.to_str().unwrap(), "--model", m, "--out", emb.to_str().unwrap()]);
     assert!(

@@ -85,6 +85,8 @@ impl From<Error> for ApiError {
             }
             Error::Param { name, reason } => Self::field(name, reason),
             Error::NoText(m) => Self::field("text", m),
+            #[cfg(feature = "text")]
+            Error::MissingText { .. } => Self::field("rerank", e.to_string()),
             other => Self::internal(other.to_string()),
         }
     }

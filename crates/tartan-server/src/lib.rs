@@ -71,6 +71,9 @@ pub struct Config {
     /// A model for text queries and documents.
     #[cfg(feature = "text")]
     pub encoder: Option<tartan_encoder::Encoder>,
+    /// A cross-encoder for requests that ask for a rerank.
+    #[cfg(feature = "text")]
+    pub reranker: Option<tartan::rerank::Reranker>,
     /// Worker threads of the HTTP runtime (default: the cores; searches run on the blocking
     /// pool and rayon).
     pub http_threads: Option<usize>,
@@ -83,6 +86,8 @@ pub(crate) struct AppState {
     pub(crate) writing: Mutex<()>,
     #[cfg(feature = "text")]
     encoder: Option<tartan_encoder::Encoder>,
+    #[cfg(feature = "text")]
+    reranker: Option<tartan::rerank::Reranker>,
 }
 
 impl AppState {
@@ -108,6 +113,14 @@ impl AppState {
             )));
         }
         Ok(enc)
+    }
+
+    /// The cross-encoder, for a request that asks for a rerank.
+    #[cfg(feature = "text")]
+    pub(crate) fn reranker(&self) -> Result<&tartan::rerank::Reranker, ApiError> {
+        self.reranker.as_ref().ok_or_else(|| {
+            ApiError::field("rerank", "this server has no cross-encoder: start it with --rerank")
+        })
     }
 
     /// A query text as token vectors.
@@ -167,6 +180,8 @@ impl Server {
             writing: Mutex::new(()),
             #[cfg(feature = "text")]
             encoder: config.encoder,
+            #[cfg(feature = "text")]
+            reranker: config.reranker,
         });
         let app = router(state.clone(), config.limits.max_body_bytes);
         Ok(Self { runtime, listener, app, state: Some(state), addr })

@@ -202,20 +202,63 @@ fn query_of(
 }
 
 fn hits_json(r: &Results, names: &[String]) -> Vec<HitJson> {
-    r.hits
-        .iter()
-        .map(|h| HitJson {
-            id: h.id.clone(),
-            score: h.score,
-            doc: None,
-            shard: (names.len() > 1).then(|| names[h.shard].clone()),
-            text: h.text.clone(),
-        })
-        .collect()
+    r.hits.iter().map(|h| hit_json(h, names, None)).collect()
 }
 
-fn coverage_json(r: &Results) -> CoverageJson {
-    let c = &r.coverage;
+fn hit_json(h: &tartan::Hit, names: &[String], rerank_score: Option<f32>) -> HitJson {
+    HitJson {
+        id: h.id.clone(),
+        score: h.score,
+        doc: None,
+        shard: (names.len() > 1).then(|| names[h.shard].clone()),
+        text: h.text.clone(),
+        rerank_score,
+    }
+}
+
+/// Searches `q` and reranks with the server's cross-encoder: the request's text is what the
+/// cross-encoder reads with each passage. Texts are returned only if the request asked.
+#[cfg(feature = "text")]
+fn reranked(
+    app: &AppState,
+    s: &tartan::Searcher,
+    q: ArrayView2<'_, f32>,
+    text: Option<&str>,
+    r: &wire::Resolved,
+    depth: Option<usize>,
+) -> Result<(Vec<HitJson>, CoverageJson), ApiError> {
+    let rr = app.reranker()?;
+    let text = text.ok_or_else(|| {
+        ApiError::field("rerank", "a rerank reads the query as text: give text, not vectors")
+    })?;
+    let depth = depth.unwrap_or(rr.depth());
+    let (hits, coverage) = rr.search_with(s, q, text, &r.params, &options(app, r), depth)?;
+    let names: Vec<String> = s.shards().iter().map(|sh| sh.name().to_string()).collect();
+    let hits = hits
+        .into_iter()
+        .map(|mut h| {
+            if !r.with_text {
+                h.hit.text = None;
+            }
+            hit_json(&h.hit, &names, h.rerank_score)
+        })
+        .collect();
+    Ok((hits, coverage_json(&coverage)))
+}
+
+#[cfg(not(feature = "text"))]
+fn reranked(
+    _: &AppState,
+    _: &tartan::Searcher,
+    _: ArrayView2<'_, f32>,
+    _: Option<&str>,
+    _: &wire::Resolved,
+    _: Option<usize>,
+) -> Result<(Vec<HitJson>, CoverageJson), ApiError> {
+    Err(ApiError::field("rerank", "this server was built without text support"))
+}
+
+fn coverage_json(c: &tartan::Coverage) -> CoverageJson {
     CoverageJson {
         shards: c.shards,
         shards_answered: c.answered,
@@ -301,12 +344,19 @@ pub async fn search(
             if req.text.is_some() { "text" } else { "query" },
             s.dim(),
         )?;
-        let res = s.search_with(q.view(), &r.params, &options(&app, &r))?;
-        let names: Vec<String> = s.shards().iter().map(|sh| sh.name().to_string()).collect();
+        let (hits, coverage) = match r.rerank {
+            Some(depth) => reranked(&app, s, q.view(), req.text.as_deref(), &r, depth)?,
+            None => {
+                let res = s.search_with(q.view(), &r.params, &options(&app, &r))?;
+                let names: Vec<String> =
+                    s.shards().iter().map(|sh| sh.name().to_string()).collect();
+                (hits_json(&res, &names), coverage_json(&res.coverage))
+            }
+        };
         Ok(Json(SearchResponse {
             generation: s.generation(),
-            hits: hits_json(&res, &names),
-            coverage: coverage_json(&res),
+            hits,
+            coverage,
             took_ms: t.elapsed().as_secs_f64() * 1e3,
         }))
     })
@@ -360,15 +410,29 @@ pub async fn search_batch(
         check_filter(&snap, &r)?;
         let s = &snap.searcher;
         let qs = batch_queries(&app, &req, s.dim())?;
-        let views: Vec<ArrayView2<'_, f32>> = qs.iter().map(|q| q.view()).collect();
-        let res = s.search_batch(&views, &r.params, &options(&app, &r))?;
-        let names: Vec<String> = s.shards().iter().map(|sh| sh.name().to_string()).collect();
+        let results = if let Some(depth) = r.rerank {
+            let texts = req.texts.as_deref().unwrap_or_default();
+            let mut out = Vec::with_capacity(qs.len());
+            for (i, q) in qs.iter().enumerate() {
+                let text = texts.get(i).map(String::as_str);
+                let (hits, coverage) = reranked(&app, s, q.view(), text, &r, depth)?;
+                out.push(BatchItem { hits, coverage });
+            }
+            out
+        } else {
+            let views: Vec<ArrayView2<'_, f32>> = qs.iter().map(|q| q.view()).collect();
+            let res = s.search_batch(&views, &r.params, &options(&app, &r))?;
+            let names: Vec<String> = s.shards().iter().map(|sh| sh.name().to_string()).collect();
+            res.iter()
+                .map(|r| BatchItem {
+                    hits: hits_json(r, &names),
+                    coverage: coverage_json(&r.coverage),
+                })
+                .collect()
+        };
         Ok(Json(BatchResponse {
             generation: s.generation(),
-            results: res
-                .iter()
-                .map(|r| BatchItem { hits: hits_json(r, &names), coverage: coverage_json(r) })
-                .collect(),
+            results,
             took_ms: t.elapsed().as_secs_f64() * 1e3,
         }))
     })
@@ -475,6 +539,7 @@ pub async fn score(
                             false => None,
                         };
                         Ok(HitJson {
+                            rerank_score: None,
                             id: h.hit.id,
                             score: h.hit.score,
                             doc: None,

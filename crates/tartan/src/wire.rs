@@ -107,6 +107,12 @@ pub struct SearchRequest {
     /// Return each hit's stored text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub with_text: Option<bool>,
+    /// Rerank text queries with the server's cross-encoder (`tartan serve --rerank`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerank: Option<bool>,
+    /// First-stage hits the cross-encoder reads (default: the server's `--rerank-depth`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerank_depth: Option<usize>,
 }
 
 /// One hit.
@@ -126,6 +132,9 @@ pub struct HitJson {
     /// Its stored text, when asked for and stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// The cross-encoder's logit, for hits a rerank read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerank_score: Option<f32>,
 }
 
 /// A shard that did not answer.
@@ -397,6 +406,8 @@ pub struct Resolved {
     pub require_all: Option<bool>,
     /// Whether hits carry their texts.
     pub with_text: bool,
+    /// `Some(depth)` to rerank (`None` inside: the server's depth).
+    pub rerank: Option<Option<usize>>,
 }
 
 impl SearchRequest {
@@ -433,8 +444,22 @@ impl SearchRequest {
         if let Some(f) = &self.filter {
             p = p.filter(Filter::parse(f).map_err(|e| WireError::new("filter", e.to_string()))?);
         }
+        let rerank = match (self.rerank.unwrap_or(false), self.rerank_depth) {
+            (false, Some(_)) => {
+                return Err(WireError::new("rerank_depth", "only with \"rerank\": true"));
+            }
+            (true, Some(d)) if d == 0 || d > limits.max_k => {
+                return Err(WireError::new(
+                    "rerank_depth",
+                    format!("must be 1 to {}", limits.max_k),
+                ));
+            }
+            (true, d) => Some(d),
+            (false, None) => None,
+        };
         Ok(Resolved {
             params: p,
+            rerank,
             deadline: self.deadline_ms.map(Duration::from_millis),
             require_all: self.require_all,
             with_text: self.with_text.unwrap_or(false),

@@ -116,3 +116,43 @@ pub fn call_raw(method: &str, url: &str, body: Option<Vec<u8>>) -> (u16, serde_j
         serde_json::from_str(&text).unwrap_or_else(|_| panic!("{method} {url}: not JSON: {text}"));
     (status, json)
 }
+
+/// A five-document BEIR directory.
+pub fn write_beir(dir: &std::path::Path) {
+    std::fs::create_dir_all(dir.join("qrels")).unwrap();
+    let docs = [
+        ("d1", "Vitamin D", "Vitamin D deficiency is associated with diabetes."),
+        ("d2", "Cats", "Cats sleep for most of the day."),
+        ("d3", "Rust", "Rust is a systems programming language."),
+        ("d4", "Coffee", "Coffee contains caffeine, a stimulant."),
+        ("d5", "Oceans", "Oceans cover most of the planet's surface."),
+    ];
+    let corpus: String = docs
+        .iter()
+        .map(|(id, t, x)| format!("{}\n", serde_json::json!({"_id": id, "title": t, "text": x})))
+        .collect();
+    std::fs::write(dir.join("corpus.jsonl"), corpus).unwrap();
+    std::fs::write(
+        dir.join("queries.jsonl"),
+        "{\"_id\": \"q1\", \"text\": \"does vitamin D affect diabetes\"}\n{\"_id\": \"q2\", \"text\": \"how long do cats sleep\"}\n{\"_id\": \"q3\", \"text\": \"unjudged\"}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("qrels/test.tsv"),
+        "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\n",
+    )
+    .unwrap();
+}
+
+/// The shared model directory `name`, if `../shared` has it; under CI its absence fails.
+#[allow(clippy::print_stderr)] // the skip reason is printed
+pub fn shared_model(name: &str) -> Option<std::path::PathBuf> {
+    let d =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/models").join(name);
+    if d.join("model.safetensors").exists() {
+        return Some(d);
+    }
+    assert!(std::env::var_os("CI").is_none(), "CI must have ../shared/models/{name}");
+    eprintln!("SKIPPED: ../shared/models/{name} is not present");
+    None
+}
