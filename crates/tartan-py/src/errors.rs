@@ -71,9 +71,11 @@ pub(crate) fn to_py(e: Error) -> PyErr {
         {
             NotFoundError::new_err(msg)
         }
-        Error::Embeddings(_) | Error::Metadata { .. } | Error::Param { .. } | Error::NoText(_) => {
-            InvalidInputError::new_err(msg)
-        }
+        Error::Embeddings(_)
+        | Error::Metadata { .. }
+        | Error::Param { .. }
+        | Error::NoText(_)
+        | Error::MissingText { .. } => InvalidInputError::new_err(msg),
         _ => TartanError::new_err(msg),
     }
 }

@@ -29,6 +29,8 @@ pub(crate) struct Hits {
     #[pyo3(get)]
     texts: Vec<Option<String>>,
     coverage: tartan::Coverage,
+    /// After `CrossEncoder.rerank`: logits (NaN past the depth) and ranks before it.
+    rerank: Option<(Vec<f32>, Vec<usize>)>,
 }
 
 #[pymethods]
@@ -50,6 +52,17 @@ impl Hits {
         d.set_item("docs_answered", c.docs_answered)?;
         d.set_item("failed", c.failed.clone())?;
         Ok(d)
+    }
+    /// After `CrossEncoder.rerank`: the cross-encoder's logits as a float32 array (NaN for
+    /// hits past the depth); otherwise None.
+    #[getter]
+    fn rerank_scores<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyArray1<f32>>> {
+        self.rerank.as_ref().map(|(s, _)| s.clone().into_pyarray(py))
+    }
+    /// After `CrossEncoder.rerank`: each hit's 0-based rank in the first stage; else None.
+    #[getter]
+    fn first_ranks(&self) -> Option<Vec<usize>> {
+        self.rerank.as_ref().map(|(_, r)| r.clone())
     }
     fn __len__(&self) -> usize {
         self.ids.len()
@@ -94,7 +107,37 @@ impl Hits {
             shards.push(h.shard);
             texts.push(h.text);
         }
-        Self { ids, scores, shards, texts, coverage: r.coverage }
+        Self { ids, scores, shards, texts, coverage: r.coverage, rerank: None }
+    }
+
+    /// The hits as the facade's, for a rerank.
+    #[cfg(feature = "text")]
+    pub(crate) fn to_hits(&self) -> Vec<tartan::Hit> {
+        (0..self.ids.len())
+            .map(|i| tartan::Hit {
+                id: self.ids[i].clone(),
+                score: self.scores[i],
+                shard: self.shards[i],
+                doc: None,
+                text: self.texts[i].clone(),
+            })
+            .collect()
+    }
+
+    #[cfg(feature = "text")]
+    pub(crate) fn coverage_of(&self) -> &tartan::Coverage {
+        &self.coverage
+    }
+
+    /// Reranked hits, in their new order.
+    #[cfg(feature = "text")]
+    pub(crate) fn reranked(r: Vec<tartan::rerank::Reranked>, coverage: tartan::Coverage) -> Self {
+        let scores = r.iter().map(|h| h.rerank_score.unwrap_or(f32::NAN)).collect();
+        let ranks = r.iter().map(|h| h.first_rank).collect();
+        let hits = r.into_iter().map(|h| h.hit).collect();
+        let mut out = Self::from(Results { hits, coverage });
+        out.rerank = Some((scores, ranks));
+        out
     }
 }
 

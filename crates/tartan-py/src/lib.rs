@@ -14,6 +14,8 @@ mod convert;
 mod encoder;
 mod errors;
 mod index;
+#[cfg(feature = "text")]
+mod rerank;
 mod writer;
 
 use pyo3::prelude::*;
@@ -29,6 +31,8 @@ fn _tartan(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<writer::Writer>()?;
     #[cfg(feature = "text")]
     m.add_class::<encoder::Encoder>()?;
+    #[cfg(feature = "text")]
+    m.add_class::<rerank::CrossEncoder>()?;
     m.add_function(wrap_pyfunction!(codebook::build, m)?)?;
     m.add_function(wrap_pyfunction!(codebook::train_codebook, m)?)?;
     m.add_function(wrap_pyfunction!(index::open, m)?)?;

@@ -1,5 +1,6 @@
 """The tartan Python module: round trips, errors, agreement with the Rust CLI, the GIL."""
 
+import json
 import os
 import pathlib
 import pickle
@@ -280,3 +281,53 @@ def test_text_encoding_with_the_shared_model(tmp_path):
     [q] = enc.encode_queries(["how long do cats sleep"])
     h = index.search(q, k=1, with_text=True)
     assert h.ids == ["cats"] and h.texts == [texts[0]]
+
+
+@pytest.mark.skipif(not tartan.text_support, reason="the wheel was built without text")
+def test_cross_encoder_scores_and_reranks(tmp_path):
+    models = pathlib.Path(__file__).resolve().parents[3].parent / "shared/models"
+    tiny, minilm = models / "tiny-cross-encoder", models / "all-MiniLM-L6-v2"
+    if not (tiny.exists() and minilm.exists()):
+        if os.environ.get("CI"):
+            pytest.fail("CI must have ../shared/models (tiny-cross-encoder, all-MiniLM-L6-v2)")
+        pytest.skip("../shared/models is absent")
+    # transformers' logits for the reference pairs.
+    ref = json.loads((tiny / "reference/pairs.json").read_text())
+    want = np.load(tiny / "reference/logits.npy")
+    ce = tartan.CrossEncoder(str(tiny), max_length=256, depth=2)
+    assert (ce.max_length, ce.depth) == (256, 2)
+    for i in (0, 24, 25):  # a SciFact pair, the empty query, the over-long passage
+        p = ref["pairs"][i]
+        got = ce.score(p["query"], [p["passage"]])
+        assert got.dtype == np.float32 and abs(got[0] - want[i]) < 2e-5, (i, got, want[i])
+
+    enc = tartan.Encoder(str(minilm), doc_maxlen=64, query_maxlen=16)
+    texts = ["Cats sleep for most of the day.", "Rust is a systems programming language.",
+             "Vitamin D deficiency is associated with diabetes.", "Dogs sleep at night."]
+    ids = ["cats", "rust", "vitd", "dogs"]
+    index = tartan.build(tmp_path / "t", enc.encode_docs(texts), ids=ids, texts=texts, n_centroids=4)
+    query = "how long do cats sleep"
+    [q] = enc.encode_queries([query])
+    first = index.search(q, k=4, ncells=4, threshold=-1.0, with_text=True)
+    assert len(first) == 4
+    r = ce.rerank(query, first)
+    logits = ce.score(query, first.texts[:2])
+    order = sorted(range(2), key=lambda i: (-logits[i], i))
+    assert r.first_ranks == order + [2, 3]
+    assert r.ids == [first.ids[i] for i in order] + first.ids[2:]
+    assert np.array_equal(r.rerank_scores[:2], logits[order])
+    assert np.isnan(r.rerank_scores[2:]).all()
+    assert np.array_equal(r.scores, first.scores[r.first_ranks])
+    assert first.rerank_scores is None
+    # Deeper than the hits: all four read.
+    assert not np.isnan(ce.rerank(query, first, depth=10).rerank_scores).any()
+    # Hits without texts need a corpus.
+    bare = index.search(q, k=4, ncells=4, threshold=-1.0)
+    with pytest.raises(tartan.InvalidInputError, match="no text to rerank"):
+        ce.rerank(query, bare)
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"_id": i, "text": t}) + "\n" for i, t in zip(ids, texts)))
+    ce2 = tartan.CrossEncoder(str(tiny), max_length=256, depth=2, corpus=corpus)
+    assert ce2.rerank(query, bare).ids == r.ids
+    with pytest.raises(tartan.InvalidInputError, match="rerank_depth"):
+        tartan.CrossEncoder(str(tiny), depth=0)

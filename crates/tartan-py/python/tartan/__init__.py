@@ -35,7 +35,7 @@ from ._tartan import (  # noqa: F401
 )
 
 if text_support:
-    from ._tartan import Encoder  # noqa: F401
+    from ._tartan import CrossEncoder, Encoder  # noqa: F401
 
 __all__ = [
     "Codebook",
@@ -53,4 +53,4 @@ __all__ = [
     "open",
     "text_support",
     "train_codebook",
-] + (["Encoder"] if text_support else [])
+] + (["CrossEncoder", "Encoder"] if text_support else [])
