@@ -320,6 +320,37 @@ impl Encoder {
             .collect())
     }
 
+    /// Whether the token `id` (attention `mask`) gets a vector: all do, except in ColBERT
+    /// documents padding and punctuation.
+    fn keeps(&self, id: u32, mask: u32, is_query: bool) -> bool {
+        match (&self.colbert, is_query) {
+            (Some(cb), false) => mask == 1 && !cb.skiplist.contains(&id),
+            _ => true,
+        }
+    }
+
+    /// The token behind each vector the encoder gives for each text (markers, `[MASK]`
+    /// padding and all; punctuation dropped from ColBERT documents), as the tokenizer spells
+    /// it: row `i` of a text's vectors is token `i` here.
+    pub fn token_texts(
+        &self,
+        texts: &[&str],
+        is_query: bool,
+    ) -> Result<Vec<Vec<String>>, EncoderError> {
+        let tok = if is_query { &self.query_tok } else { &self.doc_tok };
+        Ok(self
+            .token_ids(texts, is_query)?
+            .into_iter()
+            .map(|(ids, mask)| {
+                ids.iter()
+                    .zip(&mask)
+                    .filter(|(&id, &m)| self.keeps(id, m, is_query))
+                    .map(|(&id, _)| tok.id_to_token(id).unwrap_or_else(|| format!("[{id}]")))
+                    .collect()
+            })
+            .collect())
+    }
+
     /// Encodes queries: one `n_tokens × dim` row-major vector per text.
     pub fn encode_queries(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EncoderError> {
         self.encode(texts, true, &mut |_| {})
@@ -350,13 +381,9 @@ impl Encoder {
             let vecs = self.forward(chunk.iter().map(|&i| &seqs[i]))?;
             for (&i, v) in chunk.iter().zip(vecs) {
                 let (ids, mask) = &seqs[i];
-                let keep = |p: usize| match (&self.colbert, is_query) {
-                    (Some(cb), false) => mask[p] == 1 && !cb.skiplist.contains(&ids[p]),
-                    _ => true,
-                };
                 let mut flat = Vec::with_capacity(ids.len() * self.dim);
                 for (p, row) in v.chunks_exact(self.dim).enumerate().take(ids.len()) {
-                    if keep(p) {
+                    if self.keeps(ids[p], mask[p], is_query) {
                         let n = row.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
                         flat.extend(row.iter().map(|x| x / n));
                     }

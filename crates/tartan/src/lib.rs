@@ -17,6 +17,8 @@
 //! * **Wire format** ([`wire`]): the JSON of `tartan serve`, shared by server and client.
 //! * **Rerank** ([`rerank`], with the `text` feature): a cross-encoder reads the first hits
 //!   again, query and passage together, and reorders them.
+//! * **Explain** ([`explain`]): a document's score token by token, and what quantisation
+//!   cost it.
 //! * **Measurement** ([`Latency`]): percentiles computed one way everywhere.
 //!
 //! ```
@@ -51,6 +53,7 @@
 
 mod collection;
 mod error;
+pub mod explain;
 mod ingest;
 mod measure;
 pub mod named;

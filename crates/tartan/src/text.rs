@@ -136,3 +136,48 @@ pub fn encode_query(enc: &Encoder, text: &str) -> Result<Array2<f32>> {
     Array2::from_shape_vec((v.len() / dim, dim), v)
         .map_err(|e| Error::Param { name: "query", reason: e.to_string() })
 }
+
+/// Explains document `id`'s score for a text query, naming every token. When the index
+/// stores the document's text, it is encoded again for the exact side (the original vectors,
+/// as the index was built from them if built with this model and settings).
+pub fn explain_text(
+    searcher: &crate::Searcher,
+    enc: &Encoder,
+    text: &str,
+    id: &str,
+) -> Result<crate::explain::Explanation> {
+    if enc.dim() != searcher.dim() {
+        return Err(Error::Param {
+            name: "model",
+            reason: format!(
+                "it gives {}-dimensional vectors, the index holds {}",
+                enc.dim(),
+                searcher.dim()
+            ),
+        });
+    }
+    let q = encode_query(enc, text)?;
+    let mut e = crate::explain::Explanation::of(searcher, q.view(), id)?;
+    let q_tokens = enc.token_texts(&[text], true)?.remove(0);
+    let (shard, pos) = crate::explain::locate(searcher, id)?;
+    let index = searcher.shards()[shard].index().expect("a local shard");
+    let stored = index.text(pos).transpose()?;
+    let Some(doc_text) = stored else {
+        e.notes.push(
+            "the index stores no text for this document: no exact side, document tokens by \
+             position"
+                .into(),
+        );
+        return Ok(e.with_query_texts(&q_tokens));
+    };
+    let d_tokens = enc.token_texts(&[doc_text], false)?.remove(0);
+    let v = enc.encode_docs(&[doc_text], &mut |_| {})?.remove(0);
+    let dim = enc.dim();
+    let doc = ndarray::ArrayView2::from_shape((v.len() / dim, dim), &v)
+        .map_err(|err| Error::Param { name: "text", reason: err.to_string() })?;
+    e = e.with_query_texts(&q_tokens).with_doc_texts(&d_tokens);
+    if doc.nrows() == e.doc_tokens {
+        e = e.with_exact(q.view(), doc)?;
+    }
+    Ok(e)
+}

@@ -115,6 +115,26 @@ pub struct SearchRequest {
     pub rerank_depth: Option<usize>,
 }
 
+/// The body of `POST /explain`: a query (token vectors, or text to a server with a model)
+/// and the document to explain.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExplainRequest {
+    /// Token vectors, in either form of [`SearchRequest::query`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<Value>,
+    /// The query as text: tokens are named, and the document's stored text, encoded again,
+    /// gives the exact side.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// The document's id.
+    pub id: String,
+    /// The document's original token vectors (either query form), for the exact side of a
+    /// vector query.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original: Option<Value>,
+}
+
 /// One hit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HitJson {
