@@ -20,6 +20,7 @@ mod collection;
 mod commands;
 mod demo;
 mod encode;
+mod explain;
 mod inspect;
 mod live;
 mod plot;
@@ -97,6 +98,9 @@ enum Command {
     Encode(EncodeArgs),
     /// Serve an index or a collection over HTTP (JSON; docs/openapi.json).
     Serve(serve::ServeArgs),
+    /// Explain a document's score for a query, token by token: each query token's winning
+    /// document token, its similarity and share, and the exact score beside the compressed one.
+    Explain(explain::ExplainArgs),
 }
 
 /// `tartan index`.
@@ -490,6 +494,7 @@ fn main() -> ExitCode {
         Command::Retrain(a) => live::retrain(&a),
         Command::Encode(a) => encode::run(&a),
         Command::Serve(a) => serve::run(&a),
+        Command::Explain(a) => explain::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

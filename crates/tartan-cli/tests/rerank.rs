@@ -1,4 +1,5 @@
-//! `tartan search --rerank` and `tartan serve --rerank` with the shared tiny cross-encoder:
+//! `tartan explain` (CLI and server) with the shared MiniLM; and `tartan search --rerank`
+//! and `tartan serve --rerank` with the shared tiny cross-encoder:
 //! one text query (table and JSON), batch runs over text queries and over an embeddings
 //! directory, indexes with and without stored texts, and the server's rerank requests. Rerank
 //! scores are checked against the cross-encoder run on its own.
@@ -176,4 +177,87 @@ fn rerank_from_the_command_line_and_the_server() {
     );
     assert_eq!((status, got["error"]["field"].as_str()), (422, Some("rerank")), "{got}");
     assert!(got["error"]["message"].as_str().unwrap().contains("--rerank"), "{got}");
+}
+
+#[test]
+fn explain_names_tokens_and_the_exact_side() {
+    let Some(minilm) = shared_model("all-MiniLM-L6-v2") else { return };
+    let m = minilm.to_str().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let beir = tmp.path().join("beir");
+    write_beir(&beir);
+    let b = beir.to_str().unwrap();
+    let idx = tmp.path().join("idx");
+    let i = idx.to_str().unwrap();
+    ok(&["index", &format!("{b}/corpus.jsonl"), i, "--model", m, "--centroids", "8"]);
+
+    // A text query: tokens named, the stored text encoded again for the exact side.
+    let query = "How long do cats sleep?";
+    let out = ok(&["explain", i, "--model", m, "--query", query, "--doc", "d2", "--json"]);
+    let e: Value = serde_json::from_str(&out).unwrap();
+    let tokens = e["tokens"].as_array().unwrap();
+    let texts: Vec<&str> = tokens.iter().map(|t| t["query_text"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["[CLS]", "how", "long", "do", "cats", "sleep", "?", "[SEP]"], "{e}");
+    let cats = &tokens[4];
+    assert_eq!(cats["doc_text"], "cats", "{e}");
+    assert_eq!(cats["exact_doc_token"], cats["doc_token"], "{e}");
+    let (score, exact) = (e["score"].as_f64().unwrap(), e["exact_score"].as_f64().unwrap());
+    assert!((score - exact).abs() < 0.1 * exact, "{e}");
+    let shares: f64 = tokens.iter().map(|t| t["share"].as_f64().unwrap()).sum();
+    assert!((shares - 1.0).abs() < 1e-4, "{e}");
+    assert!(e.get("notes").is_none(), "{e}");
+    // The table.
+    let table = ok(&["explain", i, "--model", m, "--query", query, "--doc", "d2"]);
+    assert!(table.contains("exact") && table.lines().any(|l| l.contains(" cats ")), "{table}");
+    // Another doc_maxlen than the build's: tokens do not line up, and it says so.
+    let out = ok(&[
+        "explain",
+        i,
+        "--model",
+        m,
+        "--doc-maxlen",
+        "4",
+        "--query",
+        query,
+        "--doc",
+        "d2",
+        "--json",
+    ]);
+    let e2: Value = serde_json::from_str(&out).unwrap();
+    assert!(e2["exact_score"].is_null(), "{e2}");
+    assert!(e2["notes"][0].as_str().unwrap().contains("doc_maxlen"), "{e2}");
+
+    // A vector query from an embeddings directory, the exact side from its documents.
+    let emb = tmp.path().join("emb");
+    let e_dir = emb.to_str().unwrap();
+    ok(&["encode", b, "--model", m, "--out", e_dir]);
+    let out = ok(&[
+        "explain",
+        i,
+        "--queries",
+        e_dir,
+        "--query-id",
+        "q2",
+        "--doc",
+        "d2",
+        "--embeddings",
+        e_dir,
+        "--json",
+    ]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert!(v["exact_score"].as_f64().is_some() && v["tokens"][0]["query_text"].is_null(), "{v}");
+
+    // The server gives the same explanation.
+    let server = common::Served::start(&idx, &["--model", m]);
+    let url = format!("{}/explain", server.url);
+    let (status, got) = common::call("POST", &url, Some(&json!({"text": query, "id": "d2"})));
+    assert_eq!((status, &got), (200, &e));
+    let (status, got) = common::call("POST", &url, Some(&json!({"text": query, "id": "nope"})));
+    assert_eq!((status, got["error"]["field"].as_str()), (422, Some("id")), "{got}");
+    drop(server);
+
+    let err = fails(&["explain", i, "--model", m, "--query", query, "--doc", "nope"]);
+    assert!(err.contains("\"nope\""), "{err}");
+    let err = fails(&["explain", i, "--queries", e_dir, "--query-id", "q9", "--doc", "d2"]);
+    assert!(err.contains("q9"), "{err}");
 }

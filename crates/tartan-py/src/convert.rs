@@ -300,3 +300,31 @@ pub(crate) fn with_threads<T: Send>(
     };
     Ok(pool.install(f))
 }
+
+/// A text query's explanation with the `tartan.Encoder` `enc`.
+#[cfg(feature = "text")]
+pub(crate) fn explain_text(
+    py: Python<'_>,
+    enc: &Bound<'_, PyAny>,
+    searcher: &tartan::Searcher,
+    text: &str,
+    id: &str,
+) -> PyResult<tartan::explain::Explanation> {
+    let enc = enc
+        .cast::<crate::encoder::Encoder>()
+        .map_err(|_| invalid("encoder= must be a tartan.Encoder"))?;
+    let inner = enc.get().inner();
+    py.detach(|| tartan::text::explain_text(searcher, inner, text, id)).py_err()
+}
+
+/// Without text support there is no encoder.
+#[cfg(not(feature = "text"))]
+pub(crate) fn explain_text(
+    _: Python<'_>,
+    _: &Bound<'_, PyAny>,
+    _: &tartan::Searcher,
+    _: &str,
+    _: &str,
+) -> PyResult<tartan::explain::Explanation> {
+    Err(invalid("this wheel was built without text support"))
+}

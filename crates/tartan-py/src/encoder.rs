@@ -55,6 +55,10 @@ impl Encoder {
 }
 
 impl Encoder {
+    pub(crate) fn inner(&self) -> &tartan_encoder::Encoder {
+        &self.inner
+    }
+
     fn arrays<'py>(
         &self,
         py: Python<'py>,

@@ -222,6 +222,46 @@ impl Index {
         Ok(Hits::from(r))
     }
 
+    /// A document's score for a query, token by token, as a dict (docs/rerank.md "Explain"):
+    /// for each query token the winning document token, similarity and share; the score from
+    /// the compressed vectors, and with `original` (the document's `[tokens, dim]` vectors)
+    /// the exact side. `query` is a `[tokens, dim]` array, or text with `encoder=` (tokens
+    /// named, the stored text encoded again for the exact side).
+    #[pyo3(signature = (query, id, *, original=None, encoder=None))]
+    fn explain<'py>(
+        &self,
+        py: Python<'py>,
+        query: &Bound<'py, PyAny>,
+        id: &str,
+        original: Option<&Bound<'py, PyAny>>,
+        encoder: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let s = self.get();
+        let e = if let Ok(text) = query.extract::<String>() {
+            if original.is_some() {
+                return Err(invalid(
+                    "a text query's exact side comes from the stored text: leave original out",
+                ));
+            }
+            let enc = encoder.ok_or_else(|| invalid("a text query needs encoder="))?;
+            crate::convert::explain_text(py, enc, &s, &text, id)?
+        } else {
+            let q = matrix(query, "query")?;
+            let d = original.map(|o| matrix(o, "original")).transpose()?;
+            let (qv, dv) = (q.view(), d.as_ref().map(|d| d.view()));
+            py.detach(|| {
+                let e = tartan::explain::Explanation::of(&s, qv, id)?;
+                match dv {
+                    Some(dv) => e.with_exact(qv, dv),
+                    None => Ok(e),
+                }
+            })
+            .py_err()?
+        };
+        let json = serde_json::to_string(&e).map_err(|err| invalid(err.to_string()))?;
+        py.import("json")?.call_method1("loads", (json,))
+    }
+
     /// Searches many queries, in parallel: a list of `[n_i, dim]` arrays, or one
     /// `[tokens, dim]` array with `lengths`. One `Hits` per query; with `arrays=True`, a pair
     /// `(ids, scores)`: ids as a list of lists, scores as a float32 `[queries, k]` array padded

@@ -281,6 +281,10 @@ def test_text_encoding_with_the_shared_model(tmp_path):
     [q] = enc.encode_queries(["how long do cats sleep"])
     h = index.search(q, k=1, with_text=True)
     assert h.ids == ["cats"] and h.texts == [texts[0]]
+    # Explained with token names, the stored text encoded again for the exact side.
+    e = index.explain("how long do cats sleep", "cats", encoder=enc)
+    assert [t["query_text"] for t in e["tokens"]][:3] == ["[CLS]", "how", "long"]
+    assert e["tokens"][4]["doc_text"] == "cats" and "exact_score" in e
 
 
 @pytest.mark.skipif(not tartan.text_support, reason="the wheel was built without text")
@@ -331,3 +335,25 @@ def test_cross_encoder_scores_and_reranks(tmp_path):
     assert ce2.rerank(query, bare).ids == r.ids
     with pytest.raises(tartan.InvalidInputError, match="rerank_depth"):
         tartan.CrossEncoder(str(tiny), depth=0)
+
+
+def test_explain_matches_brute_force(tmp_path, corpus):
+    ids, docs, flat, lens = corpus
+    index = tartan.build(tmp_path / "x", flat, lens, ids, n_centroids=16)
+    q = docs[5][:6]
+    hits = index.search(q, k=3)
+    for doc_id, score in zip(hits.ids, hits.scores):
+        e = index.explain(q, doc_id)
+        assert e["id"] == doc_id and abs(e["score"] - score) < 1e-4 * max(1.0, abs(score))
+        assert len(e["tokens"]) == len(q) and "exact_score" not in e
+        assert abs(sum(t["share"] for t in e["tokens"]) - 1.0) < 1e-4
+        # The exact side against numpy: each query token's best original token.
+        orig = docs[ids.index(doc_id)]
+        e = index.explain(q, doc_id, original=orig)
+        sims = q @ orig.T
+        assert abs(e["exact_score"] - sims.max(axis=1).sum()) < 1e-4
+        assert [t["exact_doc_token"] for t in e["tokens"]] == list(sims.argmax(axis=1))
+    with pytest.raises(tartan.InvalidInputError, match="no-such-doc"):
+        index.explain(q, "no-such-doc")
+    with pytest.raises(tartan.InvalidInputError, match="encoder="):
+        index.explain("a text query", ids[0])

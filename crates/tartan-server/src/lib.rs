@@ -10,6 +10,7 @@
 //! | `POST /search` | one query: token vectors (nested arrays, or base64 float16/float32 with a shape) or text; k, search settings, filter |
 //! | `POST /search/batch` | many queries, one set of settings |
 //! | `POST /search/candidates`, `POST /search/score` | the two rounds of a search split over servers (a collection naming this server as a shard) |
+//! | `POST /explain` | a document's score for a query, token by token (compressed and exact) |
 //! | `POST /documents`, `DELETE /documents`, `POST /compact` | add or upsert, delete, compact; each publishes a generation |
 //!
 //! New generations (published by this server, the CLI, or another process) are picked up
@@ -25,6 +26,7 @@
 
 mod compat;
 mod error;
+mod explain;
 mod routes;
 mod state;
 
@@ -45,7 +47,7 @@ pub use routes::{Changed, LimitsJson, ShardStats, Stats};
 pub use state::{Served, Snapshot};
 
 /// Every route: method and path (what docs/openapi.json must describe, no more, no less).
-pub const ROUTES: [(&str, &str); 10] = [
+pub const ROUTES: [(&str, &str); 11] = [
     ("get", "/health"),
     ("get", "/stats"),
     ("get", "/ids"),
@@ -53,6 +55,7 @@ pub const ROUTES: [(&str, &str); 10] = [
     ("post", "/search/batch"),
     ("post", "/search/candidates"),
     ("post", "/search/score"),
+    ("post", "/explain"),
     ("post", "/documents"),
     ("delete", "/documents"),
     ("post", "/compact"),
@@ -99,7 +102,11 @@ impl AppState {
     }
 
     #[cfg(feature = "text")]
-    fn encoder(&self, field: &str, dim: usize) -> Result<&tartan_encoder::Encoder, ApiError> {
+    pub(crate) fn encoder(
+        &self,
+        field: &str,
+        dim: usize,
+    ) -> Result<&tartan_encoder::Encoder, ApiError> {
         let enc = self.encoder.as_ref().ok_or_else(|| {
             ApiError::field(
                 field,
@@ -276,6 +283,7 @@ fn router(state: Arc<AppState>, max_body: usize) -> Router {
         .route("/search/batch", post(routes::search_batch))
         .route("/search/candidates", post(routes::candidates))
         .route("/search/score", post(routes::score))
+        .route("/explain", post(explain::explain))
         .route("/documents", post(routes::add_documents).delete(routes::delete_documents))
         .route("/compact", post(routes::compact))
         .fallback(routes::not_found)

@@ -24,10 +24,10 @@ use tartan::{
 use crate::error::ApiError;
 use crate::AppState;
 
-type Answer<T> = Result<Json<T>, ApiError>;
+pub(crate) type Answer<T> = Result<Json<T>, ApiError>;
 
 /// [`crate::blocking`] answering in tartan's error form.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     crate::blocking(f).await
@@ -186,7 +186,7 @@ pub async fn ids(State(app): State<Arc<AppState>>) -> Answer<Vec<String>> {
 }
 
 /// The query of a request: token vectors, or text encoded with the server's model.
-fn query_of(
+pub(crate) fn query_of(
     app: &AppState,
     vectors: Option<&Value>,
     text: Option<&str>,
@@ -304,7 +304,9 @@ fn options(app: &AppState, r: &wire::Resolved) -> SearchOptions {
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(b: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(
+    b: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
     Ok(wire::parse_body(&body(b)?)?)
 }
 
