@@ -94,6 +94,10 @@ pub struct TrainInfo {
 /// [`Index::codebook`](crate::Index::codebook); write it with [`Codebook::save`].
 pub struct Codebook {
     centroids: Vec<f32>,
+    /// How the centroids are stored: float16 (what tartan trains) or float32 (imported).
+    stored: Stored,
+    /// Decoded tokens are L2-normalised (CBINFO's flag bit 0, since version 5).
+    normalized: bool,
     pub(crate) codec: ResidualCodec,
     pub(crate) n_centroids: usize,
     id: CodebookId,
@@ -138,13 +142,21 @@ pub(crate) fn round_to_stored(centroids: &mut [f32]) -> Result<()> {
 }
 
 /// How the centroids are stored, for the identity hash.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Stored {
     F16,
     F32,
 }
 
-fn content_id(stored: Stored, centroids: &[f32], codec: &ResidualCodec) -> CodebookId {
+/// CBINFO's fourth value: bit 0 set when decoded tokens are L2-normalised.
+const FLAG_NORMALIZED: u64 = 1;
+
+fn content_id(
+    stored: Stored,
+    centroids: &[f32],
+    codec: &ResidualCodec,
+    normalized: bool,
+) -> CodebookId {
     let dim = codec.dim();
     let mut h = Sha256::new();
     h.update(b"tartan-codebook\0");
@@ -168,6 +180,10 @@ fn content_id(stored: Stored, centroids: &[f32], codec: &ResidualCodec) -> Codeb
     for &v in codec.cutoffs().iter().chain(codec.weights()) {
         h.update(v.to_le_bytes());
     }
+    // Only the flag's presence is hashed, so that every codebook without it keeps its id.
+    if normalized {
+        h.update(b"normalized");
+    }
     CodebookId(h.finalize().into())
 }
 
@@ -186,9 +202,54 @@ impl Codebook {
             });
         }
         round_to_stored(&mut centroids)?;
-        let id = content_id(Stored::F16, &centroids, &codec);
+        let id = content_id(Stored::F16, &centroids, &codec, false);
         let n_centroids = centroids.len() / dim;
-        Ok(Self { centroids, codec, n_centroids, id, train, source: None })
+        Ok(Self {
+            centroids,
+            stored: Stored::F16,
+            normalized: false,
+            codec,
+            n_centroids,
+            id,
+            train,
+            source: None,
+        })
+    }
+
+    /// A codebook that decodes exactly as another engine's: centroids (`K × dim`) kept in
+    /// float32, and with `normalized` every decoded token L2-normalised (next-plaid's and
+    /// fast-plaid's decoding). For importing indexes without re-encoding them.
+    pub fn imported(centroids: Vec<f32>, codec: ResidualCodec, normalized: bool) -> Result<Self> {
+        let dim = codec.dim();
+        if centroids.is_empty() || !centroids.len().is_multiple_of(dim) {
+            return Err(IndexError::Param {
+                name: "centroids",
+                reason: format!("{} values are not whole {dim}-dimensional rows", centroids.len()),
+            });
+        }
+        if let Some(i) = centroids.iter().position(|v| !v.is_finite()) {
+            return Err(IndexError::Param {
+                name: "centroids",
+                reason: format!("value {i} ({}) is not finite", centroids[i]),
+            });
+        }
+        let id = content_id(Stored::F32, &centroids, &codec, normalized);
+        let n_centroids = centroids.len() / dim;
+        Ok(Self {
+            centroids,
+            stored: Stored::F32,
+            normalized,
+            codec,
+            n_centroids,
+            id,
+            train: None,
+            source: None,
+        })
+    }
+
+    /// Whether decoded tokens are L2-normalised (codebooks made by [`Codebook::imported`]).
+    pub fn normalizes_decoded(&self) -> bool {
+        self.normalized
     }
 
     /// Opens a codebook: a codebook directory (holding [`CODEBOOK_FILE`]) or a codebook file.
@@ -215,7 +276,8 @@ impl Codebook {
             }
         }
         let (dim, k, nbits) = (info[0] as usize, info[1] as usize, info[2]);
-        if dim == 0 || k == 0 || !matches!(nbits, 1 | 2 | 4 | 8) || info[3] != 0 {
+        if dim == 0 || k == 0 || !matches!(nbits, 1 | 2 | 4 | 8) || info[3] & !FLAG_NORMALIZED != 0
+        {
             return Err(corrupt(format!("codebook header {info:?} is not a valid shape")));
         }
         let values = k.checked_mul(dim).ok_or_else(|| corrupt("K × dim overflows".into()))?;
@@ -237,6 +299,7 @@ impl Codebook {
         if centroids.iter().any(|v| !v.is_finite()) {
             return Err(corrupt("a centroid holds a non-finite value".into()));
         }
+        let normalized = info[3] & FLAG_NORMALIZED != 0;
         let n_buckets = 1usize << nbits;
         let cut = file.slice::<f32>(&file.typed::<f32>(CUTOFFS, Some(n_buckets - 1))?).to_vec();
         let wts = file.slice::<f32>(&file.typed::<f32>(WEIGHTS, Some(n_buckets))?).to_vec();
@@ -248,7 +311,7 @@ impl Codebook {
                 let r = file.typed::<u8>(HASH, Some(32))?;
                 CodebookId(file.map[r].try_into().expect("32 bytes"))
             }
-            None => content_id(stored, &centroids, &codec),
+            None => content_id(stored, &centroids, &codec, normalized),
         };
         let train = match file.elem_size(TRAIN) {
             Some(_) => {
@@ -266,16 +329,23 @@ impl Codebook {
             None => None,
         };
         let source = Some((path.to_path_buf(), file.into_file()));
-        Ok(Self { centroids, codec, n_centroids: k, id, train, source })
+        Ok(Self { centroids, stored, normalized, codec, n_centroids: k, id, train, source })
     }
 
     /// Writes the codebook file at `path` (which must not exist); returns `(bytes, crc32)`.
     pub(crate) fn write_file(&self, path: &Path) -> Result<(u64, u32)> {
         let dim = self.dim();
-        let halves: Vec<u16> = self.centroids.iter().map(|&c| f16::from_f32(c).to_bits()).collect();
         let mut w = ContainerWriter::create(path, FileKind::Codebook, 6)?;
-        w.section(INFO, &[dim as u64, self.n_centroids as u64, self.nbits() as u64, 0])?;
-        w.section(CENTROIDS_F16, &halves)?;
+        let flags = if self.normalized { FLAG_NORMALIZED } else { 0 };
+        w.section(INFO, &[dim as u64, self.n_centroids as u64, self.nbits() as u64, flags])?;
+        match self.stored {
+            Stored::F16 => {
+                let halves: Vec<u16> =
+                    self.centroids.iter().map(|&c| f16::from_f32(c).to_bits()).collect();
+                w.section(CENTROIDS_F16, &halves)?;
+            }
+            Stored::F32 => w.section(CENTROIDS, &self.centroids)?,
+        }
         w.section(CUTOFFS, self.codec.cutoffs())?;
         w.section(WEIGHTS, self.codec.weights())?;
         w.section(HASH, &self.id.0)?;
@@ -338,20 +408,13 @@ impl Codebook {
 
     /// Checks the stored id against the content.
     pub(crate) fn verify_id(&self, path: &Path) -> Result<()> {
-        let stored = if self.has_f16_layout() { Stored::F16 } else { Stored::F32 };
-        if content_id(stored, &self.centroids, &self.codec) != self.id {
+        if content_id(self.stored, &self.centroids, &self.codec, self.normalized) != self.id {
             return Err(IndexError::Corrupt {
                 path: path.to_path_buf(),
                 reason: "the codebook's content does not match its id (CBHASH)".into(),
             });
         }
         Ok(())
-    }
-
-    /// Whether every centroid is exactly representable in float16 (true of every codebook
-    /// tartan writes since format 3).
-    fn has_f16_layout(&self) -> bool {
-        self.centroids.iter().all(|&c| f16::from_f32(c).to_f32() == c)
     }
 
     /// The file it was read from, if any.
@@ -444,5 +507,36 @@ mod tests {
         assert_ne!(back.id(), cb.id());
         let err = back.verify().unwrap_err().to_string();
         assert!(err.contains("does not match its id"), "{err}");
+    }
+
+    #[test]
+    fn imported_codebooks_keep_float32_centroids_and_the_flag() {
+        let cb = codebook();
+        // Values float16 cannot hold exactly.
+        let cents: Vec<f32> = (0..12).map(|i| 0.1 + i as f32 / 3.0).collect();
+        let plain = Codebook::imported(cents.clone(), cb.codec().clone(), false).unwrap();
+        let norm = Codebook::imported(cents.clone(), cb.codec().clone(), true).unwrap();
+        assert_ne!(plain.id(), norm.id(), "the flag is part of the identity");
+        for c in [&plain, &norm] {
+            let dir = tempfile::tempdir().unwrap();
+            c.save(dir.path(), false).unwrap();
+            let back = Codebook::open(dir.path()).unwrap();
+            assert_eq!((back.id(), back.centroids()), (c.id(), &cents[..]));
+            assert_eq!(back.normalizes_decoded(), c.normalizes_decoded());
+            back.verify().unwrap();
+        }
+        let err = Codebook::imported(vec![f32::NAN; 4], cb.codec().clone(), true).unwrap_err();
+        assert!(err.to_string().contains("not finite"), "{err}");
+        // Unknown flag bits are refused: a reader must not decode what it does not know.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cb.tcb");
+        let mut w = ContainerWriter::create(&path, FileKind::Codebook, 4).unwrap();
+        w.section(INFO, &[4u64, 3, 2, 2]).unwrap();
+        w.section(CENTROIDS, &cents).unwrap();
+        w.section(CUTOFFS, cb.codec().cutoffs()).unwrap();
+        w.section(WEIGHTS, cb.codec().weights()).unwrap();
+        w.finish().unwrap();
+        let err = Codebook::open(&path).unwrap_err().to_string();
+        assert!(err.contains("not a valid shape"), "{err}");
     }
 }

@@ -24,7 +24,7 @@ use crate::error::{IndexError, Result};
 
 pub(crate) const MAGIC: [u8; 8] = *b"\x89TARTAN\n";
 /// The format version this build writes, and the newest it reads.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 const HEADER_LEN: usize = 64;
 const ENTRY_LEN: usize = 32;
 const ALIGN: u64 = 64;

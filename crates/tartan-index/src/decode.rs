@@ -49,6 +49,25 @@ impl Index {
         best.resize(nq, f32::NEG_INFINITY);
         tile.resize(TILE * dim, 0.0);
         prod.resize(TILE * nq, 0.0);
+        if self.codebook.normalizes_decoded() {
+            // A token's norm needs its centroid: decode whole tokens, normalise, multiply.
+            let centroids = self.centroids();
+            for (ti, chunk) in codes.chunks(TILE).enumerate() {
+                for (j, &c) in chunk.iter().enumerate() {
+                    let t = ti * TILE + j;
+                    let row = &mut tile[j * dim..(j + 1) * dim];
+                    let c = c as usize;
+                    codec.decode(&resid[t * bpt..][..bpt], &centroids[c * dim..][..dim], row);
+                    normalize(row);
+                }
+                let n = chunk.len();
+                tartan_kernels::skinny_matmul(&tile[..n * dim], qb, &mut prod[..n * nq]);
+                for row in prod[..n * nq].chunks_exact(nq) {
+                    tartan_kernels::max_assign(best, row);
+                }
+            }
+            return Ok(best.iter().sum());
+        }
         for (ti, chunk) in codes.chunks(TILE).enumerate() {
             for j in 0..chunk.len() {
                 let t = ti * TILE + j;
@@ -105,6 +124,9 @@ impl Index {
         if bad {
             return Err(self.corrupt_codes(si));
         }
+        if self.codebook.normalizes_decoded() {
+            out.chunks_exact_mut(dim).for_each(normalize);
+        }
         Ok(())
     }
 
@@ -114,4 +136,11 @@ impl Index {
             reason: "a token's centroid id is out of range".into(),
         }
     }
+}
+
+/// L2-normalises a decoded token, as next-plaid does (a zero vector stays zero: the norm is
+/// floored at 1e-12, next-plaid's floor).
+fn normalize(row: &mut [f32]) {
+    let n = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+    row.iter_mut().for_each(|v| *v /= n);
 }

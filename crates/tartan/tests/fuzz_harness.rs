@@ -48,7 +48,7 @@ pub fn filter(data: &[u8]) {
 }
 
 /// A small index with two segments, a deletion bitmap, texts and metadata: the template the
-/// file targets damage. Built once per process, exactly as the v4 compatibility fixture is
+/// file targets damage. Built once per process, exactly as the v5 compatibility fixture is
 /// (builds are reproducible), so that the fixture's files are valid seeds.
 pub fn template() -> &'static Path {
     static DIR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();

@@ -37,12 +37,12 @@ fn fuzz_regressions_replay() {
     }
 }
 
-/// The index targets damage a template the harness builds; it must be the v4 fixture byte for
+/// The index targets damage a template the harness builds; it must be the v5 fixture byte for
 /// byte, so that the fixture's files (fuzz/seeds/) are valid inputs that reach deep.
 #[test]
-fn the_harness_template_is_the_v4_fixture() {
+fn the_harness_template_is_the_v5_fixture() {
     let fixture =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tartan-index/tests/fixtures/v4/index");
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tartan-index/tests/fixtures/v5/index");
     for e in std::fs::read_dir(&fixture).unwrap() {
         let name = e.unwrap().file_name();
         let want = std::fs::read(fixture.join(&name)).unwrap();

@@ -67,18 +67,33 @@ fn v3_fixture_opens_verifies_and_answers_as_recorded() {
     check_fixture(3);
 }
 
-/// Version 4 (current): as version 3, with the codebook's id in the manifest and the
-/// codebook file (CBHASH), its training record (CBTRAIN), and no build time.
+/// Version 4: as version 3, with the codebook's id in the manifest and the codebook file
+/// (CBHASH), its training record (CBTRAIN), and no build time.
 #[test]
 fn v4_fixture_opens_verifies_and_answers_as_recorded() {
-    if std::env::var_os("TARTAN_WRITE_FIXTURE").is_some() {
-        write_fixture(&fixture_dir(4));
-    }
     check_fixture(4);
     let index = Index::open(&fixture_dir(4).join("index")).unwrap();
     let id = index.manifest().codebook_id.clone().unwrap();
     assert_eq!(id, index.codebook().id().to_hex());
     assert!(index.codebook().train_info().is_some());
+    assert!(!index.codebook().normalizes_decoded());
+}
+
+/// Version 5 (current): as version 4; codebooks may hold float32 centroids again and flag
+/// decoded tokens as L2-normalised (imported indexes), which version 4 readers must refuse.
+#[test]
+fn v5_fixture_opens_verifies_and_answers_as_recorded() {
+    if std::env::var_os("TARTAN_WRITE_FIXTURE").is_some() {
+        write_fixture(&fixture_dir(5));
+    }
+    check_fixture(5);
+    let index = Index::open(&fixture_dir(5).join("index")).unwrap();
+    let id = index.manifest().codebook_id.clone().unwrap();
+    assert_eq!(id, index.codebook().id().to_hex());
+    assert!(index.codebook().train_info().is_some());
+    // The same data and settings as version 4: the codebook (and its id) did not change.
+    let v4 = Index::open(&fixture_dir(4).join("index")).unwrap();
+    assert_eq!(v4.codebook().id(), index.codebook().id());
 }
 
 /// Indexes from before format 4 state no codebook id; it is computed from the codebook's
