@@ -169,7 +169,7 @@ impl Embeddings {
         let size = match h.dtype {
             DType::F32 => 4,
             DType::F16 => 2,
-            DType::I32 | DType::I64 => {
+            DType::I32 | DType::I64 | DType::U8 => {
                 return Err(EmbError::Npy {
                     path: embs_path,
                     reason: "token vectors must be float16 or float32".into(),

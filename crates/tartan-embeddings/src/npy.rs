@@ -1,4 +1,5 @@
-//! A minimal `.npy` reader and writer: little-endian f16/f32/i32/i64, C order, format 1.0–3.0.
+//! A minimal `.npy` reader and writer: little-endian f16/f32/i32/i64 and u8, C order, format
+//! 1.0–3.0.
 
 use std::io::Write;
 use std::path::Path;
@@ -16,6 +17,8 @@ pub enum DType {
     I32,
     /// `<i8`
     I64,
+    /// `|u1` (bytes: packed residuals of other engines' indexes)
+    U8,
 }
 
 impl DType {
@@ -24,6 +27,7 @@ impl DType {
             DType::F16 => 2,
             DType::F32 | DType::I32 => 4,
             DType::I64 => 8,
+            DType::U8 => 1,
         }
     }
     fn descr(self) -> &'static str {
@@ -32,6 +36,7 @@ impl DType {
             DType::F32 => "<f4",
             DType::I32 => "<i4",
             DType::I64 => "<i8",
+            DType::U8 => "|u1",
         }
     }
 }
@@ -89,6 +94,7 @@ pub fn parse_header(path: &Path, bytes: &[u8]) -> Result<Header, EmbError> {
         "<f4" => DType::F32,
         "<i4" => DType::I32,
         "<i8" => DType::I64,
+        "|u1" | "<u1" => DType::U8,
         d => {
             return Err(bad(
                 path,

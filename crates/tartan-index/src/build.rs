@@ -93,45 +93,58 @@ impl Index {
             return Err(IndexError::NoDocuments);
         }
         extras.check(docs)?;
-        let target = prepare_target(dir, params.overwrite)?;
-        let work = match &target {
-            Target::Fresh { tmp, .. } => tmp.clone(),
-            Target::NewGeneration { dir, .. } => dir.clone(),
-        };
-        let ids = match &target {
-            Target::Fresh { .. } => (1, 1),
-            Target::NewGeneration { old, .. } => (old.generation + 1, old.next_segment_id),
-        };
-        let result = build_into(docs, extras, &work, ids, params, progress);
-        match (&target, result) {
-            (Target::Fresh { tmp, dest }, Ok(())) => {
-                if let Err(e) = std::fs::rename(tmp, dest) {
-                    // Nothing was published: leave no half of it behind either.
-                    let _ = std::fs::remove_dir_all(tmp);
-                    return Err(io(dest)(e));
-                }
-                if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    sync_dir(parent)?;
-                }
-            }
-            (Target::Fresh { tmp, .. }, Err(e)) => {
-                // Best effort: the half-built directory was never visible under `dir`.
+        build_atomically(dir, params.overwrite, |work, ids| {
+            build_into(docs, extras, work, ids, params, progress)
+        })
+    }
+}
+
+/// Runs `write` (given the working directory and the new generation's and segment's
+/// numbers) so that its result appears under `dir` atomically: a fresh directory renamed into
+/// place, or with `overwrite` a new generation of the index there. Opens the result.
+pub(crate) fn build_atomically(
+    dir: &Path,
+    overwrite: bool,
+    write: impl FnOnce(&Path, (u64, u64)) -> Result<()>,
+) -> Result<Index> {
+    let target = prepare_target(dir, overwrite)?;
+    let work = match &target {
+        Target::Fresh { tmp, .. } => tmp.clone(),
+        Target::NewGeneration { dir, .. } => dir.clone(),
+    };
+    let ids = match &target {
+        Target::Fresh { .. } => (1, 1),
+        Target::NewGeneration { old, .. } => (old.generation + 1, old.next_segment_id),
+    };
+    let result = write(&work, ids);
+    match (&target, result) {
+        (Target::Fresh { tmp, dest }, Ok(())) => {
+            if let Err(e) = std::fs::rename(tmp, dest) {
+                // Nothing was published: leave no half of it behind either.
                 let _ = std::fs::remove_dir_all(tmp);
-                return Err(e);
+                return Err(io(dest)(e));
             }
-            (Target::NewGeneration { dir, .. }, Ok(())) => {
-                // Old files go once no reader holds them (a later writer retries the rest).
-                collect_garbage(dir, &Manifest::load(dir)?)?;
-            }
-            (Target::NewGeneration { dir, old, .. }, Err(e)) => {
-                // The unpublished files of the failed generation go now, not at the next
-                // writer's open (a retry would trip over them).
-                let _ = collect_garbage(dir, old);
-                return Err(e);
+            if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+                sync_dir(parent)?;
             }
         }
-        Index::open(dir)
+        (Target::Fresh { tmp, .. }, Err(e)) => {
+            // Best effort: the half-built directory was never visible under `dir`.
+            let _ = std::fs::remove_dir_all(tmp);
+            return Err(e);
+        }
+        (Target::NewGeneration { dir, .. }, Ok(())) => {
+            // Old files go once no reader holds them (a later writer retries the rest).
+            collect_garbage(dir, &Manifest::load(dir)?)?;
+        }
+        (Target::NewGeneration { dir, old, .. }, Err(e)) => {
+            // The unpublished files of the failed generation go now, not at the next
+            // writer's open (a retry would trip over them).
+            let _ = collect_garbage(dir, old);
+            return Err(e);
+        }
     }
+    Index::open(dir)
 }
 
 pub(crate) fn build_into(
@@ -169,34 +182,48 @@ pub(crate) fn build_into(
     let n_tokens = docs.n_tokens() as u64;
     let train = codebook.train_info().copied();
     let msr_all = written.sum_sq_residual / n_tokens.max(1) as f64;
-    let manifest = Manifest {
+    let build = BuildInfo {
+        seed: train.map_or(params.seed, |t| t.seed),
+        kmeans_iters: train.map_or(params.kmeans_iters, |t| t.kmeans_iters as usize),
+        sample_docs: train.map_or(0, |t| t.sample_docs),
+        kmeans_points: train.map_or(0, |t| t.kmeans_points),
+        codec_tokens: train.map_or(0, |t| t.codec_tokens),
+        centroids_from_user: train.is_some_and(|t| t.centroids_from_user),
+        // The drift baseline: the codebook's held-out tokens, so that every index or shard
+        // encoded with one codebook compares its data with the same training data.
+        mean_sq_residual: train.map_or(msr_all, |t| t.mean_sq_residual),
+        // Not recorded: the same inputs and codebook give the same bytes.
+        build_seconds: None,
+    };
+    let codebook_file = FileRef { file: cb_name, bytes: cb_bytes, crc32: cb_crc };
+    let segment = written.meta(seg_id, seg_name, docs.n_docs() as u64, n_tokens);
+    let manifest = one_segment(&codebook, codebook_file, generation, segment, build);
+    manifest.publish(work)
+}
+
+/// The manifest of a fresh generation holding one segment.
+pub(crate) fn one_segment(
+    codebook: &Codebook,
+    codebook_file: FileRef,
+    generation: u64,
+    segment: crate::manifest::SegmentMeta,
+    build: BuildInfo,
+) -> Manifest {
+    Manifest {
         format: "tartan-index".into(),
         format_version: FORMAT_VERSION,
         generation,
         created_by: format!("tartan {}", env!("CARGO_PKG_VERSION")),
-        dim,
+        dim: codebook.dim(),
         nbits: codebook.nbits(),
         n_centroids: codebook.n_centroids(),
-        n_docs: docs.n_docs() as u64,
-        n_tokens,
+        n_docs: segment.n_docs,
+        n_tokens: segment.n_tokens,
         n_deleted: 0,
-        next_segment_id: seg_id + 1,
-        codebook: FileRef { file: cb_name, bytes: cb_bytes, crc32: cb_crc },
+        next_segment_id: segment.id + 1,
+        codebook: codebook_file,
         codebook_id: Some(codebook.id().to_hex()),
-        segments: vec![written.meta(seg_id, seg_name, docs.n_docs() as u64, n_tokens)],
-        build: BuildInfo {
-            seed: train.map_or(params.seed, |t| t.seed),
-            kmeans_iters: train.map_or(params.kmeans_iters, |t| t.kmeans_iters as usize),
-            sample_docs: train.map_or(0, |t| t.sample_docs),
-            kmeans_points: train.map_or(0, |t| t.kmeans_points),
-            codec_tokens: train.map_or(0, |t| t.codec_tokens),
-            centroids_from_user: train.is_some_and(|t| t.centroids_from_user),
-            // The drift baseline: the codebook's held-out tokens, so that every index or shard
-            // encoded with one codebook compares its data with the same training data.
-            mean_sq_residual: train.map_or(msr_all, |t| t.mean_sq_residual),
-            // Not recorded: the same inputs and codebook give the same bytes.
-            build_seconds: None,
-        },
-    };
-    manifest.publish(work)
+        segments: vec![segment],
+        build,
+    }
 }

@@ -82,7 +82,12 @@ impl Extras {
 
     /// Checks that every list has one entry per document of `docs`.
     pub(crate) fn check(&self, docs: &Embeddings) -> Result<()> {
-        let n = docs.n_docs();
+        self.check_ids(docs.ids())
+    }
+
+    /// [`Extras::check`] against documents named by `ids`.
+    pub(crate) fn check_ids(&self, ids: &[String]) -> Result<()> {
+        let n = ids.len();
         if let Some(t) = &self.texts {
             if t.len() != n {
                 return Err(IndexError::Param {
@@ -92,7 +97,7 @@ impl Extras {
             }
         }
         if let Some((doc, reason)) = &self.metadata_error {
-            let id = docs.ids().get(*doc).cloned().unwrap_or_default();
+            let id = ids.get(*doc).cloned().unwrap_or_default();
             return Err(IndexError::Metadata { doc: *doc, id, reason: reason.clone() });
         }
         if self.metadata.is_some() && self.n_metadata_values != n {

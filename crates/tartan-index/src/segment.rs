@@ -20,6 +20,7 @@ use crate::filter::Filter;
 use crate::manifest::SegmentMeta;
 use layout::*;
 pub(crate) use layout::{Codes, COMPONENTS};
+pub(crate) use spill::CodeSpill;
 pub(crate) use write::{write_segment, SegmentDocs, Written};
 
 /// An open segment.
