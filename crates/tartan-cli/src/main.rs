@@ -21,6 +21,7 @@ mod commands;
 mod demo;
 mod encode;
 mod explain;
+mod import;
 mod inspect;
 mod live;
 mod plot;
@@ -101,6 +102,9 @@ enum Command {
     /// Explain a document's score for a query, token by token: each query token's winning
     /// document token, its similarity and share, and the exact score beside the compressed one.
     Explain(explain::ExplainArgs),
+    /// Import another engine's index without re-encoding the corpus.
+    #[command(subcommand)]
+    Import(import::ImportCommand),
 }
 
 /// `tartan index`.
@@ -495,6 +499,7 @@ fn main() -> ExitCode {
         Command::Encode(a) => encode::run(&a),
         Command::Serve(a) => serve::run(&a),
         Command::Explain(a) => explain::run(&a),
+        Command::Import(c) => import::run(&c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

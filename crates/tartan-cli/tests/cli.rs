@@ -316,3 +316,22 @@ fn closed_stdout_ends_quietly() {
     assert!(out.status.success(), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn import_next_plaid_then_search() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tartan/tests/fixtures/next-plaid-2bit/index");
+    let tmp = tempfile::tempdir().unwrap();
+    let idx = tmp.path().join("imported");
+    let i = idx.to_str().unwrap();
+    let out = ok(&["import", "next-plaid", src.to_str().unwrap(), i]);
+    assert!(out.contains("imported 120 documents (1464 tokens, 1 chunks)"), "{out}");
+    let err = fails(&["import", "next-plaid", src.to_str().unwrap(), i]);
+    assert!(err.contains("exists"), "{err}");
+    ok(&["import", "next-plaid", src.to_str().unwrap(), i, "--overwrite"]);
+    ok(&["verify", i]);
+    let info = ok(&["inspect", i]);
+    assert!(info.contains("120"), "{info}");
+    let err = fails(&["import", "next-plaid", tmp.path().to_str().unwrap(), "x"]);
+    assert!(err.contains("metadata.json"), "{err}");
+}

@@ -85,6 +85,14 @@ pub enum Error {
         /// Whether the error is that it exists.
         exists: bool,
     },
+    /// Another engine's index cannot be imported.
+    #[error("{}: {reason}", path.display())]
+    Import {
+        /// The file at fault.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A hit to rerank has no text: its index stores none and no corpus holds its id.
     #[error("document {id:?} has no text to rerank: its index was built from embeddings, so give the corpus (a BEIR directory or corpus .jsonl) that holds it")]
     MissingText {

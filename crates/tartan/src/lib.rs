@@ -19,6 +19,7 @@
 //!   again, query and passage together, and reorders them.
 //! * **Explain** ([`explain`]): a document's score token by token, and what quantisation
 //!   cost it.
+//! * **Import** ([`import`]): a next-plaid index as a tartan index, without re-encoding.
 //! * **Measurement** ([`Latency`]): percentiles computed one way everywhere.
 //!
 //! ```
@@ -54,6 +55,7 @@
 mod collection;
 mod error;
 pub mod explain;
+pub mod import;
 mod ingest;
 mod measure;
 pub mod named;
