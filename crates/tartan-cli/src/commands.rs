@@ -69,6 +69,9 @@ fn codebook_params(a: &IndexArgs) -> IndexParams {
     if let Some(n) = a.probes {
         p = p.probes(n);
     }
+    if a.normalize_decoded {
+        p = p.normalize_decoded(true);
+    }
     if let Some(k) = a.centroids {
         p = p.n_centroids(k);
     }

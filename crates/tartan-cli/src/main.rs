@@ -149,6 +149,9 @@ pub struct IndexArgs {
     /// 8): fewer is faster and finds the nearest centroid less often.
     #[arg(long, conflicts_with = "exact_assign")]
     pub probes: Option<usize>,
+    /// L2-normalise decoded tokens (a codebook flag; no extra bytes per token).
+    #[arg(long)]
+    pub normalize_decoded: bool,
     /// Replace an existing index in INDEX (publishes a new generation atomically).
     #[arg(long)]
     pub overwrite: bool,

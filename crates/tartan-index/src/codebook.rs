@@ -193,6 +193,7 @@ impl Codebook {
         mut centroids: Vec<f32>,
         codec: ResidualCodec,
         train: Option<TrainInfo>,
+        normalized: bool,
     ) -> Result<Self> {
         let dim = codec.dim();
         if centroids.is_empty() || !centroids.len().is_multiple_of(dim) {
@@ -202,12 +203,12 @@ impl Codebook {
             });
         }
         round_to_stored(&mut centroids)?;
-        let id = content_id(Stored::F16, &centroids, &codec, false);
+        let id = content_id(Stored::F16, &centroids, &codec, normalized);
         let n_centroids = centroids.len() / dim;
         Ok(Self {
             centroids,
             stored: Stored::F16,
-            normalized: false,
+            normalized,
             codec,
             n_centroids,
             id,
@@ -460,7 +461,7 @@ mod tests {
         let resid: Vec<f32> = (0..64).map(|i| (i as f32 - 32.0) / 100.0).collect();
         let codec = ResidualCodec::train(CodecParams::new(2), &resid, 4).unwrap();
         let cents = vec![0.5, 0.5, 0.5, 0.5, 1.0, 0.0, 0.0, 0.0, 0.1, 0.2, 0.3, 0.4];
-        Codebook::from_parts(cents, codec, None).unwrap()
+        Codebook::from_parts(cents, codec, None, false).unwrap()
     }
 
     #[test]
@@ -488,7 +489,7 @@ mod tests {
         let cb = codebook();
         let mut c2 = cb.centroids().to_vec();
         c2[5] = 0.25;
-        let moved = Codebook::from_parts(c2, cb.codec().clone(), None).unwrap();
+        let moved = Codebook::from_parts(c2, cb.codec().clone(), None, false).unwrap();
         assert_ne!(moved.id(), cb.id());
         let hex = cb.id().to_hex();
         assert_eq!(CodebookId::from_hex(&hex), Some(cb.id()));

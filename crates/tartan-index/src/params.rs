@@ -20,6 +20,7 @@ use crate::filter::Filter;
 /// | `assignment` | grouped from 4,096 centroids ([`Assignment::auto`](crate::Assignment::auto)) | nearest-centroid search in k-means and encoding |
 /// | `kmeans_algorithm` | blocked | tartan's blocked k-means, or linfa-clustering's (small corpora) |
 /// | `memory` | 2 GiB ([`DEFAULT_MEMORY`](crate::DEFAULT_MEMORY)) | build memory beside the codebook: caps the k-means sample, sizes encoding batches and inverted-file passes |
+/// | `normalize_decoded` | false | L2-normalise every decoded token (a codebook flag, no extra bytes: the norm is computed from the centroid and residual when decoding) |
 /// | `overwrite` | false | replace an existing index in the target directory |
 /// | `centroids` | none (train) | given centroids instead of k-means (the codec is still trained) |
 /// | `codebook` | none (train) | a whole codebook to encode with: no k-means, no codec training |
@@ -38,6 +39,7 @@ pub struct IndexParams {
     pub(crate) assignment: Option<tartan_kmeans::Assignment>,
     pub(crate) probes: Option<usize>,
     pub(crate) memory: u64,
+    pub(crate) normalize_decoded: Option<bool>,
 }
 
 impl Default for IndexParams {
@@ -63,6 +65,7 @@ impl IndexParams {
             assignment: None,
             probes: None,
             memory: crate::budget::DEFAULT_MEMORY,
+            normalize_decoded: None,
         }
     }
     /// Residual bits per dimension.
@@ -113,6 +116,14 @@ impl IndexParams {
     /// both). Ignored with an explicit [`IndexParams::assignment`] or an exact search.
     pub fn probes(mut self, probes: usize) -> Self {
         self.probes = Some(probes);
+        self
+    }
+    /// Whether a trained codebook L2-normalises decoded tokens, as the original (unit) vectors
+    /// are: search then scores `q · (c + r) / ‖c + r‖` instead of `q · (c + r)`. Stored as a
+    /// codebook flag; costs no bytes per token. With a given [`IndexParams::codebook`] it must
+    /// match that codebook's.
+    pub fn normalize_decoded(mut self, on: bool) -> Self {
+        self.normalize_decoded = Some(on);
         self
     }
     /// The nearest-centroid search for `k` centroids and `n` points: the one set, or the
@@ -166,6 +177,14 @@ impl IndexParams {
         let bad = |name, reason: &str| Err(IndexError::Param { name, reason: reason.into() });
         if !matches!(self.nbits, 1 | 2 | 4 | 8) {
             return bad("nbits", "must be 1, 2, 4 or 8");
+        }
+        if let (Some(cb), Some(n)) = (&self.codebook, self.normalize_decoded) {
+            if cb.normalizes_decoded() != n {
+                return bad(
+                    "normalize_decoded",
+                    "differs from the given codebook's (a codebook decodes one way)",
+                );
+            }
         }
         if self.n_centroids == Some(0) {
             return bad("n_centroids", "must be at least 1");

@@ -9,4 +9,5 @@ mod e2e;
 mod errors;
 mod filters;
 mod live;
+mod normalized;
 mod shards;
