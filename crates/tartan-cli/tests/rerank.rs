@@ -47,6 +47,18 @@ fn check(hits: &[Value], query: &str, depth: usize, ce: &CrossEncoder) {
     }
 }
 
+/// The five-document BEIR directory under `root` and an index of it built with `model`
+/// (texts stored).
+fn text_index(root: &std::path::Path, model: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let beir = root.join("beir");
+    write_beir(&beir);
+    let idx = root.join("idx");
+    let corpus = beir.join("corpus.jsonl");
+    let args = ["index", corpus.to_str().unwrap(), idx.to_str().unwrap(), "--model", model];
+    ok(&[&args[..], &["--centroids", "8"]].concat());
+    (beir, idx)
+}
+
 #[test]
 fn rerank_from_the_command_line_and_the_server() {
     let (Some(minilm), Some(tiny)) =
@@ -57,12 +69,8 @@ fn rerank_from_the_command_line_and_the_server() {
     let (m, ce_dir) = (minilm.to_str().unwrap(), tiny.to_str().unwrap());
     let ce = CrossEncoder::load(&tiny, &CrossEncoderParams::new()).unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let beir = tmp.path().join("beir");
-    write_beir(&beir);
-    let b = beir.to_str().unwrap();
-    let idx = tmp.path().join("idx");
-    let i = idx.to_str().unwrap();
-    ok(&["index", &format!("{b}/corpus.jsonl"), i, "--model", m, "--centroids", "8"]);
+    let (beir, idx) = text_index(tmp.path(), m);
+    let (b, i) = (beir.to_str().unwrap(), idx.to_str().unwrap());
 
     // One text query as JSON: five hits, the first three reranked.
     let query = "How long do cats sleep?";
@@ -184,12 +192,8 @@ fn explain_names_tokens_and_the_exact_side() {
     let Some(minilm) = shared_model("all-MiniLM-L6-v2") else { return };
     let m = minilm.to_str().unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let beir = tmp.path().join("beir");
-    write_beir(&beir);
-    let b = beir.to_str().unwrap();
-    let idx = tmp.path().join("idx");
-    let i = idx.to_str().unwrap();
-    ok(&["index", &format!("{b}/corpus.jsonl"), i, "--model", m, "--centroids", "8"]);
+    let (beir, idx) = text_index(tmp.path(), m);
+    let (b, i) = (beir.to_str().unwrap(), idx.to_str().unwrap());
 
     // A text query: tokens named, the stored text encoded again for the exact side.
     let query = "How long do cats sleep?";

@@ -187,6 +187,17 @@ fn content_id(
     CodebookId(h.finalize().into())
 }
 
+/// Centroids must be whole, non-empty rows.
+fn check_rows(centroids: &[f32], dim: usize) -> Result<()> {
+    if centroids.is_empty() || !centroids.len().is_multiple_of(dim) {
+        return Err(IndexError::Param {
+            name: "centroids",
+            reason: format!("{} values are not whole {dim}-dimensional rows", centroids.len()),
+        });
+    }
+    Ok(())
+}
+
 impl Codebook {
     /// A codebook from centroids (`K × dim`, row-major; rounded to float16 here) and a codec.
     pub(crate) fn from_parts(
@@ -195,57 +206,35 @@ impl Codebook {
         train: Option<TrainInfo>,
         normalized: bool,
     ) -> Result<Self> {
-        let dim = codec.dim();
-        if centroids.is_empty() || !centroids.len().is_multiple_of(dim) {
-            return Err(IndexError::Param {
-                name: "centroids",
-                reason: format!("{} values are not whole {dim}-dimensional rows", centroids.len()),
-            });
-        }
+        check_rows(&centroids, codec.dim())?;
         round_to_stored(&mut centroids)?;
-        let id = content_id(Stored::F16, &centroids, &codec, normalized);
-        let n_centroids = centroids.len() / dim;
-        Ok(Self {
-            centroids,
-            stored: Stored::F16,
-            normalized,
-            codec,
-            n_centroids,
-            id,
-            train,
-            source: None,
-        })
+        Ok(Self::assemble(centroids, Stored::F16, codec, train, normalized))
     }
 
     /// A codebook that decodes exactly as another engine's: centroids (`K × dim`) kept in
     /// float32, and with `normalized` every decoded token L2-normalised (next-plaid's and
     /// fast-plaid's decoding). For importing indexes without re-encoding them.
     pub fn imported(centroids: Vec<f32>, codec: ResidualCodec, normalized: bool) -> Result<Self> {
-        let dim = codec.dim();
-        if centroids.is_empty() || !centroids.len().is_multiple_of(dim) {
-            return Err(IndexError::Param {
-                name: "centroids",
-                reason: format!("{} values are not whole {dim}-dimensional rows", centroids.len()),
-            });
-        }
+        check_rows(&centroids, codec.dim())?;
         if let Some(i) = centroids.iter().position(|v| !v.is_finite()) {
             return Err(IndexError::Param {
                 name: "centroids",
                 reason: format!("value {i} ({}) is not finite", centroids[i]),
             });
         }
-        let id = content_id(Stored::F32, &centroids, &codec, normalized);
-        let n_centroids = centroids.len() / dim;
-        Ok(Self {
-            centroids,
-            stored: Stored::F32,
-            normalized,
-            codec,
-            n_centroids,
-            id,
-            train: None,
-            source: None,
-        })
+        Ok(Self::assemble(centroids, Stored::F32, codec, None, normalized))
+    }
+
+    fn assemble(
+        centroids: Vec<f32>,
+        stored: Stored,
+        codec: ResidualCodec,
+        train: Option<TrainInfo>,
+        normalized: bool,
+    ) -> Self {
+        let id = content_id(stored, &centroids, &codec, normalized);
+        let n_centroids = centroids.len() / codec.dim();
+        Self { centroids, stored, normalized, codec, n_centroids, id, train, source: None }
     }
 
     /// Whether decoded tokens are L2-normalised (codebooks made by [`Codebook::imported`]).

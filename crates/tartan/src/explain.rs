@@ -74,18 +74,7 @@ fn best_matches(query: ArrayView2<'_, f32>, doc: ArrayView2<'_, f32>) -> Vec<(us
 }
 
 fn check_matrix(m: ArrayView2<'_, f32>, dim: usize, what: &str) -> Result<()> {
-    let bad =
-        |reason: String| Error::Param { name: "explain", reason: format!("{what}: {reason}") };
-    if m.ncols() != dim {
-        return Err(bad(format!("dimension {}, the index holds {dim}", m.ncols())));
-    }
-    if m.nrows() == 0 {
-        return Err(bad("no tokens".into()));
-    }
-    if m.iter().any(|v| !v.is_finite()) {
-        return Err(bad("a value is not finite".into()));
-    }
-    Ok(())
+    crate::rank::check_matrix(m, dim, "explain", what)
 }
 
 /// The local shard and position holding document `id`.

@@ -17,19 +17,7 @@ pub fn maxsim_rank(
 ) -> Result<Vec<(usize, f32)>> {
     let dim = query.ncols();
     let check = |m: &ArrayView2<'_, f32>, what: String| -> Result<Vec<f32>> {
-        let bad = |reason: String| Error::Param {
-            name: "documents",
-            reason: format!("{what}: {reason}"),
-        };
-        if m.ncols() != dim {
-            return Err(bad(format!("dimension {}, the query's is {dim}", m.ncols())));
-        }
-        if m.nrows() == 0 {
-            return Err(bad("no tokens".into()));
-        }
-        if m.iter().any(|v| !v.is_finite()) {
-            return Err(bad("a value is not finite".into()));
-        }
+        check_matrix(*m, dim, "documents", &what)?;
         Ok(m.iter().copied().collect())
     };
     let q = check(&query, "the query".into())?;
@@ -41,6 +29,27 @@ pub fn maxsim_rank(
     }
     out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     Ok(out)
+}
+
+/// A token matrix must have `dim` columns, at least one row and only finite values;
+/// [`Error::Param`] named `name`, its reason starting with `what`.
+pub(crate) fn check_matrix(
+    m: ArrayView2<'_, f32>,
+    dim: usize,
+    name: &'static str,
+    what: &str,
+) -> Result<()> {
+    let bad = |reason: String| Error::Param { name, reason: format!("{what}: {reason}") };
+    if m.ncols() != dim {
+        return Err(bad(format!("dimension {}, expected {dim}", m.ncols())));
+    }
+    if m.nrows() == 0 {
+        return Err(bad("no tokens".into()));
+    }
+    if m.iter().any(|v| !v.is_finite()) {
+        return Err(bad("a value is not finite".into()));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
