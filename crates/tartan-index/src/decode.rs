@@ -49,25 +49,14 @@ impl Index {
         best.resize(nq, f32::NEG_INFINITY);
         tile.resize(TILE * dim, 0.0);
         prod.resize(TILE * nq, 0.0);
-        if self.codebook.normalizes_decoded() {
-            // A token's norm needs its centroid: decode whole tokens, normalise, multiply.
-            let centroids = self.centroids();
-            for (ti, chunk) in codes.chunks(TILE).enumerate() {
-                for (j, &c) in chunk.iter().enumerate() {
-                    let t = ti * TILE + j;
-                    let row = &mut tile[j * dim..(j + 1) * dim];
-                    let c = c as usize;
-                    codec.decode(&resid[t * bpt..][..bpt], &centroids[c * dim..][..dim], row);
-                    normalize(row);
-                }
-                let n = chunk.len();
-                tartan_kernels::skinny_matmul(&tile[..n * dim], qb, &mut prod[..n * nq]);
-                for row in prod[..n * nq].chunks_exact(nq) {
-                    tartan_kernels::max_assign(best, row);
-                }
-            }
-            return Ok(best.iter().sum());
-        }
+        // A normalising codebook scales each token's products by its inverse norm, computed
+        // once per segment (the norm needs the centroid, which this loop avoids reading).
+        let inv = if self.codebook.normalizes_decoded() {
+            let start = seg.doc_offsets()[d] as usize;
+            Some(&self.inv_norms(si)?[start..start + codes.len()])
+        } else {
+            None
+        };
         for (ti, chunk) in codes.chunks(TILE).enumerate() {
             for j in 0..chunk.len() {
                 let t = ti * TILE + j;
@@ -78,9 +67,13 @@ impl Index {
             }
             let n = chunk.len();
             tartan_kernels::skinny_matmul(&tile[..n * dim], qb, &mut prod[..n * nq]);
-            for (row, &c) in prod[..n * nq].chunks_exact_mut(nq).zip(chunk) {
+            for (j, (row, &c)) in prod[..n * nq].chunks_exact_mut(nq).zip(chunk).enumerate() {
                 for (p, s) in row.iter_mut().zip(&cs[c as usize * nq..][..nq]) {
                     *p += s;
+                }
+                if let Some(inv) = inv {
+                    let f = inv[ti * TILE + j];
+                    row.iter_mut().for_each(|p| *p *= f);
                 }
                 tartan_kernels::max_assign(best, row);
             }
@@ -88,8 +81,37 @@ impl Index {
         Ok(best.iter().sum())
     }
 
+    /// Each token's inverse decoded norm in segment `si` (tokens in segment order), computed
+    /// on first use: `1 / max(‖c + r‖, 1e-12)`, the factor [`normalize`] divides by.
+    fn inv_norms(&self, si: usize) -> Result<&[f32]> {
+        let seg = &self.segments[si];
+        if let Some(v) = seg.inv_norms.get() {
+            return Ok(v);
+        }
+        let dim = self.dim();
+        let mut out = Vec::with_capacity(seg.doc_offsets().last().copied().unwrap_or(0) as usize);
+        let mut buf = Vec::new();
+        for d in 0..seg.n_docs {
+            self.decompress_raw(si, d, &mut buf)?;
+            for row in buf.chunks_exact(dim) {
+                out.push(1.0 / row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12));
+            }
+        }
+        // Two threads may both compute it; they compute the same values.
+        Ok(seg.inv_norms.get_or_init(|| out))
+    }
+
     /// Decompresses document `d` of segment `si` into `out` (`n_tokens × dim`).
     pub(crate) fn decompress_into(&self, si: usize, d: usize, out: &mut Vec<f32>) -> Result<()> {
+        self.decompress_raw(si, d, out)?;
+        if self.codebook.normalizes_decoded() {
+            out.chunks_exact_mut(self.dim()).for_each(normalize);
+        }
+        Ok(())
+    }
+
+    /// `c + r` of every token of document `d` of segment `si`, before any normalisation.
+    fn decompress_raw(&self, si: usize, d: usize, out: &mut Vec<f32>) -> Result<()> {
         out.clear();
         self.append_decompressed(si, d, out)
     }
@@ -123,9 +145,6 @@ impl Index {
         });
         if bad {
             return Err(self.corrupt_codes(si));
-        }
-        if self.codebook.normalizes_decoded() {
-            out.chunks_exact_mut(dim).for_each(normalize);
         }
         Ok(())
     }

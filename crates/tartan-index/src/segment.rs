@@ -42,6 +42,9 @@ pub(crate) struct Segment {
     metadata: Option<(Range<usize>, Range<usize>)>,
     /// Metadata parsed on first use by a filter.
     parsed: OnceLock<Vec<serde_json::Map<String, serde_json::Value>>>,
+    /// With a normalising codebook: each token's inverse decoded norm, computed on first use
+    /// by exact scoring (4 bytes per token in memory, nothing on disk).
+    pub(crate) inv_norms: OnceLock<Vec<f32>>,
     /// The generation's deletion bitmap file and its contents.
     pub(crate) deleted: Option<(Container, Bitmap)>,
 }
@@ -154,6 +157,7 @@ impl Segment {
             texts,
             metadata,
             parsed: OnceLock::new(),
+            inv_norms: OnceLock::new(),
             deleted,
         })
     }
