@@ -117,8 +117,13 @@ fn codebook_params(
     sample_docs: Option<usize>,
     seed: u64,
     memory: Option<Memory>,
+    normalize_decoded: bool,
 ) -> PyResult<IndexParams> {
     let mut p = IndexParams::new().nbits(nbits).kmeans_iters(kmeans_iters).seed(seed);
+    // Only a request to normalise is passed on: otherwise a given codebook decides.
+    if normalize_decoded {
+        p = p.normalize_decoded(true);
+    }
     if let Some(k) = n_centroids {
         p = p.n_centroids(k);
     }
@@ -137,9 +142,10 @@ fn codebook_params(
 /// `lengths`, a list of `[n_i, dim]` arrays, or the path of an embeddings directory (with
 /// `part=(i, n)`, only its part i of n, as `tartan index --part i/n`). With `codebook` (a
 /// Codebook or a path) no codebook is trained and the codebook settings do not apply.
-/// `memory` (bytes, or a size such as `"4GiB"`) is the build's memory budget.
+/// `memory` (bytes, or a size such as `"4GiB"`) is the build's memory budget;
+/// `normalize_decoded=True` trains a codebook that L2-normalises decoded tokens.
 #[pyfunction]
-#[pyo3(signature = (path, docs, lengths=None, ids=None, *, nbits=2, n_centroids=None, kmeans_iters=4, sample_docs=None, seed=0, memory=None, codebook=None, texts=None, metadata=None, normalize=false, part=None, overwrite=false, threads=None))]
+#[pyo3(signature = (path, docs, lengths=None, ids=None, *, nbits=2, n_centroids=None, kmeans_iters=4, sample_docs=None, seed=0, memory=None, codebook=None, texts=None, metadata=None, normalize=false, normalize_decoded=false, part=None, overwrite=false, threads=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn build(
     py: Python<'_>,
@@ -157,14 +163,23 @@ pub(crate) fn build(
     texts: Option<Vec<String>>,
     metadata: Option<&Bound<'_, PyAny>>,
     normalize: bool,
+    normalize_decoded: bool,
     part: Option<(usize, usize)>,
     overwrite: bool,
     threads: Option<usize>,
 ) -> PyResult<Index> {
     let (emb, extras) =
         DocArgs { docs, lengths, ids, texts, metadata, normalize, part }.load(py)?;
-    let mut p = codebook_params(nbits, n_centroids, kmeans_iters, sample_docs, seed, memory)?
-        .overwrite(overwrite);
+    let mut p = codebook_params(
+        nbits,
+        n_centroids,
+        kmeans_iters,
+        sample_docs,
+        seed,
+        memory,
+        normalize_decoded,
+    )?
+    .overwrite(overwrite);
     if let Some(cb) = codebook_arg(py, codebook)? {
         p = p.codebook(cb);
     }
@@ -177,7 +192,7 @@ pub(crate) fn build(
 
 /// Trains a codebook on `docs` (a sample of the corpus), saved to `path` when given.
 #[pyfunction]
-#[pyo3(signature = (docs, lengths=None, ids=None, *, path=None, nbits=2, n_centroids=None, kmeans_iters=4, sample_docs=None, seed=0, memory=None, normalize=false, part=None, overwrite=false, threads=None))]
+#[pyo3(signature = (docs, lengths=None, ids=None, *, path=None, nbits=2, n_centroids=None, kmeans_iters=4, sample_docs=None, seed=0, memory=None, normalize=false, normalize_decoded=false, part=None, overwrite=false, threads=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn train_codebook(
     py: Python<'_>,
@@ -192,13 +207,22 @@ pub(crate) fn train_codebook(
     seed: u64,
     memory: Option<Memory>,
     normalize: bool,
+    normalize_decoded: bool,
     part: Option<(usize, usize)>,
     overwrite: bool,
     threads: Option<usize>,
 ) -> PyResult<Codebook> {
     let args = DocArgs { docs, lengths, ids, texts: None, metadata: None, normalize, part };
     let (emb, _) = args.load(py)?;
-    let p = codebook_params(nbits, n_centroids, kmeans_iters, sample_docs, seed, memory)?;
+    let p = codebook_params(
+        nbits,
+        n_centroids,
+        kmeans_iters,
+        sample_docs,
+        seed,
+        memory,
+        normalize_decoded,
+    )?;
     let cb = py
         .detach(|| with_threads(threads, || RsCodebook::train(&emb, &p, &NoProgress)))?
         .py_err()?;

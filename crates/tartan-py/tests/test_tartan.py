@@ -357,3 +357,18 @@ def test_explain_matches_brute_force(tmp_path, corpus):
         index.explain(q, "no-such-doc")
     with pytest.raises(tartan.InvalidInputError, match="encoder="):
         index.explain("a text query", ids[0])
+
+
+def test_normalize_decoded_builds_decode_unit_tokens(tmp_path, corpus):
+    ids, docs, flat, lens = corpus
+    index = tartan.build(tmp_path / "n", flat, lens, ids, n_centroids=16, normalize_decoded=True)
+    plain = tartan.build(tmp_path / "p", flat, lens, ids, n_centroids=16)
+    assert index.codebook.id != plain.codebook.id
+    q = docs[3][:5]
+    e = index.explain(q, ids[3])
+    # Scores are MaxSim over unit decoded tokens: each similarity is at most 1.
+    assert all(t["similarity"] <= 1.0 + 1e-5 for t in e["tokens"])
+    # A codebook trained with the flag keeps it when shards are built with it.
+    cb = tartan.train_codebook(flat, lens, ids, n_centroids=16, normalize_decoded=True)
+    shard = tartan.build(tmp_path / "s", flat, lens, ids, codebook=cb)
+    assert shard.codebook.id == cb.id
