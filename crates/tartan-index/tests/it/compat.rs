@@ -117,6 +117,22 @@ fn old_indexes_get_a_stable_codebook_id() {
     assert_ne!(id(2), id(3));
 }
 
+/// A version 1 or 2 codebook (float32 centroids) saved again keeps its centroids, its id and
+/// a verifiable file.
+#[test]
+fn old_float32_codebooks_save_as_they_are() {
+    for v in [1, 2] {
+        let dir = fixture_dir(v).join("index");
+        let index = Index::open(&dir).unwrap();
+        let cb = index.codebook();
+        let tmp = tempfile::tempdir().unwrap();
+        cb.save(tmp.path(), false).unwrap();
+        let back = tartan_index::Codebook::open(tmp.path()).unwrap();
+        assert_eq!((back.id(), back.centroids()), (cb.id(), cb.centroids()));
+        back.verify().unwrap();
+    }
+}
+
 /// An index a writer touched after the format changed: a version 2 or 3 index with a segment
 /// added by the current writer holds both forms side by side, and reads as both would.
 #[test]
