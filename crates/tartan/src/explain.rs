@@ -77,15 +77,19 @@ fn check_matrix(m: ArrayView2<'_, f32>, dim: usize, what: &str) -> Result<()> {
     crate::rank::check_matrix(m, dim, "explain", what)
 }
 
-/// The local shard and position holding document `id`.
+/// The local shard and position holding the live document `id`.
 ///
 /// # Errors
 /// [`Error::Param`] naming the id if no local shard holds it.
 pub(crate) fn locate(searcher: &Searcher, id: &str) -> Result<(usize, u64)> {
     for (si, shard) in searcher.shards().iter().enumerate() {
         let Some(index) = shard.index() else { continue };
-        if let Some(pos) = index.ids()?.iter().position(|d| *d == id) {
-            return Ok((si, pos as u64));
+        // Positions count deleted documents too: walk the live ones by position, never by
+        // their rank among the live (an id may also live again after its deletion).
+        for doc in index.matching(None)? {
+            if index.id(doc).transpose()? == Some(id) {
+                return Ok((si, doc));
+            }
         }
     }
     let remote = searcher.shards().iter().any(|s| s.index().is_none());
@@ -105,9 +109,18 @@ impl Explanation {
     /// [`Error::Param`] for a bad query or an id no local shard holds (remote shards cannot
     /// decompress for us).
     pub fn of(searcher: &Searcher, query: ArrayView2<'_, f32>, id: &str) -> Result<Self> {
+        Self::at(searcher, query, id, locate(searcher, id)?)
+    }
+
+    /// [`Explanation::of`] the document [`locate`] found at `(shard, pos)`.
+    pub(crate) fn at(
+        searcher: &Searcher,
+        query: ArrayView2<'_, f32>,
+        id: &str,
+        (shard, pos): (usize, u64),
+    ) -> Result<Self> {
         let dim = searcher.dim();
         check_matrix(query, dim, "the query")?;
-        let (shard, pos) = locate(searcher, id)?;
         let shard = &searcher.shards()[shard];
         let index = shard.index().expect("located in a local shard");
         let v = index.decompress(pos).expect("a listed document")?;

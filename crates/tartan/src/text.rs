@@ -157,9 +157,9 @@ pub fn explain_text(
         });
     }
     let q = encode_query(enc, text)?;
-    let mut e = crate::explain::Explanation::of(searcher, q.view(), id)?;
-    let q_tokens = enc.token_texts(&[text], true)?.remove(0);
     let (shard, pos) = crate::explain::locate(searcher, id)?;
+    let mut e = crate::explain::Explanation::at(searcher, q.view(), id, (shard, pos))?;
+    let q_tokens = enc.token_texts(&[text], true)?.remove(0);
     let index = searcher.shards()[shard].index().expect("a local shard");
     let stored = index.text(pos).transpose()?;
     let Some(doc_text) = stored else {

@@ -76,3 +76,33 @@ fn explanations_match_brute_force() {
         assert!(e.notes[0].contains("do not refer to the same tokens"), "{:?}", e.notes);
     }
 }
+
+/// Positions count deleted documents: with a deleted document before it, a document is still
+/// explained from its own vectors (its score is the one search gives it), and a deleted id is
+/// unknown.
+#[test]
+fn explanations_skip_deleted_documents() {
+    let dim = 32;
+    let c = tartan_synth::SynthParams::new(200).dim(dim).n_queries(3).seed(4).generate();
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("idx");
+    Index::build(&c.docs, &path, &IndexParams::new().nbits(2), &NoProgress).unwrap();
+    let gone: Vec<&str> = c.docs.ids()[..5].iter().map(String::as_str).collect();
+    let mut w = tartan::IndexWriter::open(&path).unwrap();
+    w.delete(&gone).unwrap();
+    w.commit().unwrap();
+    drop(w);
+    let searcher = Searcher::open(&path).unwrap();
+    for qi in 0..c.queries.n_docs() {
+        let qv = c.queries.doc(qi);
+        let q = ArrayView2::from_shape((qv.len() / dim, dim), &qv).unwrap();
+        for hit in searcher.search(q, &SearchParams::new(3)).unwrap().hits {
+            let e = Explanation::of(&searcher, q, &hit.id).unwrap();
+            assert!((e.score - hit.score).abs() <= 1e-4 * hit.score.abs().max(1.0), "{e:?}");
+            let pos = c.docs.ids().iter().position(|d| *d == hit.id).unwrap();
+            assert_eq!(e.doc_tokens, c.docs.doc_len(pos));
+        }
+        let err = Explanation::of(&searcher, q, gone[0]).unwrap_err().to_string();
+        assert!(err.contains(gone[0]), "{err}");
+    }
+}
