@@ -35,15 +35,16 @@ fn bad(path: &Path, reason: impl Into<String>) -> Error {
     Error::Import { path: path.to_path_buf(), reason: reason.into() }
 }
 
-/// A `.npy` file read whole: its shape and data bytes, checked to be of `dtype`.
-fn npy(path: &Path, dtype: &[DType]) -> Result<(Vec<usize>, Vec<u8>)> {
-    let bytes =
+/// A `.npy` file read whole: its shape, element type (one of `dtype`) and data bytes.
+fn npy(path: &Path, dtype: &[DType]) -> Result<(Vec<usize>, DType, Vec<u8>)> {
+    let mut bytes =
         std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
     let h = parse_npy_header(path, &bytes)?;
     if !dtype.contains(&h.dtype) {
         return Err(bad(path, format!("dtype {:?}, expected one of {dtype:?}", h.dtype)));
     }
-    Ok((h.shape, bytes[h.data_offset..].to_vec()))
+    bytes.drain(..h.data_offset);
+    Ok((h.shape, h.dtype, bytes))
 }
 
 fn f32s(data: &[u8]) -> Vec<f32> {
@@ -58,7 +59,7 @@ fn json(path: &Path) -> Result<Value> {
 
 /// A 1-D float32 array of exactly `n` values.
 fn vector(path: &Path, n: usize) -> Result<Vec<f32>> {
-    let (shape, data) = npy(path, &[DType::F32])?;
+    let (shape, _, data) = npy(path, &[DType::F32])?;
     if shape.iter().product::<usize>() != n || shape.len() != 1 {
         return Err(bad(path, format!("shape {shape:?}, expected [{n}]")));
     }
@@ -140,7 +141,7 @@ pub fn import_next_plaid(
         n => return Err(bad(&mpath, format!("nbits {n} (tartan stores 1, 2, 4 or 8)"))),
     };
     let cpath = src.join("centroids.npy");
-    let (shape, data) = npy(&cpath, &[DType::F32])?;
+    let (shape, _, data) = npy(&cpath, &[DType::F32])?;
     let [k, dim] = shape[..] else {
         return Err(bad(&cpath, format!("shape {shape:?}, expected [K, dim]")));
     };
@@ -205,11 +206,11 @@ pub fn import_next_plaid(
 /// A chunk's codes (checked below `k`) and packed residuals (checked against the lengths).
 fn read_chunk(ch: &Chunk, k: usize, packed: usize) -> Result<(Vec<u32>, Vec<u8>)> {
     let n: u64 = ch.lens.iter().sum();
-    let (shape, data) = npy(&ch.codes, &[DType::I64, DType::I32])?;
+    let (shape, dtype, data) = npy(&ch.codes, &[DType::I64, DType::I32])?;
     if shape != [n as usize] {
         return Err(bad(&ch.codes, format!("shape {shape:?}, the lengths add up to {n}")));
     }
-    let wide = data.len() / n.max(1) as usize == 8;
+    let wide = dtype == DType::I64;
     let mut codes = Vec::with_capacity(n as usize);
     for (t, b) in data.chunks_exact(if wide { 8 } else { 4 }).enumerate() {
         let c = if wide {
@@ -222,7 +223,7 @@ fn read_chunk(ch: &Chunk, k: usize, packed: usize) -> Result<(Vec<u32>, Vec<u8>)
         }
         codes.push(c as u32);
     }
-    let (shape, resid) = npy(&ch.residuals, &[DType::U8])?;
+    let (shape, _, resid) = npy(&ch.residuals, &[DType::U8])?;
     if shape != [n as usize, packed] {
         return Err(bad(&ch.residuals, format!("shape {shape:?}, expected [{n}, {packed}]")));
     }
