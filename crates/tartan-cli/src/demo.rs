@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use ndarray::ArrayView2;
 use tartan::{Index, IndexParams, Latency, NoProgress, SearchParams};
 
@@ -90,12 +90,60 @@ pub fn synth(a: &crate::SynthArgs) -> Result<()> {
     let t = std::time::Instant::now();
     let precision =
         if a.f32 { tartan_embeddings::Precision::F32 } else { tartan_embeddings::Precision::F16 };
-    let stats = tartan_synth::SynthParams::new(a.docs)
-        .dim(a.dim)
-        .n_queries(a.queries)
-        .mean_doc_len(a.mean_doc_len)
-        .seed(a.seed)
-        .write(&a.out, precision)?;
+    let stats = match &a.like {
+        None => tartan_synth::SynthParams::new(a.docs)
+            .dim(a.dim)
+            .n_queries(a.queries)
+            .mean_doc_len(a.mean_doc_len)
+            .seed(a.seed)
+            .write(&a.out, precision)?,
+        Some(real) => {
+            let opts = tartan_embeddings::LoadOptions::default();
+            let open = |kind| tartan_embeddings::Embeddings::open(real, kind, opts);
+            let (docs, queries) =
+                (open(tartan_embeddings::Kind::Docs)?, open(tartan_embeddings::Kind::Queries)?);
+            let mut params = tartan_synth::ProfileParams::new().dim(a.dim).seed(a.seed);
+            if let Some(k) = a.clusters {
+                params = params.n_clusters(k);
+            }
+            let profile = params
+                .fit(&docs, &queries)
+                .with_context(|| format!("fitting a profile to {}", real.display()))?;
+            outln!(
+                "profile of {}: {} → {} dims keeping {:.1}% of the second moment, {} clusters \
+                 (mean residual norm {:.3}), {} document and {} query templates ({:.1} s)",
+                real.display(),
+                profile.source_dim(),
+                profile.dim(),
+                100.0 * profile.kept_energy(),
+                profile.n_clusters(),
+                profile.mean_spread(),
+                profile.n_doc_templates(),
+                profile.n_query_templates(),
+                t.elapsed().as_secs_f64()
+            );
+            if a.project {
+                return write_projected(&profile, &docs, &queries, real, &a.out, precision);
+            }
+            let mut params = tartan_synth::RealisticParams::new(a.docs)
+                .n_queries(a.queries)
+                .mean_doc_len(Some(a.mean_doc_len))
+                .seed(a.seed);
+            if let Some(x) = a.query_overlap {
+                params = params.query_overlap(x);
+            }
+            if let Some(x) = a.query_noise {
+                params = params.query_noise(x);
+            }
+            if let Some(x) = a.residual_mix {
+                params = params.residual_mix(x);
+            }
+            if let Some(x) = a.jitter {
+                params = params.jitter(x);
+            }
+            params.write(&profile, &a.out, precision)?
+        }
+    };
     outln!(
         "wrote {} documents ({} tokens) and {} queries to {} in {:.1} s",
         stats.n_docs,
@@ -103,6 +151,44 @@ pub fn synth(a: &crate::SynthArgs) -> Result<()> {
         stats.n_queries,
         a.out.display(),
         t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `tartan synth --like REAL --project`: the real corpus through the profile's projection.
+fn write_projected(
+    profile: &tartan_synth::Profile,
+    docs: &tartan_embeddings::Embeddings,
+    queries: &tartan_embeddings::Embeddings,
+    real: &std::path::Path,
+    out: &std::path::Path,
+    precision: tartan_embeddings::Precision,
+) -> Result<()> {
+    use tartan_embeddings::{EmbeddingsWriter, Kind};
+    for (e, kind) in [(docs, Kind::Docs), (queries, Kind::Queries)] {
+        let mut w = EmbeddingsWriter::create(out, kind, profile.dim(), precision, false)?;
+        let mut raw = Vec::new();
+        for d in 0..e.n_docs() {
+            let start = e.offsets()[d] as usize;
+            raw.resize(e.doc_len(d) * e.dim(), 0.0);
+            e.read_tokens(start, &mut raw);
+            w.push(e.id(d), &profile.project(&raw))?;
+            e.release_tokens(start..start + e.doc_len(d));
+        }
+        w.finish()?;
+    }
+    let qrels = real.join("qrels.tsv");
+    if qrels.exists() {
+        std::fs::copy(&qrels, out.join("qrels.tsv"))
+            .with_context(|| format!("copying {}", qrels.display()))?;
+    }
+    outln!(
+        "wrote {} documents ({} tokens) and {} queries projected to dimension {} in {}",
+        docs.n_docs(),
+        docs.n_tokens(),
+        queries.n_docs(),
+        profile.dim(),
+        out.display()
     );
     Ok(())
 }

@@ -390,7 +390,8 @@ pub struct SynthArgs {
     /// Queries (each made from a random document's tokens, which qrels.tsv names).
     #[arg(long, default_value_t = 100)]
     pub queries: usize,
-    /// Mean document length in tokens (log-normal, clamped to 8..=300).
+    /// Mean document length in tokens (log-normal, clamped to 8..=300; with --like, the real
+    /// lengths scaled to this mean).
     #[arg(long, default_value_t = 80.0)]
     pub mean_doc_len: f64,
     /// Seed.
@@ -399,6 +400,32 @@ pub struct SynthArgs {
     /// Write float32 instead of float16 vectors.
     #[arg(long)]
     pub f32: bool,
+    /// Draw the corpus from the token statistics of a real embeddings directory (documents
+    /// and queries, e.g. from `tartan encode`): principal directions, token clusters with
+    /// their real residuals, real documents and queries as templates.
+    #[arg(long, value_name = "EMBEDDINGS")]
+    pub like: Option<PathBuf>,
+    /// With --like: token clusters fitted to the real vectors [default: 1024].
+    #[arg(long, requires = "like")]
+    pub clusters: Option<usize>,
+    /// With --like: share of a query's tokens taken from its target document [default: 0.4].
+    #[arg(long, requires = "like")]
+    pub query_overlap: Option<f64>,
+    /// With --like: scale of the real residual that moves a target token into a query
+    /// [default: 0.6].
+    #[arg(long, requires = "like")]
+    pub query_noise: Option<f32>,
+    /// With --like: weight of a second real residual mixed into each token's [default: 0.3].
+    #[arg(long, requires = "like")]
+    pub residual_mix: Option<f32>,
+    /// With --like: Gaussian jitter per token, as a share of its cluster's residual norm
+    /// [default: 0].
+    #[arg(long, requires = "like")]
+    pub jitter: Option<f32>,
+    /// With --like: write the real corpus itself projected to --dim (its ids and qrels), the
+    /// reference a generated corpus is compared with, instead of generating.
+    #[arg(long, requires = "like")]
+    pub project: bool,
 }
 
 /// `tartan sweep`.

@@ -199,6 +199,45 @@ fn synth_writes_an_embeddings_directory_that_indexes() {
     ok(&["index", e, idx.to_str().unwrap(), "--centroids", "16"]);
     let err = fails(&["synth", tmp.path().join("x").to_str().unwrap(), "--docs", "0"]);
     assert!(err.contains("--docs"), "{err}");
+
+    // A corpus drawn from the statistics of that one (as from a real encoded corpus), and the
+    // source itself through the same projection.
+    let like = tmp.path().join("like");
+    let args = ["--like", e, "--dim", "8", "--clusters", "16", "--seed", "3"];
+    let out =
+        ok(&[&["synth", like.to_str().unwrap(), "--docs", "90", "--queries", "5"], &args[..]]
+            .concat());
+    assert!(out.contains("16 → 8 dims") && out.contains("16 clusters"), "{out}");
+    assert!(out.contains("wrote 90 documents") && out.contains("5 queries"), "{out}");
+    let docs = tartan_embeddings::Embeddings::open(
+        &like,
+        tartan_embeddings::Kind::Docs,
+        Default::default(),
+    )
+    .unwrap();
+    assert_eq!((docs.n_docs(), docs.dim()), (90, 8));
+    ok(&[
+        "index",
+        like.to_str().unwrap(),
+        idx.to_str().unwrap(),
+        "--centroids",
+        "8",
+        "--overwrite",
+    ]);
+    let proj = tmp.path().join("proj");
+    let out = ok(&[&["synth", proj.to_str().unwrap(), "--project"], &args[..]].concat());
+    assert!(
+        out.contains("wrote 60 documents") && out.contains("projected to dimension 8"),
+        "{out}"
+    );
+    assert_eq!(std::fs::read_to_string(proj.join("qrels.tsv")).unwrap(), qrels);
+    let err = fails(&["synth", tmp.path().join("y").to_str().unwrap(), "--like", e, "--dim", "17"]);
+    assert!(err.contains("dimension 16 to dimension 17"), "{err}");
+    // A --like setting without --like is a usage error (clap's exit code 2).
+    let out = common::tartan(&["synth", tmp.path().join("z").to_str().unwrap(), "--clusters", "4"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--like"), "{err}");
 }
 
 #[test]

@@ -20,6 +20,14 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod error;
+mod profile;
+mod realistic;
+
+pub use error::SynthError;
+pub use profile::{Profile, ProfileParams};
+pub use realistic::RealisticParams;
+
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, LogNormal, StandardNormal};
@@ -118,29 +126,9 @@ impl SynthParams {
     /// # Panics
     /// If `n_docs`, `dim`, `n_queries` or `query_len` is 0.
     pub fn generate(&self) -> SynthCorpus {
-        let (mut lens, mut toks, mut qtoks) = (Vec::new(), Vec::new(), Vec::new());
-        let targets = self
-            .stream::<std::convert::Infallible>(
-                |_, t| {
-                    lens.push((t.len() / self.dim) as u64);
-                    toks.extend_from_slice(t);
-                    Ok(())
-                },
-                |_, t| {
-                    qtoks.extend_from_slice(t);
-                    Ok(())
-                },
-            )
-            .unwrap_or_else(|e| match e {});
-        let opts = LoadOptions::default();
-        let ids = |p: &str, n: usize| (0..n).map(|i| format!("{p}{i}")).collect::<Vec<_>>();
-        let docs = Embeddings::from_parts(self.dim, &lens, ids("d", self.n_docs), toks, opts)
-            .expect("generated documents are valid");
-        let qlens = vec![self.query_len as u64; self.n_queries];
-        let queries =
-            Embeddings::from_parts(self.dim, &qlens, ids("q", self.n_queries), qtoks, opts)
-                .expect("generated queries are valid");
-        SynthCorpus { docs, queries, query_targets: targets }
+        let mut sink = MemorySink::new(self.dim);
+        let targets = self.stream(&mut sink).expect("memory sinks do not fail");
+        sink.finish(self.n_docs, self.n_queries, targets)
     }
 
     /// Streams the corpus into an embeddings directory (documents, queries and `qrels.tsv`
@@ -150,33 +138,14 @@ impl SynthParams {
     /// # Panics
     /// If `n_docs`, `dim`, `n_queries` or `query_len` is 0.
     pub fn write(&self, dir: &Path, precision: Precision) -> Result<SynthStats, EmbError> {
-        let mut docs = EmbeddingsWriter::create(dir, Kind::Docs, self.dim, precision, false)?;
-        let mut queries = EmbeddingsWriter::create(dir, Kind::Queries, self.dim, precision, false)?;
-        let mut n_tokens = 0;
-        let targets = self.stream(
-            |id, t| {
-                n_tokens += t.len() / self.dim;
-                docs.push(id, t)
-            },
-            |id, t| queries.push(id, t),
-        )?;
-        docs.finish()?;
-        queries.finish()?;
-        let qrels: String = std::iter::once("query-id\tcorpus-id\tscore\n".to_string())
-            .chain(targets.iter().enumerate().map(|(q, d)| format!("q{q}\td{d}\t1\n")))
-            .collect();
-        let path = dir.join("qrels.tsv");
-        std::fs::write(&path, qrels).map_err(|source| EmbError::Io { path, source })?;
-        Ok(SynthStats { n_docs: self.n_docs, n_tokens, n_queries: self.n_queries })
+        let mut sink = DirSink::create(dir, self.dim, precision)?;
+        let targets = self.stream(&mut sink)?;
+        sink.finish(dir, self.n_docs, self.n_queries, &targets)
     }
 
-    /// The generator: calls `doc` for every document (id, `len × dim` values) and `query`
-    /// for every query, in order; returns each query's target document.
-    fn stream<E>(
-        &self,
-        mut doc: impl FnMut(&str, &[f32]) -> Result<(), E>,
-        mut query: impl FnMut(&str, &[f32]) -> Result<(), E>,
-    ) -> Result<Vec<usize>, E> {
+    /// The generator: hands every document and then every query to `sink`, in order;
+    /// returns each query's target document.
+    fn stream(&self, sink: &mut impl Sink) -> Result<Vec<usize>, EmbError> {
         assert!(self.n_docs > 0 && self.dim > 0 && self.n_queries > 0 && self.query_len > 0);
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
         let dim = self.dim;
@@ -216,7 +185,7 @@ impl SynthParams {
                     ws.push(w);
                 }
             }
-            doc(&format!("d{d}"), &toks)?;
+            sink.doc(&format!("d{d}"), &toks)?;
         }
         for (q, &d) in targets.iter().enumerate() {
             toks.clear();
@@ -225,7 +194,7 @@ impl SynthParams {
                 let w = ws[rng.gen_range(0..ws.len())];
                 toks.extend(noisy(&words[w], self.query_noise, &mut rng));
             }
-            query(&format!("q{q}"), &toks)?;
+            sink.query(&format!("q{q}"), &toks)?;
         }
         Ok(targets)
     }
@@ -240,6 +209,93 @@ pub struct SynthStats {
     pub n_tokens: usize,
     /// Queries.
     pub n_queries: usize,
+}
+
+/// Where generated vectors go: memory or an embeddings directory.
+trait Sink {
+    fn doc(&mut self, id: &str, tokens: &[f32]) -> Result<(), EmbError>;
+    fn query(&mut self, id: &str, tokens: &[f32]) -> Result<(), EmbError>;
+}
+
+struct MemorySink {
+    dim: usize,
+    lens: Vec<u64>,
+    toks: Vec<f32>,
+    qlens: Vec<u64>,
+    qtoks: Vec<f32>,
+}
+
+impl MemorySink {
+    fn new(dim: usize) -> Self {
+        Self { dim, lens: Vec::new(), toks: Vec::new(), qlens: Vec::new(), qtoks: Vec::new() }
+    }
+
+    fn finish(self, n_docs: usize, n_queries: usize, targets: Vec<usize>) -> SynthCorpus {
+        let opts = LoadOptions::default();
+        let ids = |p: &str, n: usize| (0..n).map(|i| format!("{p}{i}")).collect::<Vec<_>>();
+        let docs = Embeddings::from_parts(self.dim, &self.lens, ids("d", n_docs), self.toks, opts)
+            .expect("generated documents are valid");
+        let queries =
+            Embeddings::from_parts(self.dim, &self.qlens, ids("q", n_queries), self.qtoks, opts)
+                .expect("generated queries are valid");
+        SynthCorpus { docs, queries, query_targets: targets }
+    }
+}
+
+impl Sink for MemorySink {
+    fn doc(&mut self, _: &str, tokens: &[f32]) -> Result<(), EmbError> {
+        self.lens.push((tokens.len() / self.dim) as u64);
+        self.toks.extend_from_slice(tokens);
+        Ok(())
+    }
+    fn query(&mut self, _: &str, tokens: &[f32]) -> Result<(), EmbError> {
+        self.qlens.push((tokens.len() / self.dim) as u64);
+        self.qtoks.extend_from_slice(tokens);
+        Ok(())
+    }
+}
+
+struct DirSink {
+    dim: usize,
+    docs: EmbeddingsWriter,
+    queries: EmbeddingsWriter,
+    n_tokens: usize,
+}
+
+impl DirSink {
+    fn create(dir: &Path, dim: usize, precision: Precision) -> Result<Self, EmbError> {
+        let docs = EmbeddingsWriter::create(dir, Kind::Docs, dim, precision, false)?;
+        let queries = EmbeddingsWriter::create(dir, Kind::Queries, dim, precision, false)?;
+        Ok(Self { dim, docs, queries, n_tokens: 0 })
+    }
+
+    /// Closes both files and writes `qrels.tsv` naming each query's target.
+    fn finish(
+        self,
+        dir: &Path,
+        n_docs: usize,
+        n_queries: usize,
+        targets: &[usize],
+    ) -> Result<SynthStats, EmbError> {
+        self.docs.finish()?;
+        self.queries.finish()?;
+        let qrels: String = std::iter::once("query-id\tcorpus-id\tscore\n".to_string())
+            .chain(targets.iter().enumerate().map(|(q, d)| format!("q{q}\td{d}\t1\n")))
+            .collect();
+        let path = dir.join("qrels.tsv");
+        std::fs::write(&path, qrels).map_err(|source| EmbError::Io { path, source })?;
+        Ok(SynthStats { n_docs, n_tokens: self.n_tokens, n_queries })
+    }
+}
+
+impl Sink for DirSink {
+    fn doc(&mut self, id: &str, tokens: &[f32]) -> Result<(), EmbError> {
+        self.n_tokens += tokens.len() / self.dim;
+        self.docs.push(id, tokens)
+    }
+    fn query(&mut self, id: &str, tokens: &[f32]) -> Result<(), EmbError> {
+        self.queries.push(id, tokens)
+    }
 }
 
 /// Default topics stop growing here (a few thousand directions, like a real vocabulary's
