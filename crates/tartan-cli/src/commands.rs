@@ -62,6 +62,7 @@ fn codebook_params(a: &IndexArgs) -> IndexParams {
         .kmeans_iters(a.kmeans_iters)
         .kmeans_algorithm(algorithm)
         .seed(a.seed)
+        .buckets(a.buckets.into())
         .overwrite(a.overwrite);
     if a.exact_assign {
         p = p.assignment(tartan::Assignment::Exact);

@@ -152,6 +152,10 @@ pub struct IndexArgs {
     /// L2-normalise decoded tokens (a codebook flag; no extra bytes per token).
     #[arg(long)]
     pub normalize_decoded: bool,
+    /// How residual buckets are placed: Lloyd–Max (least squared error) or ColBERT's
+    /// quantiles.
+    #[arg(long, value_enum, default_value_t = BucketsArg::LloydMax)]
+    pub buckets: BucketsArg,
     /// Replace an existing index in INDEX (publishes a new generation atomically).
     #[arg(long)]
     pub overwrite: bool,
@@ -218,6 +222,24 @@ pub enum KMeansImpl {
     Blocked,
     /// linfa-clustering's KMeans (point by point; small corpora).
     Linfa,
+}
+
+/// `--buckets`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum BucketsArg {
+    /// Weights at their bucket's mean, cutoffs midway (least squared error).
+    LloydMax,
+    /// ColBERT's: equally full buckets, weights at their medians.
+    Quantiles,
+}
+
+impl From<BucketsArg> for tartan::Buckets {
+    fn from(b: BucketsArg) -> Self {
+        match b {
+            BucketsArg::LloydMax => tartan::Buckets::LloydMax,
+            BucketsArg::Quantiles => tartan::Buckets::Quantiles,
+        }
+    }
 }
 
 /// `tartan search`.

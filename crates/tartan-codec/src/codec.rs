@@ -1,18 +1,25 @@
 use crate::bitpack::pack_into;
+use crate::buckets::{self, Buckets};
 use crate::CodecError;
 
-/// Codec settings. `nbits` (bits per dimension) is the only knob; [`CodecParams::new`] takes it
-/// because it has no sensible default independent of the storage budget (the CLI defaults to 2,
-/// as ColBERT does).
+/// Codec settings. [`CodecParams::new`] takes `nbits` (bits per dimension) because it has no
+/// sensible default independent of the storage budget (the CLI defaults to 2, as ColBERT
+/// does); bucket placement defaults to [`Buckets::LloydMax`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CodecParams {
     nbits: u8,
+    buckets: Buckets,
 }
 
 impl CodecParams {
     /// Settings for `nbits` bits per dimension (1, 2, 4 or 8; checked by `train`).
     pub fn new(nbits: u8) -> Self {
-        Self { nbits }
+        Self { nbits, buckets: Buckets::default() }
+    }
+    /// How the buckets are placed.
+    pub fn buckets(mut self, buckets: Buckets) -> Self {
+        self.buckets = buckets;
+        self
     }
 }
 
@@ -38,18 +45,10 @@ fn check_shape(nbits: u8, dim: usize) -> Result<(), CodecError> {
     Ok(())
 }
 
-/// Quantile `q` of sorted values with linear interpolation (torch.quantile's default).
-fn quantile(sorted: &[f32], q: f64) -> f32 {
-    let pos = q * (sorted.len() - 1) as f64;
-    let lo = pos.floor() as usize;
-    let hi = (lo + 1).min(sorted.len() - 1);
-    let t = (pos - lo as f64) as f32;
-    sorted[lo] + (sorted[hi] - sorted[lo]) * t
-}
-
 impl ResidualCodec {
     /// Learns cutoffs and weights from `residuals`, a whole number of `dim`-dimensional
-    /// residual vectors (token minus its centroid), pooled over dimensions.
+    /// residual vectors (token minus its centroid), pooled over dimensions, placed as
+    /// `params` says.
     pub fn train(params: CodecParams, residuals: &[f32], dim: usize) -> Result<Self, CodecError> {
         check_shape(params.nbits, dim)?;
         if residuals.is_empty() || !residuals.len().is_multiple_of(dim) {
@@ -60,9 +59,7 @@ impl ResidualCodec {
         }
         let mut sorted = residuals.to_vec();
         sorted.sort_unstable_by(f32::total_cmp);
-        let n = 1usize << params.nbits;
-        let cutoffs = (1..n).map(|i| quantile(&sorted, i as f64 / n as f64)).collect();
-        let weights = (0..n).map(|i| quantile(&sorted, (i as f64 + 0.5) / n as f64)).collect();
+        let (cutoffs, weights) = buckets::fit(&sorted, 1usize << params.nbits, params.buckets);
         Self::from_parts(params.nbits, dim, cutoffs, weights)
     }
 
@@ -236,7 +233,8 @@ mod tests {
     #[test]
     fn cutoffs_are_quantiles() {
         let s: Vec<f32> = (0..=100).map(|i| i as f32).collect();
-        let c = ResidualCodec::train(CodecParams::new(2), &s[..96], 8).unwrap();
+        let p = CodecParams::new(2).buckets(Buckets::Quantiles);
+        let c = ResidualCodec::train(p, &s[..96], 8).unwrap();
         // 96 values 0..=95: quantile q sits at 95·q.
         assert_eq!(c.cutoffs(), &[23.75, 47.5, 71.25]);
         assert_eq!(c.weights(), &[11.875, 35.625, 59.375, 83.125]);

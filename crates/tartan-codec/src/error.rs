@@ -23,6 +23,9 @@ pub enum CodecError {
     /// The sample holds NaN or infinity.
     #[error("residual sample holds a non-finite value at position {0}")]
     NonFinite(usize),
+    /// A bucket placement name that is not `lloyd-max` or `quantiles`.
+    #[error("unknown bucket placement {0:?}: expected \"lloyd-max\" or \"quantiles\"")]
+    UnknownBuckets(String),
     /// Stored cutoffs or weights have the wrong count, are not finite or not sorted.
     #[error("codec tables are invalid: {0}")]
     BadTables(&'static str),

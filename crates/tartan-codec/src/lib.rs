@@ -2,10 +2,10 @@
 //!
 //! A token `x` is stored as the id of its nearest centroid `c` (by the index) plus its residual
 //! `r = x − c`, quantised per dimension into one of `2^nbits` buckets. [`ResidualCodec::train`]
-//! learns the buckets from a held-out sample of residuals as ColBERT does: the bucket *cutoffs*
-//! are the residual values' quantiles `i / 2^nbits` (i = 1 … 2^nbits − 1) and the bucket
-//! *weights* (what a bucket decodes to) the quantiles `(i + 0.5) / 2^nbits`, both over all
-//! dimensions pooled. Bucket indices are bit-packed little-end first ([`pack`] / [`unpack`]);
+//! learns the buckets from a held-out sample of residuals, pooled over dimensions: by default
+//! the Lloyd–Max quantiser (weights at their bucket's mean, cutoffs midway between weights),
+//! or ColBERT's quantiles ([`Buckets::Quantiles`]: cutoffs at the quantiles `i / 2^nbits`,
+//! weights at `(i + 0.5) / 2^nbits`). Bucket indices are bit-packed little-end first ([`pack`] / [`unpack`]);
 //! decoding goes a byte at a time through a 256-entry lookup table, as ColBERT's does.
 //! Centroid ids and other small integers are packed at any width from 1 to 32 bits
 //! ([`pack_uints`], [`UintReader`], [`bits_for`]).
@@ -33,9 +33,11 @@
 #![deny(missing_docs)]
 
 mod bitpack;
+mod buckets;
 mod codec;
 mod error;
 
 pub use bitpack::{bits_for, pack, pack_uints, packed_len, unpack, UintReader};
+pub use buckets::Buckets;
 pub use codec::{CodecParams, ResidualCodec};
 pub use error::CodecError;

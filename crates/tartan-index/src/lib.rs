@@ -101,6 +101,7 @@ pub use params::{
 };
 pub use plaid::{select_finalists, Candidate, ShardHit, ShardSet};
 pub use search::{PreparedQuery, SearchHit};
+pub use tartan_codec::Buckets;
 pub use tartan_kmeans::Algorithm as KMeansAlgorithm;
 pub use tartan_kmeans::Assignment;
 pub use writer::{CommitStats, IndexWriter};

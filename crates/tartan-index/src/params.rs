@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::codebook::Codebook;
 use crate::error::{IndexError, Result};
 use crate::filter::Filter;
+use tartan_codec::Buckets;
 
 /// Index build settings. Defaults (from [`IndexParams::new`]), following ColBERT/PLAID:
 ///
@@ -20,6 +21,7 @@ use crate::filter::Filter;
 /// | `assignment` | grouped from 4,096 centroids ([`Assignment::auto`](crate::Assignment::auto)) | nearest-centroid search in k-means and encoding |
 /// | `kmeans_algorithm` | blocked | tartan's blocked k-means, or linfa-clustering's (small corpora) |
 /// | `memory` | 2 GiB ([`DEFAULT_MEMORY`](crate::DEFAULT_MEMORY)) | build memory beside the codebook: caps the k-means sample, sizes encoding batches and inverted-file passes |
+/// | `buckets` | Lloyd–Max | how the residual buckets are placed: [`Buckets::LloydMax`] (least squared error) or ColBERT's [`Buckets::Quantiles`] |
 /// | `normalize_decoded` | false | L2-normalise every decoded token (a codebook flag, no extra bytes: the norm is computed from the centroid and residual when decoding) |
 /// | `overwrite` | false | replace an existing index in the target directory |
 /// | `centroids` | none (train) | given centroids instead of k-means (the codec is still trained) |
@@ -40,6 +42,7 @@ pub struct IndexParams {
     pub(crate) probes: Option<usize>,
     pub(crate) memory: u64,
     pub(crate) normalize_decoded: Option<bool>,
+    pub(crate) buckets: Buckets,
 }
 
 impl Default for IndexParams {
@@ -66,6 +69,7 @@ impl IndexParams {
             probes: None,
             memory: crate::budget::DEFAULT_MEMORY,
             normalize_decoded: None,
+            buckets: Buckets::LloydMax,
         }
     }
     /// Residual bits per dimension.
@@ -124,6 +128,13 @@ impl IndexParams {
     /// match that codebook's.
     pub fn normalize_decoded(mut self, on: bool) -> Self {
         self.normalize_decoded = Some(on);
+        self
+    }
+    /// How a trained codec places its residual buckets. The tables are stored in the codebook
+    /// either way, so readers need not know which was used; unused with a given
+    /// [`IndexParams::codebook`].
+    pub fn buckets(mut self, buckets: Buckets) -> Self {
+        self.buckets = buckets;
         self
     }
     /// The nearest-centroid search for `k` centroids and `n` points: the one set, or the

@@ -205,7 +205,11 @@ impl Codebook {
                 t.iter().zip(&centroids[c as usize * dim..][..dim]).map(|(a, b)| a - b)
             })
             .collect();
-        let codec = ResidualCodec::train(CodecParams::new(params.nbits), &residuals, dim)?;
+        let codec = ResidualCodec::train(
+            CodecParams::new(params.nbits).buckets(params.buckets),
+            &residuals,
+            dim,
+        )?;
         let n_codec = codec_tokens.len() / dim;
         let train = TrainInfo {
             seed: params.seed,

@@ -109,8 +109,8 @@ pub(crate) enum Memory {
     Text(String),
 }
 
-/// Codebook settings of a build or a training.
-fn codebook_params(
+/// Codebook settings of a build or a training, as the Python functions take them.
+struct CodebookArgs {
     nbits: u8,
     n_centroids: Option<usize>,
     kmeans_iters: usize,
@@ -118,24 +118,37 @@ fn codebook_params(
     seed: u64,
     memory: Option<Memory>,
     normalize_decoded: bool,
-) -> PyResult<IndexParams> {
-    let mut p = IndexParams::new().nbits(nbits).kmeans_iters(kmeans_iters).seed(seed);
-    // Only a request to normalise is passed on: otherwise a given codebook decides.
-    if normalize_decoded {
-        p = p.normalize_decoded(true);
+    buckets: String,
+}
+
+impl CodebookArgs {
+    fn params(self) -> PyResult<IndexParams> {
+        let buckets = self
+            .buckets
+            .parse::<tartan::Buckets>()
+            .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("buckets: {e}")))?;
+        let mut p = IndexParams::new()
+            .nbits(self.nbits)
+            .kmeans_iters(self.kmeans_iters)
+            .seed(self.seed)
+            .buckets(buckets);
+        // Only a request to normalise is passed on: otherwise a given codebook decides.
+        if self.normalize_decoded {
+            p = p.normalize_decoded(true);
+        }
+        if let Some(k) = self.n_centroids {
+            p = p.n_centroids(k);
+        }
+        if let Some(n) = self.sample_docs {
+            p = p.sample_docs(n);
+        }
+        match self.memory {
+            Some(Memory::Bytes(b)) => p = p.memory(b),
+            Some(Memory::Text(t)) => p = p.memory(tartan::parse_bytes(&t).py_err()?),
+            None => {}
+        }
+        Ok(p)
     }
-    if let Some(k) = n_centroids {
-        p = p.n_centroids(k);
-    }
-    if let Some(n) = sample_docs {
-        p = p.sample_docs(n);
-    }
-    match memory {
-        Some(Memory::Bytes(b)) => p = p.memory(b),
-        Some(Memory::Text(t)) => p = p.memory(tartan::parse_bytes(&t).py_err()?),
-        None => {}
-    }
-    Ok(p)
 }
 
 /// Builds an index of `docs` in `path` and opens it. `docs`: one `[tokens, dim]` array with
@@ -143,9 +156,10 @@ fn codebook_params(
 /// `part=(i, n)`, only its part i of n, as `tartan index --part i/n`). With `codebook` (a
 /// Codebook or a path) no codebook is trained and the codebook settings do not apply.
 /// `memory` (bytes, or a size such as `"4GiB"`) is the build's memory budget;
-/// `normalize_decoded=True` trains a codebook that L2-normalises decoded tokens.
+/// `normalize_decoded=True` trains a codebook that L2-normalises decoded tokens; `buckets`
+/// (`"lloyd-max"` or ColBERT's `"quantiles"`) places the residual buckets.
 #[pyfunction]
-#[pyo3(signature = (path, docs, lengths=None, ids=None, *, nbits=2, n_centroids=None, kmeans_iters=4, sample_docs=None, seed=0, memory=None, codebook=None, texts=None, metadata=None, normalize=false, normalize_decoded=false, part=None, overwrite=false, threads=None))]
+#[pyo3(signature = (path, docs, lengths=None, ids=None, *, nbits=2, n_centroids=None, kmeans_iters=4, sample_docs=None, seed=0, memory=None, codebook=None, texts=None, metadata=None, normalize=false, normalize_decoded=false, buckets="lloyd-max".to_string(), part=None, overwrite=false, threads=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn build(
     py: Python<'_>,
@@ -164,13 +178,14 @@ pub(crate) fn build(
     metadata: Option<&Bound<'_, PyAny>>,
     normalize: bool,
     normalize_decoded: bool,
+    buckets: String,
     part: Option<(usize, usize)>,
     overwrite: bool,
     threads: Option<usize>,
 ) -> PyResult<Index> {
     let (emb, extras) =
         DocArgs { docs, lengths, ids, texts, metadata, normalize, part }.load(py)?;
-    let mut p = codebook_params(
+    let cb = CodebookArgs {
         nbits,
         n_centroids,
         kmeans_iters,
@@ -178,8 +193,9 @@ pub(crate) fn build(
         seed,
         memory,
         normalize_decoded,
-    )?
-    .overwrite(overwrite);
+        buckets,
+    };
+    let mut p = cb.params()?.overwrite(overwrite);
     if let Some(cb) = codebook_arg(py, codebook)? {
         p = p.codebook(cb);
     }
@@ -192,7 +208,7 @@ pub(crate) fn build(
 
 /// Trains a codebook on `docs` (a sample of the corpus), saved to `path` when given.
 #[pyfunction]
-#[pyo3(signature = (docs, lengths=None, ids=None, *, path=None, nbits=2, n_centroids=None, kmeans_iters=4, sample_docs=None, seed=0, memory=None, normalize=false, normalize_decoded=false, part=None, overwrite=false, threads=None))]
+#[pyo3(signature = (docs, lengths=None, ids=None, *, path=None, nbits=2, n_centroids=None, kmeans_iters=4, sample_docs=None, seed=0, memory=None, normalize=false, normalize_decoded=false, buckets="lloyd-max".to_string(), part=None, overwrite=false, threads=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn train_codebook(
     py: Python<'_>,
@@ -208,13 +224,14 @@ pub(crate) fn train_codebook(
     memory: Option<Memory>,
     normalize: bool,
     normalize_decoded: bool,
+    buckets: String,
     part: Option<(usize, usize)>,
     overwrite: bool,
     threads: Option<usize>,
 ) -> PyResult<Codebook> {
     let args = DocArgs { docs, lengths, ids, texts: None, metadata: None, normalize, part };
     let (emb, _) = args.load(py)?;
-    let p = codebook_params(
+    let cb = CodebookArgs {
         nbits,
         n_centroids,
         kmeans_iters,
@@ -222,7 +239,9 @@ pub(crate) fn train_codebook(
         seed,
         memory,
         normalize_decoded,
-    )?;
+        buckets,
+    };
+    let p = cb.params()?;
     let cb = py
         .detach(|| with_threads(threads, || RsCodebook::train(&emb, &p, &NoProgress)))?
         .py_err()?;

@@ -359,6 +359,20 @@ def test_explain_matches_brute_force(tmp_path, corpus):
         index.explain("a text query", ids[0])
 
 
+def test_buckets_choose_the_residual_tables(tmp_path, corpus):
+    ids, docs, flat, lens = corpus
+    lm = tartan.build(tmp_path / "lm", flat, lens, ids, n_centroids=16)
+    q = tartan.build(tmp_path / "q", flat, lens, ids, n_centroids=16, buckets="quantiles")
+    # Other tables: another codebook.
+    assert lm.codebook.id != q.codebook.id
+    explicit = tartan.build(tmp_path / "e", flat, lens, ids, n_centroids=16, buckets="lloyd-max")
+    assert explicit.codebook.id == lm.codebook.id
+    cb = tartan.train_codebook(flat, lens, ids, n_centroids=16, buckets="quantiles")
+    assert cb.id == q.codebook.id
+    with pytest.raises(ValueError, match="buckets.*median"):
+        tartan.build(tmp_path / "x", flat, lens, ids, n_centroids=16, buckets="median")
+
+
 def test_normalize_decoded_builds_decode_unit_tokens(tmp_path, corpus):
     ids, docs, flat, lens = corpus
     index = tartan.build(tmp_path / "n", flat, lens, ids, n_centroids=16, normalize_decoded=True)

@@ -85,10 +85,10 @@ pub use writer::{Committed, Writer};
 
 pub use tartan_embeddings::{EmbError, Embeddings, Kind, LoadOptions, Precision};
 pub use tartan_index::{
-    select_finalists, Assignment, Candidate, Codebook, CodebookId, CollectionManifest, Extras,
-    Filter, Index, IndexError, IndexParams, IndexStats, IndexWriter, KMeansAlgorithm, NoProgress,
-    PreparedQuery, Progress, SearchParams, ShardEntry, ShardLocation, ShardSet, DEFAULT_MEMORY,
-    META_FILE,
+    select_finalists, Assignment, Buckets, Candidate, Codebook, CodebookId, CollectionManifest,
+    Extras, Filter, Index, IndexError, IndexParams, IndexStats, IndexWriter, KMeansAlgorithm,
+    NoProgress, PreparedQuery, Progress, SearchParams, ShardEntry, ShardLocation, ShardSet,
+    DEFAULT_MEMORY, META_FILE,
 };
 
 /// Codebook drift above which an index should be retrained: tokens 25% farther (in squared
