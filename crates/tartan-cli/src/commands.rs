@@ -70,8 +70,8 @@ fn codebook_params(a: &IndexArgs) -> IndexParams {
     if let Some(n) = a.probes {
         p = p.probes(n);
     }
-    if a.normalize_decoded {
-        p = p.normalize_decoded(true);
+    if let Some(on) = a.normalize_decoded {
+        p = p.normalize_decoded(on);
     }
     if let Some(k) = a.centroids {
         p = p.n_centroids(k);

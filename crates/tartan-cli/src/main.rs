@@ -149,9 +149,10 @@ pub struct IndexArgs {
     /// 8): fewer is faster and finds the nearest centroid less often.
     #[arg(long, conflicts_with = "exact_assign")]
     pub probes: Option<usize>,
-    /// L2-normalise decoded tokens (a codebook flag; no extra bytes per token).
-    #[arg(long)]
-    pub normalize_decoded: bool,
+    /// L2-normalise decoded tokens (a codebook flag; no extra bytes per token) [default:
+    /// true for a trained codebook; a given codebook decides].
+    #[arg(long, value_name = "BOOL")]
+    pub normalize_decoded: Option<bool>,
     /// How residual buckets are placed: Lloyd–Max (least squared error) or ColBERT's
     /// quantiles.
     #[arg(long, value_enum, default_value_t = BucketsArg::LloydMax)]

@@ -220,6 +220,6 @@ impl Codebook {
             centroids_from_user: params.n_centroids.is_some(),
             mean_sq_residual: dists.iter().map(|&d| d as f64).sum::<f64>() / n_codec.max(1) as f64,
         };
-        Codebook::from_parts(centroids, codec, Some(train), params.normalize_decoded == Some(true))
+        Codebook::from_parts(centroids, codec, Some(train), params.normalize_decoded != Some(false))
     }
 }

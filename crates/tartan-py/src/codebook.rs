@@ -117,7 +117,7 @@ struct CodebookArgs {
     sample_docs: Option<usize>,
     seed: u64,
     memory: Option<Memory>,
-    normalize_decoded: bool,
+    normalize_decoded: Option<bool>,
     buckets: String,
 }
 
@@ -132,9 +132,9 @@ impl CodebookArgs {
             .kmeans_iters(self.kmeans_iters)
             .seed(self.seed)
             .buckets(buckets);
-        // Only a request to normalise is passed on: otherwise a given codebook decides.
-        if self.normalize_decoded {
-            p = p.normalize_decoded(true);
+        // Only an explicit choice is passed on: otherwise a given codebook decides.
+        if let Some(on) = self.normalize_decoded {
+            p = p.normalize_decoded(on);
         }
         if let Some(k) = self.n_centroids {
             p = p.n_centroids(k);
@@ -156,10 +156,10 @@ impl CodebookArgs {
 /// `part=(i, n)`, only its part i of n, as `tartan index --part i/n`). With `codebook` (a
 /// Codebook or a path) no codebook is trained and the codebook settings do not apply.
 /// `memory` (bytes, or a size such as `"4GiB"`) is the build's memory budget;
-/// `normalize_decoded=True` trains a codebook that L2-normalises decoded tokens; `buckets`
+/// `normalize_decoded` (default: on for a trained codebook) L2-normalises decoded tokens; `buckets`
 /// (`"lloyd-max"` or ColBERT's `"quantiles"`) places the residual buckets.
 #[pyfunction]
-#[pyo3(signature = (path, docs, lengths=None, ids=None, *, nbits=2, n_centroids=None, kmeans_iters=4, sample_docs=None, seed=0, memory=None, codebook=None, texts=None, metadata=None, normalize=false, normalize_decoded=false, buckets="lloyd-max".to_string(), part=None, overwrite=false, threads=None))]
+#[pyo3(signature = (path, docs, lengths=None, ids=None, *, nbits=2, n_centroids=None, kmeans_iters=4, sample_docs=None, seed=0, memory=None, codebook=None, texts=None, metadata=None, normalize=false, normalize_decoded=None, buckets="lloyd-max".to_string(), part=None, overwrite=false, threads=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn build(
     py: Python<'_>,
@@ -177,7 +177,7 @@ pub(crate) fn build(
     texts: Option<Vec<String>>,
     metadata: Option<&Bound<'_, PyAny>>,
     normalize: bool,
-    normalize_decoded: bool,
+    normalize_decoded: Option<bool>,
     buckets: String,
     part: Option<(usize, usize)>,
     overwrite: bool,
@@ -208,7 +208,7 @@ pub(crate) fn build(
 
 /// Trains a codebook on `docs` (a sample of the corpus), saved to `path` when given.
 #[pyfunction]
-#[pyo3(signature = (docs, lengths=None, ids=None, *, path=None, nbits=2, n_centroids=None, kmeans_iters=4, sample_docs=None, seed=0, memory=None, normalize=false, normalize_decoded=false, buckets="lloyd-max".to_string(), part=None, overwrite=false, threads=None))]
+#[pyo3(signature = (docs, lengths=None, ids=None, *, path=None, nbits=2, n_centroids=None, kmeans_iters=4, sample_docs=None, seed=0, memory=None, normalize=false, normalize_decoded=None, buckets="lloyd-max".to_string(), part=None, overwrite=false, threads=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn train_codebook(
     py: Python<'_>,
@@ -223,7 +223,7 @@ pub(crate) fn train_codebook(
     seed: u64,
     memory: Option<Memory>,
     normalize: bool,
-    normalize_decoded: bool,
+    normalize_decoded: Option<bool>,
     buckets: String,
     part: Option<(usize, usize)>,
     overwrite: bool,

@@ -375,8 +375,8 @@ def test_buckets_choose_the_residual_tables(tmp_path, corpus):
 
 def test_normalize_decoded_builds_decode_unit_tokens(tmp_path, corpus):
     ids, docs, flat, lens = corpus
-    index = tartan.build(tmp_path / "n", flat, lens, ids, n_centroids=16, normalize_decoded=True)
-    plain = tartan.build(tmp_path / "p", flat, lens, ids, n_centroids=16)
+    index = tartan.build(tmp_path / "n", flat, lens, ids, n_centroids=16)
+    plain = tartan.build(tmp_path / "p", flat, lens, ids, n_centroids=16, normalize_decoded=False)
     assert index.codebook.id != plain.codebook.id
     q = docs[3][:5]
     e = index.explain(q, ids[3])

@@ -66,9 +66,13 @@ pub fn template() -> &'static Path {
         let texts: Vec<String> = (0..30).map(|d| format!("text of {d}")).collect();
         let first = c.docs.select(&(0..24).collect::<Vec<_>>()).expect("select");
         let extras = Extras::new().texts(texts[..24].to_vec()).metadata(&meta[..24]);
-        // The v5 fixture predates Lloyd–Max buckets: ColBERT's quantiles reproduce it.
-        let params =
-            IndexParams::new().n_centroids(8).nbits(2).buckets(tartan_index::Buckets::Quantiles);
+        // The v5 fixture predates Lloyd–Max buckets and normalised decoding by default: the
+        // settings of its time reproduce it.
+        let params = IndexParams::new()
+            .n_centroids(8)
+            .nbits(2)
+            .buckets(tartan_index::Buckets::Quantiles)
+            .normalize_decoded(false);
         Index::build_with(&first, &extras, &dir, &params, &NoProgress).expect("template build");
         let mut w = IndexWriter::open(&dir).expect("writer");
         let rest = c.docs.select(&(24..30).collect::<Vec<_>>()).expect("select");

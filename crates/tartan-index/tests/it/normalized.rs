@@ -15,9 +15,9 @@ fn normalised_codebooks_decode_unit_tokens_and_score_them() {
     let c = corpus();
     let tmp = tempfile::tempdir().unwrap();
     let dim = c.docs.dim();
-    let plain = build(&c, &tmp.path().join("plain"), IndexParams::new().seed(3));
-    let norm =
-        build(&c, &tmp.path().join("norm"), IndexParams::new().seed(3).normalize_decoded(true));
+    let plain =
+        build(&c, &tmp.path().join("plain"), IndexParams::new().seed(3).normalize_decoded(false));
+    let norm = build(&c, &tmp.path().join("norm"), IndexParams::new().seed(3));
     assert!(norm.codebook().normalizes_decoded() && !plain.codebook().normalizes_decoded());
     // The same centroids and codes; only decoding differs, so the ids differ.
     assert_eq!(norm.centroids(), plain.centroids());
@@ -66,6 +66,11 @@ fn normalised_codebooks_decode_unit_tokens_and_score_them() {
 
     // A given codebook decodes one way: a contrary setting is refused by name.
     let cb: Arc<Codebook> = plain.codebook().clone();
+    // Unset, the given codebook decides: the default (on) does not override it.
+    let p = IndexParams::new().codebook(cb.clone());
+    let shard = Index::build(&c.docs, &tmp.path().join("y"), &p, &NoProgress).unwrap();
+    assert!(!shard.codebook().normalizes_decoded());
+    assert_eq!(shard.codebook().id(), plain.codebook().id());
     let p = IndexParams::new().codebook(cb).normalize_decoded(true);
     match Index::build(&c.docs, &tmp.path().join("x"), &p, &NoProgress) {
         Err(IndexError::Param { name, .. }) => assert_eq!(name, "normalize_decoded"),
