@@ -103,7 +103,11 @@ fn add_delete_filter_compact_retrain_inspect_verify() {
 #[test]
 fn reader_processes_survive_a_busy_writer() {
     let tmp = tempfile::tempdir().unwrap();
-    let c = tartan_synth::SynthParams::new(500).dim(32).n_queries(8).seed(3).generate();
+    // Enough documents for every cycle the loop below may run (10 added per cycle): on a
+    // loaded machine the readers can take many cycles to see three generations.
+    const MAX_CYCLES: usize = 300;
+    let n_docs = 200 + 10 * MAX_CYCLES;
+    let c = tartan_synth::SynthParams::new(n_docs).dim(32).n_queries(8).seed(3).generate();
     let base = tmp.path().join("base");
     write_docs(&c.docs, 0..200, &base);
     c.queries.write(&base, Kind::Queries, Precision::F32).unwrap();
@@ -145,7 +149,7 @@ fn reader_processes_survive_a_busy_writer() {
     // 300 cycles), so the test cannot pass on readers that only ever saw the first.
     while (cycles < 10 || gens_seen.lock().unwrap().len() < 3)
         && t.elapsed() < Duration::from_secs(60)
-        && cycles < 300
+        && cycles < MAX_CYCLES
     {
         let add: Vec<usize> = (200 + cycles * 10..210 + cycles * 10).collect();
         let docs = {
