@@ -128,7 +128,7 @@ impl SynthParams {
     pub fn generate(&self) -> SynthCorpus {
         let mut sink = MemorySink::new(self.dim);
         let targets = self.stream(&mut sink).expect("memory sinks do not fail");
-        sink.finish(self.n_docs, self.n_queries, targets)
+        sink.finish(targets)
     }
 
     /// Streams the corpus into an embeddings directory (documents, queries and `qrels.tsv`
@@ -140,7 +140,7 @@ impl SynthParams {
     pub fn write(&self, dir: &Path, precision: Precision) -> Result<SynthStats, EmbError> {
         let mut sink = DirSink::create(dir, self.dim, precision)?;
         let targets = self.stream(&mut sink)?;
-        sink.finish(dir, self.n_docs, self.n_queries, &targets)
+        sink.finish(dir, &targets)
     }
 
     /// The generator: hands every document and then every query to `sink`, in order;
@@ -230,14 +230,15 @@ impl MemorySink {
         Self { dim, lens: Vec::new(), toks: Vec::new(), qlens: Vec::new(), qtoks: Vec::new() }
     }
 
-    fn finish(self, n_docs: usize, n_queries: usize, targets: Vec<usize>) -> SynthCorpus {
+    fn finish(self, targets: Vec<usize>) -> SynthCorpus {
         let opts = LoadOptions::default();
         let ids = |p: &str, n: usize| (0..n).map(|i| format!("{p}{i}")).collect::<Vec<_>>();
-        let docs = Embeddings::from_parts(self.dim, &self.lens, ids("d", n_docs), self.toks, opts)
+        let doc_ids = ids("d", self.lens.len());
+        let docs = Embeddings::from_parts(self.dim, &self.lens, doc_ids, self.toks, opts)
             .expect("generated documents are valid");
-        let queries =
-            Embeddings::from_parts(self.dim, &self.qlens, ids("q", n_queries), self.qtoks, opts)
-                .expect("generated queries are valid");
+        let query_ids = ids("q", self.qlens.len());
+        let queries = Embeddings::from_parts(self.dim, &self.qlens, query_ids, self.qtoks, opts)
+            .expect("generated queries are valid");
         SynthCorpus { docs, queries, query_targets: targets }
     }
 }
@@ -259,41 +260,39 @@ struct DirSink {
     dim: usize,
     docs: EmbeddingsWriter,
     queries: EmbeddingsWriter,
-    n_tokens: usize,
+    stats: SynthStats,
 }
 
 impl DirSink {
     fn create(dir: &Path, dim: usize, precision: Precision) -> Result<Self, EmbError> {
         let docs = EmbeddingsWriter::create(dir, Kind::Docs, dim, precision, false)?;
         let queries = EmbeddingsWriter::create(dir, Kind::Queries, dim, precision, false)?;
-        Ok(Self { dim, docs, queries, n_tokens: 0 })
+        let stats = SynthStats { n_docs: 0, n_tokens: 0, n_queries: 0 };
+        Ok(Self { dim, docs, queries, stats })
     }
 
     /// Closes both files and writes `qrels.tsv` naming each query's target.
-    fn finish(
-        self,
-        dir: &Path,
-        n_docs: usize,
-        n_queries: usize,
-        targets: &[usize],
-    ) -> Result<SynthStats, EmbError> {
+    fn finish(self, dir: &Path, targets: &[usize]) -> Result<SynthStats, EmbError> {
         self.docs.finish()?;
         self.queries.finish()?;
+        let stats = self.stats;
         let qrels: String = std::iter::once("query-id\tcorpus-id\tscore\n".to_string())
             .chain(targets.iter().enumerate().map(|(q, d)| format!("q{q}\td{d}\t1\n")))
             .collect();
         let path = dir.join("qrels.tsv");
         std::fs::write(&path, qrels).map_err(|source| EmbError::Io { path, source })?;
-        Ok(SynthStats { n_docs, n_tokens: self.n_tokens, n_queries })
+        Ok(stats)
     }
 }
 
 impl Sink for DirSink {
     fn doc(&mut self, id: &str, tokens: &[f32]) -> Result<(), EmbError> {
-        self.n_tokens += tokens.len() / self.dim;
+        self.stats.n_docs += 1;
+        self.stats.n_tokens += tokens.len() / self.dim;
         self.docs.push(id, tokens)
     }
     fn query(&mut self, id: &str, tokens: &[f32]) -> Result<(), EmbError> {
+        self.stats.n_queries += 1;
         self.queries.push(id, tokens)
     }
 }
@@ -309,9 +308,16 @@ fn noisy(base: &[f32], noise: f32, rng: &mut impl Rng) -> Vec<f32> {
         .iter()
         .map(|b| b + scale * Distribution::<f32>::sample(&StandardNormal, rng))
         .collect();
-    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    v.iter_mut().for_each(|x| *x /= n);
+    normalize(&mut v);
     v
+}
+
+/// Scales `v` to unit length (a zero vector stays zero).
+fn normalize(v: &mut [f32]) {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if n > 0.0 {
+        v.iter_mut().for_each(|x| *x /= n);
+    }
 }
 
 #[cfg(test)]

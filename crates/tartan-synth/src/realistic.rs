@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use tartan_embeddings::{EmbError, Precision};
 
-use crate::{Profile, SynthCorpus, SynthError, SynthStats};
+use crate::{normalize, Profile, SynthCorpus, SynthError, SynthStats};
 
 /// Settings for a corpus drawn from a [`Profile`]. Defaults (from [`RealisticParams::new`]):
 /// mean document length 80 tokens (`None` keeps the real lengths), 100 queries, query
@@ -130,7 +130,7 @@ impl RealisticParams {
         self.check()?;
         let mut sink = crate::MemorySink::new(profile.dim);
         let targets = self.stream(profile, &mut sink)?;
-        Ok(sink.finish(self.n_docs, self.n_queries, targets))
+        Ok(sink.finish(targets))
     }
 
     /// Streams the corpus into an embeddings directory (documents, queries, `qrels.tsv`), as
@@ -148,7 +148,7 @@ impl RealisticParams {
         self.check()?;
         let mut sink = crate::DirSink::create(dir, profile.dim, precision)?;
         let targets = self.stream(profile, &mut sink)?;
-        Ok(sink.finish(dir, self.n_docs, self.n_queries, &targets)?)
+        Ok(sink.finish(dir, &targets)?)
     }
 
     fn stream(&self, p: &Profile, sink: &mut impl crate::Sink) -> Result<Vec<usize>, EmbError> {
@@ -255,12 +255,5 @@ fn add_residual(p: &Profile, k: usize, scale: f32, mix: f32, rng: &mut impl Rng,
         for ((x, y), z) in v.iter_mut().zip(ri).zip(rj) {
             *x += a * y + b * z;
         }
-    }
-}
-
-fn normalize(v: &mut [f32]) {
-    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if n > 0.0 {
-        v.iter_mut().for_each(|x| *x /= n);
     }
 }
