@@ -123,7 +123,7 @@ pub fn synth(a: &crate::SynthArgs) -> Result<()> {
                 t.elapsed().as_secs_f64()
             );
             if a.project {
-                return write_projected(&profile, &docs, &queries, real, &a.out, precision);
+                return write_projected(&profile, (&docs, &queries), real, &a.out, precision);
             }
             let mut params = tartan_synth::RealisticParams::new(a.docs)
                 .n_queries(a.queries)
@@ -155,28 +155,16 @@ pub fn synth(a: &crate::SynthArgs) -> Result<()> {
     Ok(())
 }
 
-/// `tartan synth --like REAL --project`: the real corpus through the profile's projection.
+/// `tartan synth --like REAL --project`: the real corpus through the profile's projection,
+/// with the real qrels.
 fn write_projected(
     profile: &tartan_synth::Profile,
-    docs: &tartan_embeddings::Embeddings,
-    queries: &tartan_embeddings::Embeddings,
+    (docs, queries): (&tartan_embeddings::Embeddings, &tartan_embeddings::Embeddings),
     real: &std::path::Path,
     out: &std::path::Path,
     precision: tartan_embeddings::Precision,
 ) -> Result<()> {
-    use tartan_embeddings::{EmbeddingsWriter, Kind};
-    for (e, kind) in [(docs, Kind::Docs), (queries, Kind::Queries)] {
-        let mut w = EmbeddingsWriter::create(out, kind, profile.dim(), precision, false)?;
-        let mut raw = Vec::new();
-        for d in 0..e.n_docs() {
-            let start = e.offsets()[d] as usize;
-            raw.resize(e.doc_len(d) * e.dim(), 0.0);
-            e.read_tokens(start, &mut raw);
-            w.push(e.id(d), &profile.project(&raw))?;
-            e.release_tokens(start..start + e.doc_len(d));
-        }
-        w.finish()?;
-    }
+    let stats = profile.write_projected(docs, queries, out, precision)?;
     let qrels = real.join("qrels.tsv");
     if qrels.exists() {
         std::fs::copy(&qrels, out.join("qrels.tsv"))
@@ -184,9 +172,9 @@ fn write_projected(
     }
     outln!(
         "wrote {} documents ({} tokens) and {} queries projected to dimension {} in {}",
-        docs.n_docs(),
-        docs.n_tokens(),
-        queries.n_docs(),
+        stats.n_docs,
+        stats.n_tokens,
+        stats.n_queries,
         profile.dim(),
         out.display()
     );

@@ -271,11 +271,16 @@ impl DirSink {
         Ok(Self { dim, docs, queries, stats })
     }
 
-    /// Closes both files and writes `qrels.tsv` naming each query's target.
-    fn finish(self, dir: &Path, targets: &[usize]) -> Result<SynthStats, EmbError> {
+    /// Closes both files.
+    fn close(self) -> Result<SynthStats, EmbError> {
         self.docs.finish()?;
         self.queries.finish()?;
-        let stats = self.stats;
+        Ok(self.stats)
+    }
+
+    /// Closes both files and writes `qrels.tsv` naming each query's target.
+    fn finish(self, dir: &Path, targets: &[usize]) -> Result<SynthStats, EmbError> {
+        let stats = self.close()?;
         let qrels: String = std::iter::once("query-id\tcorpus-id\tscore\n".to_string())
             .chain(targets.iter().enumerate().map(|(q, d)| format!("q{q}\td{d}\t1\n")))
             .collect();

@@ -20,10 +20,11 @@ use rand::seq::index::sample;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
-use tartan_embeddings::Embeddings;
+use std::path::Path;
+use tartan_embeddings::{Embeddings, Precision};
 use tartan_kmeans::KMeansParams;
 
-use crate::SynthError;
+use crate::{DirSink, Sink, SynthError, SynthStats};
 
 /// Settings for [`ProfileParams::fit`]. Defaults (from [`ProfileParams::new`]): output
 /// dimension 128, 1,024 clusters, a sample of 131,072 tokens for the principal directions and
@@ -309,6 +310,44 @@ impl Profile {
     pub fn project(&self, tokens: &[f32]) -> Vec<f32> {
         assert!(tokens.len().is_multiple_of(self.source_dim), "rows of source_dim values");
         project(tokens, &self.basis, self.source_dim, self.dim)
+    }
+    /// Writes `docs` and `queries` (real embeddings of `source_dim`, e.g. those the profile
+    /// was fitted to) to an embeddings directory through [`Profile::project`], with their
+    /// ids: the reference a drawn corpus is compared with. Streams, releasing the mapped pages
+    /// behind itself. qrels are the caller's to copy.
+    ///
+    /// # Errors
+    /// [`SynthError::BadDim`] if the embeddings are not of `source_dim`; I/O errors writing
+    /// `dir`.
+    pub fn write_projected(
+        &self,
+        docs: &Embeddings,
+        queries: &Embeddings,
+        dir: &Path,
+        precision: Precision,
+    ) -> Result<SynthStats, SynthError> {
+        for e in [docs, queries] {
+            if e.dim() != self.source_dim {
+                return Err(SynthError::BadDim { dim: self.dim, source_dim: e.dim() });
+            }
+        }
+        let mut sink = DirSink::create(dir, self.dim, precision)?;
+        let mut raw = Vec::new();
+        for (e, is_doc) in [(docs, true), (queries, false)] {
+            for d in 0..e.n_docs() {
+                let (start, len) = (e.offsets()[d] as usize, e.doc_len(d));
+                raw.resize(len * e.dim(), 0.0);
+                e.read_tokens(start, &mut raw);
+                let projected = self.project(&raw);
+                if is_doc {
+                    sink.doc(e.id(d), &projected)?;
+                } else {
+                    sink.query(e.id(d), &projected)?;
+                }
+                e.release_tokens(start..start + len);
+            }
+        }
+        Ok(sink.close()?)
     }
     /// Mean RMS residual norm over clusters: how far tokens sit from their sense.
     pub fn mean_spread(&self) -> f32 {

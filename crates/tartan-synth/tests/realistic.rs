@@ -189,3 +189,24 @@ fn bad_settings_are_named() {
         assert!(e.to_string().contains(name), "{e}");
     }
 }
+
+/// The real corpus through the profile's projection: same ids and lengths, each row the
+/// projection of the real one; embeddings of another dimension are refused.
+#[test]
+fn write_projected_writes_the_real_corpus_projected() {
+    let (docs, queries) = real_like(300, 48, 11);
+    let p = profile();
+    let dir = tempfile::tempdir().unwrap();
+    let stats =
+        p.write_projected(&docs, &queries, dir.path(), tartan_embeddings::Precision::F32).unwrap();
+    assert_eq!((stats.n_docs, stats.n_tokens, stats.n_queries), (300, docs.n_tokens(), 20));
+    let open = |k| Embeddings::open(dir.path(), k, LoadOptions::default()).unwrap();
+    let (pd, pq) = (open(tartan_embeddings::Kind::Docs), open(tartan_embeddings::Kind::Queries));
+    assert_eq!((pd.ids(), pq.ids()), (docs.ids(), queries.ids()));
+    for d in [0, 17, 299] {
+        assert_eq!(pd.doc(d), p.project(&docs.doc(d)));
+    }
+    let (other, _) = real_like(10, 24, 1);
+    let e = p.write_projected(&other, &queries, dir.path(), tartan_embeddings::Precision::F32);
+    assert!(matches!(e, Err(SynthError::BadDim { source_dim: 24, .. })), "{e:?}");
+}
