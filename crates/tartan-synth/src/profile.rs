@@ -253,7 +253,8 @@ impl ProfileParams {
             let r: Vec<f32> = p.iter().zip(c).map(|(x, m)| x - m).collect();
             sq[l] += r.iter().map(|x| f64::from(x * x)).sum::<f64>();
             count[l] += 1;
-            // The sample is in random order, so the first members are a random subset.
+            // The first members in file order: for a cluster with more sample members than
+            // the cap, the pool leans to the corpus's first documents.
             if pools[l].len() < self.residuals_per_cluster * dim {
                 pools[l].extend(r);
             }
