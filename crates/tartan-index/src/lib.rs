@@ -60,6 +60,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod approx;
 mod budget;
 mod build;
 mod codebook;

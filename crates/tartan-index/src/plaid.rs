@@ -16,12 +16,13 @@
 use rayon::prelude::*;
 use tartan_maxsim::{Hit, TopK};
 
+use crate::approx::{ApproxScratch, ByteScores};
 use crate::codebook::CodebookId;
 use crate::decode::Scratch;
 use crate::deletes::Bitmap;
 use crate::error::{IndexError, Result};
 use crate::params::{ResolvedSearch, SearchParams};
-use crate::search::{approx_score, probe, scan_limit, PreparedQuery, SearchHit};
+use crate::search::{probe, scan_limit, PreparedQuery, SearchHit};
 use crate::Index;
 
 /// Candidates scored from codes per parallel task.
@@ -231,12 +232,6 @@ impl<'a> ShardSet<'a> {
         let k = cs.len() / nq;
         // No collector is sized beyond the documents there are, whatever the settings say.
         let ndocs = r.ndocs.min(self.n_docs() as usize);
-        let keep: Vec<bool> = cs
-            .chunks_exact(nq)
-            .map(|row| {
-                row.iter().copied().fold(f32::NEG_INFINITY, f32::max) >= r.centroid_score_threshold
-            })
-            .collect();
 
         // Stage 1: candidates per part. A selective filter scores every matching document;
         // a broad one widens probing until `ndocs` matching candidates turn up. With deletions
@@ -278,27 +273,26 @@ impl<'a> ShardSet<'a> {
 
         // Stage 2: approximate scores over the candidates, ignoring pruned centroids; blocks
         // of candidates in parallel, each keeping its own best, merged after.
+        let table = ByteScores::new(cs, nq, r.centroid_score_threshold);
         let blocks: Vec<Vec<Hit>> = cands
             .iter()
             .enumerate()
             .flat_map(|(p, c)| c.chunks(SCORE_BLOCK).map(move |b| (p, b)))
             .collect::<Vec<_>>()
             .into_par_iter()
-            .map_init(
-                || vec![0f32; nq],
-                |acc, (p, block)| {
-                    let (sh, si) = self.parts[p];
-                    let seg = &self.indexes[sh].segments[si];
-                    let base = self.bases[p] as u32;
-                    let mut top = TopK::new(ndocs);
-                    for &d in block {
-                        let score = approx_score(seg.codes(d as usize), cs, nq, Some(&keep), acc)
-                            .ok_or_else(|| self.indexes[sh].corrupt_codes(si))?;
-                        top.push(Hit { doc: base + d, score });
-                    }
-                    Ok(top.into_sorted())
-                },
-            )
+            .map_init(ApproxScratch::default, |sc, (p, block)| {
+                let (sh, si) = self.parts[p];
+                let seg = &self.indexes[sh].segments[si];
+                let base = self.bases[p] as u32;
+                let mut top = TopK::new(ndocs);
+                for &d in block {
+                    let score = table
+                        .score(seg.codes(d as usize), true, sc)
+                        .ok_or_else(|| self.indexes[sh].corrupt_codes(si))?;
+                    top.push(Hit { doc: base + d, score });
+                }
+                Ok(top.into_sorted())
+            })
             .collect::<Result<_>>()?;
         let mut stage2 = TopK::new(ndocs);
         blocks.into_iter().flatten().for_each(|h| stage2.push(h));
@@ -307,22 +301,20 @@ impl<'a> ShardSet<'a> {
         let survivors = stage2.into_sorted();
         let full: Vec<Vec<Candidate>> = survivors
             .par_chunks(SCORE_BLOCK)
-            .map_init(
-                || vec![0f32; nq],
-                |acc, block| {
-                    block
-                        .iter()
-                        .map(|h| {
-                            let (p, d) = self.locate(h.doc);
-                            let (sh, si) = self.parts[p];
-                            let codes = self.indexes[sh].segments[si].codes(d);
-                            approx_score(codes, cs, nq, None, acc)
-                                .map(|full| Candidate { doc: h.doc, pruned: h.score, full })
-                                .ok_or_else(|| self.indexes[sh].corrupt_codes(si))
-                        })
-                        .collect()
-                },
-            )
+            .map_init(ApproxScratch::default, |sc, block| {
+                block
+                    .iter()
+                    .map(|h| {
+                        let (p, d) = self.locate(h.doc);
+                        let (sh, si) = self.parts[p];
+                        let codes = self.indexes[sh].segments[si].codes(d);
+                        table
+                            .score(codes, false, sc)
+                            .map(|full| Candidate { doc: h.doc, pruned: h.score, full })
+                            .ok_or_else(|| self.indexes[sh].corrupt_codes(si))
+                    })
+                    .collect()
+            })
             .collect::<Result<_>>()?;
         Ok(full.into_iter().flatten().collect())
     }

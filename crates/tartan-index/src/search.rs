@@ -1,5 +1,5 @@
-//! Queries: checked and scored against the centroids once ([`PreparedQuery`]); probing and
-//! approximate scoring from centroid ids, used by the stages in `plaid.rs`.
+//! Queries: checked and scored against the centroids once ([`PreparedQuery`]); probing, used
+//! by the stages in `plaid.rs`.
 
 use ndarray::ArrayView2;
 use rayon::prelude::*;
@@ -9,7 +9,6 @@ use crate::codebook::{Codebook, CodebookId};
 use crate::error::{IndexError, Result};
 use crate::params::{ResolvedSearch, SearchParams};
 use crate::plaid::ShardSet;
-use crate::segment::Codes;
 use crate::Index;
 
 /// One result.
@@ -183,32 +182,6 @@ fn probe_select(cs: &[f32], nq: usize, take: usize) -> Vec<u32> {
     cells
 }
 
-/// Σ over query tokens of the best centroid score among the document's codes. With `keep`,
-/// pruned centroids are skipped and a token with no kept centroid contributes 0 (PLAID's
-/// first pass); without, every code counts. `None` if a code is out of range (corruption).
-pub(crate) fn approx_score(
-    codes: Codes<'_>,
-    cs: &[f32],
-    nq: usize,
-    keep: Option<&[bool]>,
-    acc: &mut [f32],
-) -> Option<f32> {
-    acc.fill(if keep.is_some() { 0.0 } else { f32::NEG_INFINITY });
-    let mut ok = true;
-    codes.for_each(|c| {
-        let c = c as usize;
-        match cs.get(c * nq..(c + 1) * nq) {
-            Some(row) => {
-                if keep.is_none_or(|k| k[c]) {
-                    tartan_kernels::max_assign(acc, row);
-                }
-            }
-            None => ok = false,
-        }
-    });
-    ok.then(|| acc.iter().sum())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,19 +208,5 @@ mod tests {
             b.sort_unstable();
             assert_eq!(a, b, "k {k} nq {nq} take {take}");
         }
-    }
-
-    #[test]
-    fn approx_score_prunes_and_flags_bad_codes() {
-        let cs = [0.9, 0.1, 0.2, 0.6, 0.4, 0.4];
-        let mut acc = vec![0.0; 2];
-        let codes = [0u16, 1];
-        assert_eq!(approx_score(Codes::U16(&codes), &cs, 2, None, &mut acc), Some(0.9 + 0.6));
-        let keep = [true, false, true];
-        assert_eq!(
-            approx_score(Codes::U16(&codes), &cs, 2, Some(&keep), &mut acc),
-            Some(0.9 + 0.1)
-        );
-        assert_eq!(approx_score(Codes::U16(&[7]), &cs, 2, None, &mut acc), None);
     }
 }

@@ -8,6 +8,8 @@
 //! * [`skinny_matmul`]: the same product when B has few rows (a query's tokens against
 //!   centroids or decompressed documents), streaming A without packing it.
 //! * [`max_assign`]: element-wise running maximum, the inner step of MaxSim.
+//! * [`max_rows_u8`]: the running maximum over gathered rows of a byte table (approximate
+//!   scoring from centroid ids), AVX2 when the CPU has it.
 //! * [`argmin_shifted`]: the nearest centroid from a row of products (assignment's scan).
 //! * [`ReadOnlyMap`]: a read-only memory map of a file.
 //!
@@ -33,6 +35,7 @@ mod argmin;
 mod dot;
 mod matmul;
 mod mmap;
+mod rows;
 pub mod scalar;
 mod skinny;
 
@@ -40,4 +43,5 @@ pub use argmin::{argmin_impls, argmin_shifted};
 pub use dot::{dot, dot_impls, max_assign};
 pub use matmul::matmul_nt;
 pub use mmap::ReadOnlyMap;
+pub use rows::{max_rows_impls, max_rows_u8};
 pub use skinny::{skinny_impls, skinny_matmul, SkinnyB};

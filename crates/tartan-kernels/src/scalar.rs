@@ -39,3 +39,22 @@ pub fn argmin_shifted(dots: &[f32], norms: &[f32]) -> (f32, usize) {
     }
     (best, pos)
 }
+
+/// For each id, `acc[i] = max(acc[i], table[id·w + i])` with `w = acc.len()`, one byte at a
+/// time; `false`, with `acc` unchanged, if an id is past the table.
+///
+/// # Panics
+/// If `acc` is empty or `table.len()` is not a multiple of `acc.len()`.
+pub fn max_rows_u8(table: &[u8], ids: &[u32], acc: &mut [u8]) -> bool {
+    let w = acc.len();
+    if super::rows::checked_rows(table, ids, w).is_none() {
+        return false;
+    }
+    for &id in ids {
+        let row = &table[id as usize * w..(id as usize + 1) * w];
+        for (a, &r) in acc.iter_mut().zip(row) {
+            *a = (*a).max(r);
+        }
+    }
+    true
+}

@@ -59,6 +59,17 @@ impl Codes<'_> {
             Codes::Packed(r, range) => r.iter(range).for_each(f),
         }
     }
+
+    /// Replaces `out`'s contents with the codes, in token order.
+    #[inline]
+    pub(crate) fn read_into(self, out: &mut Vec<u32>) {
+        out.clear();
+        match self {
+            Codes::U16(c) => out.extend(c.iter().map(|&c| c as u32)),
+            Codes::U32(c) => out.extend_from_slice(c),
+            Codes::Packed(r, range) => out.extend(r.iter(range)),
+        }
+    }
 }
 
 /// Where a segment's codes lie and how they are stored.
