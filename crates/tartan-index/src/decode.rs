@@ -1,6 +1,7 @@
 //! Where codes become a vector: a token's centroid plus its decoded residual. Search's last
 //! stage scores documents this way a tile at a time; `decompress` writes them out whole.
 
+use rayon::prelude::*;
 use tartan_kernels::SkinnyB;
 
 use crate::error::{IndexError, Result};
@@ -18,6 +19,9 @@ pub(crate) struct Scratch {
 /// Tokens decompressed at a time in exact scoring: 16 × dim 384 floats is 24 KiB, so the
 /// tile is still in L1 when the product with the query reads it.
 const TILE: usize = 16;
+
+/// Documents per parallel task when computing a segment's inverse norms.
+const NORM_BLOCK: usize = 256;
 
 impl Index {
     /// MaxSim of the query (`qb`) and document `d` of segment `si`, decompressed a tile of
@@ -89,14 +93,23 @@ impl Index {
             return Ok(v);
         }
         let dim = self.dim();
-        let mut out = Vec::with_capacity(seg.doc_offsets().last().copied().unwrap_or(0) as usize);
-        let mut buf = Vec::new();
-        for d in 0..seg.n_docs {
-            self.decompress_raw(si, d, &mut buf)?;
-            for row in buf.chunks_exact(dim) {
-                out.push(1.0 / row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12));
-            }
-        }
+        // Blocks of documents on every core: this pass decodes the whole segment, and the
+        // first query that needs it waits for it.
+        let blocks =
+            (0..seg.n_docs.div_ceil(NORM_BLOCK))
+                .into_par_iter()
+                .map(|b| {
+                    let (mut part, mut buf) = (Vec::new(), Vec::new());
+                    for d in b * NORM_BLOCK..((b + 1) * NORM_BLOCK).min(seg.n_docs) {
+                        self.decompress_raw(si, d, &mut buf)?;
+                        part.extend(buf.chunks_exact(dim).map(|row| {
+                            1.0 / row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12)
+                        }));
+                    }
+                    Ok(part)
+                })
+                .collect::<Result<Vec<Vec<f32>>>>()?;
+        let out = blocks.concat();
         // Two threads may both compute it; they compute the same values.
         Ok(seg.inv_norms.get_or_init(|| out))
     }
