@@ -273,7 +273,7 @@ impl<'a> ShardSet<'a> {
 
         // Stage 2: approximate scores over the candidates, ignoring pruned centroids; blocks
         // of candidates in parallel, each keeping its own best, merged after.
-        let table = ByteScores::new(cs, nq, r.centroid_score_threshold);
+        let table = ByteScores::new(cs, nq, q.range, r.centroid_score_threshold);
         let blocks: Vec<Vec<Hit>> = cands
             .iter()
             .enumerate()

@@ -5,6 +5,7 @@ use ndarray::ArrayView2;
 use rayon::prelude::*;
 use tartan_kernels::SkinnyB;
 
+use crate::approx::score_range;
 use crate::codebook::{Codebook, CodebookId};
 use crate::error::{IndexError, Result};
 use crate::params::{ResolvedSearch, SearchParams};
@@ -36,6 +37,9 @@ pub struct PreparedQuery {
     /// Centroid-major scores: row c holds centroid c against every query token, so the
     /// per-token max over a document's codes reads contiguous rows.
     pub(crate) cs: Vec<f32>,
+    /// The smallest and largest of `cs`: the grid of the byte table approximate scoring
+    /// quantises them to.
+    pub(crate) range: (f32, f32),
     codebook: CodebookId,
 }
 
@@ -71,10 +75,15 @@ impl Codebook {
         let qb = SkinnyB::new(q, dim);
         // Blocks of centroids go to different cores.
         let mut cs = vec![0f32; self.n_centroids() * nq];
-        cs.par_chunks_mut(CENTROID_BLOCK * nq)
+        let range = cs
+            .par_chunks_mut(CENTROID_BLOCK * nq)
             .zip(self.centroids().par_chunks(CENTROID_BLOCK * dim))
-            .for_each(|(out, cent)| tartan_kernels::skinny_matmul(cent, &qb, out));
-        Ok(PreparedQuery { qb, cs, codebook: self.id() })
+            .map(|(out, cent)| {
+                tartan_kernels::skinny_matmul(cent, &qb, out);
+                score_range(out)
+            })
+            .reduce(|| (f32::INFINITY, f32::NEG_INFINITY), |a, b| (a.0.min(b.0), a.1.max(b.1)));
+        Ok(PreparedQuery { qb, cs, range, codebook: self.id() })
     }
 }
 
