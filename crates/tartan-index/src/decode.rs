@@ -44,8 +44,7 @@ impl Index {
         let seg = &self.segments[si];
         let resid = seg.residuals(d);
         let Scratch { codes, tile, prod, best } = sc;
-        codes.clear();
-        seg.codes(d).for_each(|c| codes.push(c));
+        seg.codes(d).read_into(codes);
         if codes.iter().any(|&c| c as usize >= self.manifest.n_centroids) {
             return Err(self.corrupt_codes(si));
         }
@@ -95,20 +94,17 @@ impl Index {
         let dim = self.dim();
         // Blocks of documents on every core: this pass decodes the whole segment, and the
         // first query that needs it waits for it.
-        let blocks =
-            (0..seg.n_docs.div_ceil(NORM_BLOCK))
-                .into_par_iter()
-                .map(|b| {
-                    let (mut part, mut buf) = (Vec::new(), Vec::new());
-                    for d in b * NORM_BLOCK..((b + 1) * NORM_BLOCK).min(seg.n_docs) {
-                        self.decompress_raw(si, d, &mut buf)?;
-                        part.extend(buf.chunks_exact(dim).map(|row| {
-                            1.0 / row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12)
-                        }));
-                    }
-                    Ok(part)
-                })
-                .collect::<Result<Vec<Vec<f32>>>>()?;
+        let blocks = (0..seg.n_docs.div_ceil(NORM_BLOCK))
+            .into_par_iter()
+            .map(|b| {
+                let (mut part, mut buf) = (Vec::new(), Vec::new());
+                for d in b * NORM_BLOCK..((b + 1) * NORM_BLOCK).min(seg.n_docs) {
+                    self.decompress_raw(si, d, &mut buf)?;
+                    part.extend(buf.chunks_exact(dim).map(|row| 1.0 / norm(row)));
+                }
+                Ok(part)
+            })
+            .collect::<Result<Vec<Vec<f32>>>>()?;
         let out = blocks.concat();
         // Two threads may both compute it; they compute the same values.
         Ok(seg.inv_norms.get_or_init(|| out))
@@ -173,6 +169,12 @@ impl Index {
 /// L2-normalises a decoded token, as next-plaid does (a zero vector stays zero: the norm is
 /// floored at 1e-12, next-plaid's floor).
 fn normalize(row: &mut [f32]) {
-    let n = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+    let n = norm(row);
     row.iter_mut().for_each(|v| *v /= n);
+}
+
+/// A decoded token's L2 norm, floored at 1e-12: what [`normalize`] divides by and what the
+/// inverse norms of exact scoring invert.
+fn norm(row: &[f32]) -> f32 {
+    row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12)
 }

@@ -507,8 +507,7 @@ impl IndexWriter {
                 for &(si, d) in &live {
                     let seg = &base.segments[si];
                     w.write(seg.residuals(d))?;
-                    codes.clear();
-                    seg.codes(d).for_each(|c| codes.push(c));
+                    seg.codes(d).read_into(&mut codes);
                     // Codes of formats 1 and 2 were never range-checked at open; packing one at
                     // ceil(log2 K) bits must not meet a larger one.
                     if codes.iter().any(|&c| c as usize >= m.n_centroids) {
