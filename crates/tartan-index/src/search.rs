@@ -34,8 +34,9 @@ const CENTROID_BLOCK: usize = 2048;
 #[derive(Debug, Clone)]
 pub struct PreparedQuery {
     pub(crate) qb: SkinnyB,
-    /// Centroid-major scores: row c holds centroid c against every query token, so the
-    /// per-token max over a document's codes reads contiguous rows.
+    /// Centroid-major scores: row c holds centroid c against every query token, so exact
+    /// scoring reads a token's centroid scores as one contiguous row (approximate scoring
+    /// reads the same rows quantised to bytes, `approx.rs`).
     pub(crate) cs: Vec<f32>,
     /// The smallest and largest of `cs`: the grid of the byte table approximate scoring
     /// quantises them to.
