@@ -173,6 +173,33 @@ fn points_x_centroids(c: &mut Criterion) {
     g.finish();
 }
 
+/// One group's step of grouped assignment: 256 points against a group of 256 centroids,
+/// the nearest for each. `sgemm` then a scan over the products, against the fused kernel
+/// over centroids laid out once.
+fn nearest_in_group(c: &mut Criterion) {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let points = unit_rows(256, &mut rng);
+    let centroids = unit_rows(256, &mut rng);
+    let norms: Vec<f32> = centroids.chunks_exact(DIM).map(|c| tartan_kernels::dot(c, c)).collect();
+    let mut g = c.benchmark_group("nearest_256_of_256");
+    g.throughput(Throughput::Elements(256 * 256 * DIM as u64));
+    let mut prod = vec![0f32; 256 * 256];
+    g.bench_function("matmul_nt_argmin", |b| {
+        b.iter(|| {
+            tartan_kernels::matmul_nt(&points, &centroids, DIM, &mut prod);
+            prod.chunks_exact(256)
+                .map(|row| tartan_kernels::argmin_shifted(row, &norms).1)
+                .sum::<usize>()
+        })
+    });
+    let panels = tartan_kernels::CentroidPanels::new(&centroids, &norms, DIM);
+    let mut out = vec![(0f32, 0u32); 256];
+    for (name, f) in tartan_kernels::nearest_impls() {
+        g.bench_function(format!("panels/{name}"), |b| b.iter(|| f(&points, &panels, &mut out)));
+    }
+    g.finish();
+}
+
 /// Bit packing and unpacking of 1,024 tokens' bucket indices, per nbits.
 fn bitpack(c: &mut Criterion) {
     let mut rng = ChaCha8Rng::seed_from_u64(5);
@@ -197,6 +224,7 @@ criterion_group!(
     centroid_scores,
     codes_scoring,
     points_x_centroids,
+    nearest_in_group,
     bitpack
 );
 criterion_main!(benches);

@@ -11,6 +11,8 @@
 //! * [`max_rows_u8`]: the running maximum over gathered rows of a byte table (approximate
 //!   scoring from centroid ids), AVX2 when the CPU has it.
 //! * [`argmin_shifted`]: the nearest centroid from a row of products (assignment's scan).
+//! * [`nearest_in_panels`]: the nearest of a block of centroids for each point, product and
+//!   scan fused over centroids laid out once ([`CentroidPanels`]); the same bits on every CPU.
 //! * [`ReadOnlyMap`]: a read-only memory map of a file.
 //!
 //! Each vectorised kernel has a scalar reference in [`scalar`] and tests that run every
@@ -35,6 +37,7 @@ mod argmin;
 mod dot;
 mod matmul;
 mod mmap;
+mod nearest;
 mod rows;
 pub mod scalar;
 mod skinny;
@@ -43,5 +46,6 @@ pub use argmin::{argmin_impls, argmin_shifted};
 pub use dot::{dot, dot_impls, max_assign};
 pub use matmul::matmul_nt;
 pub use mmap::ReadOnlyMap;
+pub use nearest::{nearest_impls, nearest_in_panels, CentroidPanels};
 pub use rows::{max_rows_impls, max_rows_u8};
 pub use skinny::{skinny_impls, skinny_matmul, SkinnyB};

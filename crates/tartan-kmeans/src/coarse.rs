@@ -2,13 +2,16 @@
 //! and each point is compared only with the centroids of its `probes` nearest groups.
 //!
 //! With K = 16,384 centroids in 128 groups and 8 probes a point meets 128 group centres and
-//! about 1,024 centroids instead of 16,384: some 14× less arithmetic. The work stays in matrix
-//! products: a block of points is scored against the group centres, then, group by group, the
-//! points that probe a group are gathered and multiplied with that group's centroids.
+//! about 1,024 centroids instead of 16,384: some 14× less arithmetic. A block of points is
+//! scored against the group centres in one matrix product; then, group by group, the points
+//! that probe a group are gathered and matched against that group's centroids, laid out once
+//! for `tartan_kernels::nearest_in_panels`, which keeps each product in registers until its
+//! distance has been compared.
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
+use tartan_kernels::CentroidPanels;
 
 use crate::lloyd::update_centroids;
 use crate::nearest::nearest_centroids;
@@ -74,11 +77,11 @@ struct Groups {
     probes: usize,
     centres: Vec<f32>,
     centre_norms: Vec<f32>,
-    /// `offsets[g]..offsets[g + 1]` are group g's entries in `members`, `vectors`, `norms`.
+    /// `offsets[g]..offsets[g + 1]` are group g's entries in `members`.
     offsets: Vec<usize>,
     members: Vec<u32>,
-    vectors: Vec<f32>,
-    norms: Vec<f32>,
+    /// Group g's centroids (in `members` order) laid out for the fused product and scan.
+    panels: Vec<CentroidPanels>,
 }
 
 impl CentroidSearch {
@@ -176,11 +179,18 @@ impl Groups {
             }
         }
         let (offsets, members) = bucket_by(&labels, n_groups);
-        let vectors: Vec<f32> = members
-            .iter()
-            .flat_map(|&c| centroids[c as usize * dim..][..dim].iter().copied())
+        let panels = (0..n_groups)
+            .into_par_iter()
+            .map(|g| {
+                let rows: Vec<f32> = members[offsets[g]..offsets[g + 1]]
+                    .iter()
+                    .flat_map(|&c| centroids[c as usize * dim..][..dim].iter().copied())
+                    .collect();
+                let norms: Vec<f32> =
+                    rows.chunks_exact(dim).map(|c| tartan_kernels::dot(c, c)).collect();
+                CentroidPanels::new(&rows, &norms, dim)
+            })
             .collect();
-        let norms = vectors.chunks_exact(dim).map(|c| tartan_kernels::dot(c, c)).collect();
         // An empty group (possible after the last pass) is never probed.
         let centre_norms = centres
             .chunks_exact(dim)
@@ -193,7 +203,7 @@ impl Groups {
                 }
             })
             .collect();
-        Self { probes, centres, centre_norms, offsets, members, vectors, norms }
+        Self { probes, centres, centre_norms, offsets, members, panels }
     }
 
     fn nearest_block(
@@ -206,7 +216,7 @@ impl Groups {
     ) {
         let rows = block.len() / dim;
         let n_groups = self.centre_norms.len();
-        let Scratch { scores, gathered, prod } = scratch;
+        let Scratch { scores, gathered, nearest } = scratch;
         // 1. The `probes` nearest group centres of every row. (The buffers are reused from
         // block to block: the product overwrites every element it is given.)
         grow(scores, rows * n_groups);
@@ -233,32 +243,30 @@ impl Groups {
         }
         // 2. Probe slots bucketed by group; slot i belongs to row i / p.
         let (starts, bucket) = bucket_by(&probe, n_groups);
-        // 3. Per group: gather its rows, one product with its centroids, keep the best.
+        // 3. Per group: gather its rows, then the nearest of its centroids for each (product
+        // and scan fused), keeping the best over the groups a row probes.
         let mut best = vec![(f32::INFINITY, u32::MAX); rows];
         for g in 0..n_groups {
             let slots = &bucket[starts[g]..starts[g + 1]];
-            let (lo, hi) = (self.offsets[g], self.offsets[g + 1]);
-            if slots.is_empty() || lo == hi {
+            let lo = self.offsets[g];
+            if slots.is_empty() || self.panels[g].is_empty() {
                 continue;
             }
             gathered.clear();
             for &slot in slots {
                 gathered.extend_from_slice(&block[slot as usize / p * dim..][..dim]);
             }
-            let m = hi - lo;
-            grow(prod, slots.len() * m);
-            let prod = &mut prod[..slots.len() * m];
-            tartan_kernels::matmul_nt(gathered, &self.vectors[lo * dim..hi * dim], dim, prod);
-            for (i, &slot) in slots.iter().enumerate() {
+            nearest.clear();
+            nearest.resize(slots.len(), (f32::INFINITY, u32::MAX));
+            tartan_kernels::nearest_in_panels(gathered, &self.panels[g], nearest);
+            for (&(d, j), &slot) in nearest.iter().zip(slots) {
                 // The group's members ascend, so the first minimum is the lowest centroid
                 // index among equals; across groups ties also go to the lower index, as in
                 // the exact search.
-                let (d, j) =
-                    tartan_kernels::argmin_shifted(&prod[i * m..][..m], &self.norms[lo..hi]);
-                if j == usize::MAX {
+                if j == u32::MAX {
                     continue;
                 }
-                let c = self.members[lo + j];
+                let c = self.members[lo + j as usize];
                 let b = &mut best[slot as usize / p];
                 if d < b.0 || (d == b.0 && c < b.1) {
                     *b = (d, c);
@@ -279,7 +287,7 @@ impl Groups {
 struct Scratch {
     scores: Vec<f32>,
     gathered: Vec<f32>,
-    prod: Vec<f32>,
+    nearest: Vec<(f32, u32)>,
 }
 
 /// Makes `v` at least `n` long (new elements are overwritten before they are read).
