@@ -49,3 +49,22 @@ pub use mmap::ReadOnlyMap;
 pub use nearest::{nearest_impls, nearest_in_panels, CentroidPanels};
 pub use rows::{max_rows_impls, max_rows_u8};
 pub use skinny::{skinny_impls, skinny_matmul, SkinnyB};
+
+/// What the kernels' tests share.
+#[cfg(test)]
+mod test_support {
+    /// Asserts that a kernel family's implementations are the scalar reference first, then
+    /// "avx2" exactly where the CPU has AVX2 and FMA and "avx512" exactly where it also has
+    /// AVX-512F: every kernel this CPU can run is under test.
+    pub(crate) fn assert_wide_kernels_listed(names: &[&str]) {
+        assert_eq!(names[0], "scalar");
+        #[cfg(target_arch = "x86_64")]
+        {
+            let avx2 = std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma");
+            assert_eq!(names.contains(&"avx2"), avx2, "{names:?}");
+            let avx512 = avx2 && std::arch::is_x86_feature_detected!("avx512f");
+            assert_eq!(names.contains(&"avx512"), avx512, "{names:?}");
+        }
+    }
+}

@@ -291,15 +291,7 @@ mod tests {
     #[test]
     fn the_wide_kernels_are_under_test_where_the_cpu_has_them() {
         let names: Vec<&str> = skinny_impls().iter().map(|(n, _)| *n).collect();
-        assert_eq!(names[0], "scalar");
-        #[cfg(target_arch = "x86_64")]
-        {
-            let avx2 = std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma");
-            assert_eq!(names.contains(&"avx2"), avx2, "{names:?}");
-            let avx512 = avx2 && std::arch::is_x86_feature_detected!("avx512f");
-            assert_eq!(names.contains(&"avx512"), avx512, "{names:?}");
-        }
+        crate::test_support::assert_wide_kernels_listed(&names);
     }
 
     #[test]
