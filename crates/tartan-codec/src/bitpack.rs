@@ -122,6 +122,19 @@ impl<'a> UintReader<'a> {
         range.map(move |i| me.load(i))
     }
 
+    /// Replaces `out`'s contents with fields `range`, in order (vectorised where the CPU
+    /// allows: [`tartan_kernels::unpack_uints`]).
+    ///
+    /// # Panics
+    /// If the range ends beyond `len()`.
+    #[inline]
+    pub fn read_into(&self, range: std::ops::Range<usize>, out: &mut Vec<u32>) {
+        assert!(range.end <= self.len, "fields up to {} of {}", range.end, self.len);
+        out.clear();
+        out.resize(range.len(), 0);
+        tartan_kernels::unpack_uints(self.bytes, self.width, range.start, out);
+    }
+
     /// Field `i`, known to be in bounds: one 8-byte little-endian load (a field spans at most
     /// 7 + 32 bits), copied through a zeroed buffer only at the stream's tail.
     #[inline]

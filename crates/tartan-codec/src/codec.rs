@@ -23,16 +23,14 @@ impl CodecParams {
     }
 }
 
-/// A trained residual quantiser: bucket cutoffs and weights plus the byte lookup table used to
-/// decode. Immutable; cheap to share between threads.
+/// A trained residual quantiser: bucket cutoffs and weights. Immutable; cheap to share between
+/// threads.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResidualCodec {
     nbits: u8,
     dim: usize,
     cutoffs: Vec<f32>,
     weights: Vec<f32>,
-    /// For every byte value, the weights of the `8 / nbits` dimensions it holds.
-    lut: Vec<f32>,
 }
 
 fn check_shape(nbits: u8, dim: usize) -> Result<(), CodecError> {
@@ -81,16 +79,7 @@ impl ResidualCodec {
         if cutoffs.windows(2).any(|w| w[0] > w[1]) || weights.windows(2).any(|w| w[0] > w[1]) {
             return Err(CodecError::BadTables("cutoffs or weights are not sorted"));
         }
-        let per_byte = 8 / nbits as usize;
-        let mask = (n - 1) as u8;
-        let mut lut = Vec::with_capacity(256 * per_byte);
-        for b in 0..=255u8 {
-            for j in 0..per_byte {
-                let idx = if nbits == 8 { b } else { (b >> (j * nbits as usize)) & mask };
-                lut.push(weights[idx as usize]);
-            }
-        }
-        Ok(Self { nbits, dim, cutoffs, weights, lut })
+        Ok(Self { nbits, dim, cutoffs, weights })
     }
 
     /// Bits per dimension.
@@ -168,42 +157,27 @@ impl ResidualCodec {
         self.decode_with(packed, None, out);
     }
 
+    /// Decodes the residuals of consecutive tokens (`packed` holds whole tokens) into `out`
+    /// (`dim` values per token), in one call: [`ResidualCodec::decode_residual`] per token.
+    ///
+    /// # Panics
+    /// If `packed` is not whole tokens or `out` does not hold `dim` values for each.
+    #[inline]
+    pub fn decode_residuals(&self, packed: &[u8], out: &mut [f32]) {
+        let bpt = self.bytes_per_token();
+        assert!(packed.len().is_multiple_of(bpt), "packed residuals are not whole tokens");
+        assert_eq!(out.len(), packed.len() / bpt * self.dim, "output has the wrong length");
+        tartan_kernels::decode_residual(packed, self.nbits, &self.weights, out);
+    }
+
     #[inline]
     fn decode_with(&self, packed: &[u8], centroid: Option<&[f32]>, out: &mut [f32]) {
         assert_eq!(packed.len(), self.bytes_per_token(), "packed residual has the wrong length");
         assert!(out.len() == self.dim, "wrong dimension");
-        // One pass, with the values per byte known at compile time so the inner loop unrolls
-        // (a runtime-length copy per byte compiles to a memmove call per byte).
-        match self.nbits {
-            1 => self.decode_fixed::<8>(packed, centroid, out),
-            2 => self.decode_fixed::<4>(packed, centroid, out),
-            4 => self.decode_fixed::<2>(packed, centroid, out),
-            _ => self.decode_fixed::<1>(packed, centroid, out),
-        }
-    }
-
-    #[inline]
-    fn decode_fixed<const PER_BYTE: usize>(
-        &self,
-        packed: &[u8],
-        centroid: Option<&[f32]>,
-        out: &mut [f32],
-    ) {
-        let weights = |b: u8| &self.lut[b as usize * PER_BYTE..][..PER_BYTE];
-        match centroid {
-            Some(centroid) => {
-                let cells = out.chunks_exact_mut(PER_BYTE).zip(centroid.chunks_exact(PER_BYTE));
-                for (&b, (o, c)) in packed.iter().zip(cells) {
-                    let w = weights(b);
-                    for i in 0..PER_BYTE {
-                        o[i] = w[i] + c[i];
-                    }
-                }
-            }
-            None => {
-                for (&b, o) in packed.iter().zip(out.chunks_exact_mut(PER_BYTE)) {
-                    o.copy_from_slice(weights(b));
-                }
+        tartan_kernels::decode_residual(packed, self.nbits, &self.weights, out);
+        if let Some(centroid) = centroid {
+            for (o, c) in out.iter_mut().zip(centroid) {
+                *o += c;
             }
         }
     }
@@ -285,7 +259,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn lut_decode_matches_reference(
+        fn decode_matches_reference(
             nbits in prop::sample::select(vec![1u8, 2, 4, 8]),
             dim8 in 1usize..20,
             seed in any::<u64>(),

@@ -61,14 +61,9 @@ impl Index {
             None
         };
         for (ti, chunk) in codes.chunks(TILE).enumerate() {
-            for j in 0..chunk.len() {
-                let t = ti * TILE + j;
-                codec.decode_residual(
-                    &resid[t * bpt..(t + 1) * bpt],
-                    &mut tile[j * dim..(j + 1) * dim],
-                );
-            }
             let n = chunk.len();
+            let t = ti * TILE;
+            codec.decode_residuals(&resid[t * bpt..(t + n) * bpt], &mut tile[..n * dim]);
             tartan_kernels::skinny_matmul(&tile[..n * dim], qb, &mut prod[..n * nq]);
             for (j, (row, &c)) in prod[..n * nq].chunks_exact_mut(nq).zip(chunk).enumerate() {
                 for (p, s) in row.iter_mut().zip(&cs[c as usize * nq..][..nq]) {

@@ -13,6 +13,8 @@
 //! * [`argmin_shifted`]: the nearest centroid from a row of products (assignment's scan).
 //! * [`nearest_in_panels`]: the nearest of a block of centroids for each point, product and
 //!   scan fused over centroids laid out once ([`CentroidPanels`]); the same bits on every CPU.
+//! * [`unpack_uints`], [`decode_residual`]: packed centroid ids and residual bucket indices
+//!   read back, AVX-512 (VBMI for the ids) when the CPU has it.
 //! * [`ReadOnlyMap`]: a read-only memory map of a file.
 //!
 //! Each vectorised kernel has a scalar reference in [`scalar`] and tests that run every
@@ -34,6 +36,7 @@
 #![deny(missing_docs)]
 
 mod argmin;
+mod codes;
 mod dot;
 mod matmul;
 mod mmap;
@@ -43,6 +46,7 @@ pub mod scalar;
 mod skinny;
 
 pub use argmin::{argmin_impls, argmin_shifted};
+pub use codes::{decode_impls, decode_residual, unpack_impls, unpack_uints};
 pub use dot::{dot, dot_impls, max_assign};
 pub use matmul::matmul_nt;
 pub use mmap::ReadOnlyMap;

@@ -58,3 +58,36 @@ pub fn max_rows_u8(table: &[u8], ids: &[u32], acc: &mut [u8]) -> bool {
     }
     true
 }
+
+/// Fields `first ..` of a stream of `width`-bit fields (least significant bit first), one
+/// 8-byte load, shift and mask per field; bits past the end of `bytes` read as zero.
+///
+/// # Panics
+/// As [`crate::unpack_uints`].
+pub fn unpack_uints(bytes: &[u8], width: u32, first: usize, out: &mut [u32]) {
+    super::codes::check_unpack(bytes, width, first, out.len());
+    let w = width as usize;
+    let mask = (1u64 << width) - 1;
+    for (i, o) in out.iter_mut().enumerate() {
+        let bit = (first + i) * w;
+        let byte = bit / 8;
+        let mut word = [0u8; 8];
+        let avail = (bytes.len() - byte).min(8);
+        word[..avail].copy_from_slice(&bytes[byte..byte + avail]);
+        *o = ((u64::from_le_bytes(word) >> (bit % 8)) & mask) as u32;
+    }
+}
+
+/// A token's residual, one table lookup per dimension: `out[j] = weights[field j]`.
+///
+/// # Panics
+/// As [`crate::decode_residual`].
+pub fn decode_residual(packed: &[u8], nbits: u8, weights: &[f32], out: &mut [f32]) {
+    super::codes::check_decode(packed, nbits, weights, out);
+    let nb = nbits as usize;
+    let mask = ((1u16 << nb) - 1) as u8;
+    for (j, o) in out.iter_mut().enumerate() {
+        let bit = j * nb;
+        *o = weights[((packed[bit / 8] >> (bit % 8)) & mask) as usize];
+    }
+}

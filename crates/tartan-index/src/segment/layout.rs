@@ -67,7 +67,7 @@ impl Codes<'_> {
         match self {
             Codes::U16(c) => out.extend(c.iter().map(|&c| c as u32)),
             Codes::U32(c) => out.extend_from_slice(c),
-            Codes::Packed(r, range) => out.extend(r.iter(range)),
+            Codes::Packed(r, range) => r.read_into(range, out),
         }
     }
 }
