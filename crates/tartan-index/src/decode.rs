@@ -48,6 +48,11 @@ impl Index {
         if codes.iter().any(|&c| c as usize >= self.manifest.n_centroids) {
             return Err(self.corrupt_codes(si));
         }
+        // The document's rows of centroid scores, scattered over a table beyond L2, are
+        // fetched together first, so their misses overlap.
+        for &c in codes.iter() {
+            tartan_kernels::prefetch(&cs[c as usize * nq..][..nq]);
+        }
         best.clear();
         best.resize(nq, f32::NEG_INFINITY);
         tile.resize(TILE * dim, 0.0);

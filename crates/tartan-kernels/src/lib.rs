@@ -8,6 +8,7 @@
 //! * [`skinny_matmul`]: the same product when B has few rows (a query's tokens against
 //!   centroids or decompressed documents), streaming A without packing it.
 //! * [`max_assign`]: element-wise running maximum, the inner step of MaxSim.
+//! * [`prefetch`]: a cache hint for rows about to be read (exact scoring's centroid scores).
 //! * [`max_rows_u8`]: the running maximum over gathered rows of a byte table (approximate
 //!   scoring from centroid ids), AVX2 when the CPU has it.
 //! * [`argmin_shifted`]: the nearest centroid from a row of products (assignment's scan).
@@ -47,7 +48,7 @@ mod skinny;
 
 pub use argmin::{argmin_impls, argmin_shifted};
 pub use codes::{decode_impls, decode_residual, unpack_impls, unpack_uints};
-pub use dot::{dot, dot_impls, max_assign};
+pub use dot::{dot, dot_impls, max_assign, prefetch};
 pub use matmul::matmul_nt;
 pub use mmap::ReadOnlyMap;
 pub use nearest::{nearest_impls, nearest_in_panels, CentroidPanels};
