@@ -4,11 +4,12 @@
 //! The query × centroid scores are quantised to one byte each on one grid per query, so a
 //! document token costs one gathered row of the table and one byte-wise maximum
 //! ([`tartan_kernels::max_rows_u8`]): a 32-token query's row is one AVX2 register, a quarter
-//! of the `f32` row's bytes. The grid has `0.0` as one of its levels (byte `z`), which lets
-//! one table serve both passes: the pruned pass starts each token's maximum at `z` and skips
-//! pruned centroids, so a token scores at least 0 and one without a kept centroid scores 0;
-//! the full pass starts at byte 0, the lowest level. Each per-token maximum is off by at most
-//! half a step (`range / 254`), the sum by at most `n_tokens` half steps.
+//! of the `f32` row's bytes. The grid has `0.0` as one of its levels (byte `z`). The pruned
+//! pass starts each token's maximum at `z` and reads a second table whose pruned centroids'
+//! rows are all 0 bytes, so pruned codes change nothing (as if skipped), a token scores at
+//! least 0, and one without a kept centroid scores 0; the full pass starts at byte 0, the
+//! lowest level, and reads the whole table. Each per-token maximum is off by at most half a
+//! step (`range / 254`), the sum by at most `n_tokens` half steps.
 
 use rayon::prelude::*;
 
@@ -28,8 +29,8 @@ pub(crate) struct ByteScores {
     zero: u8,
     /// Score per byte step.
     step: f32,
-    /// Whether each centroid's best score reaches the pruning threshold.
-    keep: Vec<bool>,
+    /// `table` with the rows of pruned centroids (best score below the threshold) zeroed.
+    pruned: Vec<u8>,
 }
 
 /// The smallest and largest of `scores`, computed where the scores are produced (while
@@ -47,9 +48,9 @@ pub(crate) struct ApproxScratch {
 
 impl ByteScores {
     /// Quantises centroid-major scores `cs` (`n_centroids × n_tokens`), all within `range`
-    /// (see [`score_range`]), and marks the centroids whose best score is below `threshold`
-    /// as pruned. One pass over `cs`, blocks of rows on every core: at K = 131,072 the table
-    /// is 4 MiB per query.
+    /// (see [`score_range`]), and zeroes, in the pruned pass's table, the centroids whose
+    /// best score is below `threshold`. One pass over `cs`, blocks of rows on every core: at
+    /// K = 131,072 the two tables are 8 MiB per query.
     pub(crate) fn new(cs: &[f32], n_tokens: usize, range: (f32, f32), threshold: f32) -> Self {
         let (lo, hi) = (range.0.min(0.0), range.1.max(0.0));
         // 254 steps over the range, so that moving the bottom down to a whole number of
@@ -59,24 +60,27 @@ impl ByteScores {
         let width = n_tokens.div_ceil(32) * 32;
         let k = cs.len() / n_tokens;
         let mut table = vec![0u8; k * width];
-        let mut keep = vec![false; k];
+        // The pruned pass's table: kept centroids' rows as in `table`, pruned ones all 0
+        // bytes, which never raise a maximum that starts at `zero` ≥ 0. Skipping pruned codes
+        // becomes a second table instead of a lookup and a compaction per code.
+        let mut pruned = vec![0u8; k * width];
+        let grid = tartan_kernels::Grid { step, zero };
+        let block = ROW_BLOCK * width;
         table
-            .par_chunks_mut(ROW_BLOCK * width)
-            .zip(keep.par_chunks_mut(ROW_BLOCK))
+            .par_chunks_mut(block)
+            .zip(pruned.par_chunks_mut(block))
             .zip(cs.par_chunks(ROW_BLOCK * n_tokens))
-            .for_each(|((out, keep), rows)| {
-                let rows = rows.chunks_exact(n_tokens);
-                for ((o, kept), r) in out.chunks_exact_mut(width).zip(keep).zip(rows) {
-                    let mut best = f32::NEG_INFINITY;
-                    for (b, &s) in o.iter_mut().zip(r) {
-                        // Rounds half up: the value is at least 0 after the clamp.
-                        *b = ((s / step + zero).clamp(0.0, 255.0) + 0.5) as u8;
-                        best = best.max(s);
+            .for_each_init(Vec::new, |maxes, ((out, pruned), rows)| {
+                maxes.resize(rows.len() / n_tokens, 0.0);
+                tartan_kernels::quantize_rows(rows, n_tokens, grid, out, maxes);
+                let rows = out.chunks_exact(width).zip(pruned.chunks_exact_mut(width));
+                for ((row, p), &m) in rows.zip(maxes.iter()) {
+                    if m >= threshold {
+                        p.copy_from_slice(row);
                     }
-                    *kept = best >= threshold;
                 }
             });
-        Self { table, width, n_tokens, zero: zero as u8, step, keep }
+        Self { table, pruned, width, n_tokens, zero: zero as u8, step }
     }
 
     /// The approximate score of a document's codes: with `pruned`, pruned centroids are
@@ -89,23 +93,10 @@ impl ByteScores {
         s: &mut ApproxScratch,
     ) -> Option<f32> {
         codes.read_into(&mut s.ids);
-        let mut ok = true;
-        if pruned {
-            // Compacts the kept codes in place without a branch per code.
-            let mut n = 0;
-            for i in 0..s.ids.len() {
-                let c = s.ids[i];
-                s.ids[n] = c;
-                match self.keep.get(c as usize) {
-                    Some(&k) => n += k as usize,
-                    None => ok = false,
-                }
-            }
-            s.ids.truncate(n);
-        }
         s.acc.clear();
         s.acc.resize(self.width, if pruned { self.zero } else { 0 });
-        if !ok || !tartan_kernels::max_rows_u8(&self.table, &s.ids, &mut s.acc) {
+        let table = if pruned { &self.pruned } else { &self.table };
+        if !tartan_kernels::max_rows_u8(table, &s.ids, &mut s.acc) {
             return None;
         }
         let sum: u32 = s.acc[..self.n_tokens].iter().map(|&b| b as u32).sum();

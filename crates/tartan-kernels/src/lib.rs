@@ -11,6 +11,8 @@
 //! * [`prefetch`]: a cache hint for rows about to be read (exact scoring's centroid scores).
 //! * [`max_rows_u8`]: the running maximum over gathered rows of a byte table (approximate
 //!   scoring from centroid ids), AVX2 when the CPU has it.
+//! * [`quantize_rows`]: rows of scores onto a byte [`Grid`] (the table [`max_rows_u8`]
+//!   reads), with each row's maximum.
 //! * [`argmin_shifted`]: the nearest centroid from a row of products (assignment's scan).
 //! * [`nearest_in_panels`]: the nearest of a block of centroids for each point, product and
 //!   scan fused over centroids laid out once ([`CentroidPanels`]); the same bits on every CPU.
@@ -42,6 +44,7 @@ mod dot;
 mod matmul;
 mod mmap;
 mod nearest;
+mod quant;
 mod rows;
 pub mod scalar;
 mod skinny;
@@ -52,6 +55,7 @@ pub use dot::{dot, dot_impls, max_assign, prefetch};
 pub use matmul::matmul_nt;
 pub use mmap::ReadOnlyMap;
 pub use nearest::{nearest_impls, nearest_in_panels, CentroidPanels};
+pub use quant::{quantize_impls, quantize_rows, Grid};
 pub use rows::{max_rows_impls, max_rows_u8};
 pub use skinny::{skinny_impls, skinny_matmul, SkinnyB};
 

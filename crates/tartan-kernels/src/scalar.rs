@@ -91,3 +91,24 @@ pub fn decode_residual(packed: &[u8], nbits: u8, weights: &[f32], out: &mut [f32
         *o = weights[((packed[bit / 8] >> (bit % 8)) & mask) as usize];
     }
 }
+
+/// Rows of scores onto a byte grid, one value at a time, with each row's largest score.
+///
+/// # Panics
+/// As [`crate::quantize_rows`].
+pub fn quantize_rows(
+    scores: &[f32],
+    n: usize,
+    grid: crate::Grid,
+    out: &mut [u8],
+    maxes: &mut [f32],
+) {
+    let w = super::quant::check(scores, n, out, maxes);
+    for ((row, o), m) in scores.chunks_exact(n).zip(out.chunks_exact_mut(w)).zip(maxes) {
+        *m = f32::NEG_INFINITY;
+        for (b, &s) in o.iter_mut().zip(row) {
+            *b = super::quant::to_byte(s, grid);
+            *m = if s > *m { s } else { *m };
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! Scores quantised to bytes: the table approximate scoring gathers rows from (one row per
+//! centroid, one byte per query token), built once per query from its centroid scores. At
+//! K = 8,192 and 32 query tokens that is 262,144 values per query: the scalar loop spent
+//! about a tenth of a light search there.
+
+use std::sync::OnceLock;
+
+type QuantizeFn = fn(&[f32], usize, Grid, &mut [u8], &mut [f32]);
+
+/// A byte grid: score `s` maps to `round_half_up(clamp(s / step + zero, 0, 255))`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Grid {
+    /// Score per byte step (positive).
+    pub step: f32,
+    /// The (whole) number of steps that stands for a score of 0.
+    pub zero: f32,
+}
+
+/// Every implementation of [`quantize_rows`] this CPU can run, the scalar reference first.
+pub fn quantize_impls() -> Vec<(&'static str, QuantizeFn)> {
+    let mut v: Vec<(&'static str, QuantizeFn)> = vec![("scalar", crate::scalar::quantize_rows)];
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        v.push(("avx512", avx512::quantize_rows));
+    }
+    v
+}
+
+/// Quantises rows of `n` finite scores (`scores.len() / n` rows) onto `grid`: row `r` goes
+/// to `out[r·w .. r·w + n]` where `w = out.len() / rows` (the bytes from `n` to `w` are left
+/// as they are, padding), and its largest score to `maxes[r]`.
+///
+/// # Panics
+/// If `n` is 0, `scores` is not whole rows, `maxes` does not hold one value per row, or
+/// `out` does not hold rows of at least `n` bytes.
+#[inline]
+pub fn quantize_rows(scores: &[f32], n: usize, grid: Grid, out: &mut [u8], maxes: &mut [f32]) {
+    static BEST: OnceLock<QuantizeFn> = OnceLock::new();
+    BEST.get_or_init(|| *quantize_impls().last().map(|(_, f)| f).expect("scalar"))(
+        scores, n, grid, out, maxes,
+    )
+}
+
+/// The shape checks every implementation makes; returns the output row width.
+pub(crate) fn check(scores: &[f32], n: usize, out: &[u8], maxes: &[f32]) -> usize {
+    assert!(n > 0 && scores.len().is_multiple_of(n), "quantize_rows: rows of {n} scores");
+    let rows = scores.len() / n;
+    assert_eq!(maxes.len(), rows, "quantize_rows: one maximum per row");
+    let w = out.len().checked_div(rows).unwrap_or(n);
+    assert!(w >= n && out.len() == w * rows, "quantize_rows: output rows of {n} bytes");
+    w
+}
+
+/// One score on the grid, as every implementation computes it.
+#[inline]
+pub(crate) fn to_byte(s: f32, grid: Grid) -> u8 {
+    // Rounds half up: the value is in 0.5..=255.5 after the clamp, so truncation gives
+    // 0..=255.
+    ((s / grid.step + grid.zero).clamp(0.0, 255.0) + 0.5) as i32 as u8
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::Grid;
+    use std::arch::x86_64::*;
+
+    /// Safe entry point; handed out by `quantize_impls` only after AVX-512F was detected.
+    pub(super) fn quantize_rows(
+        scores: &[f32],
+        n: usize,
+        grid: Grid,
+        out: &mut [u8],
+        maxes: &mut [f32],
+    ) {
+        let w = super::check(scores, n, out, maxes);
+        // SAFETY: the CPU has AVX-512F; `check` found `scores` made of rows of `n`, `out` of
+        // rows of `w ≥ n` bytes, one maximum per row.
+        unsafe { quantize_avx512(scores, n, w, grid, out, maxes) }
+    }
+
+    /// # Safety
+    /// The CPU must support AVX-512F; the shapes must be as `check` requires.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn quantize_avx512(
+        scores: &[f32],
+        n: usize,
+        w: usize,
+        grid: Grid,
+        out: &mut [u8],
+        maxes: &mut [f32],
+    ) {
+        let step = _mm512_set1_ps(grid.step);
+        let zero = _mm512_set1_ps(grid.zero);
+        let (lo, hi, half) = (_mm512_setzero_ps(), _mm512_set1_ps(255.0), _mm512_set1_ps(0.5));
+        let whole = n / 16 * 16;
+        for ((row, o), m) in scores.chunks_exact(n).zip(out.chunks_exact_mut(w)).zip(maxes) {
+            let mut best = _mm512_set1_ps(f32::NEG_INFINITY);
+            let mut j = 0;
+            while j < whole {
+                // SAFETY: j + 16 <= whole <= n = row.len().
+                let s = unsafe { _mm512_loadu_ps(row.as_ptr().add(j)) };
+                best = _mm512_max_ps(best, s);
+                let x = _mm512_add_ps(_mm512_div_ps(s, step), zero);
+                let x = _mm512_add_ps(_mm512_min_ps(_mm512_max_ps(x, lo), hi), half);
+                let b = _mm512_cvtusepi32_epi8(_mm512_cvttps_epi32(x));
+                // SAFETY: j + 16 <= n <= w = o.len().
+                unsafe { _mm_storeu_si128(o.as_mut_ptr().add(j).cast(), b) };
+                j += 16;
+            }
+            let mut m_row = _mm512_reduce_max_ps(best);
+            for (b, &s) in o[whole..n].iter_mut().zip(&row[whole..]) {
+                *b = super::to_byte(s, grid);
+                m_row = if s > m_row { s } else { m_row };
+            }
+            *m = m_row;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn every_impl_matches_scalar(
+            n in 1usize..70,
+            pad in 0usize..40,
+            rows in 0usize..12,
+            seed in any::<u64>(),
+            step in 0.001f32..0.1,
+            zero in 0u8..255,
+        ) {
+            use rand::{Rng, SeedableRng};
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            // Scores beyond both ends of the grid, so the clamp is exercised.
+            let scores: Vec<f32> = (0..rows * n).map(|_| rng.gen_range(-30.0..30.0) * step).collect();
+            let grid = Grid { step, zero: zero as f32 };
+            let w = n + pad;
+            let mut want = vec![7u8; rows * w];
+            let mut want_max = vec![0f32; rows];
+            crate::scalar::quantize_rows(&scores, n, grid, &mut want, &mut want_max);
+            for (r, row) in scores.chunks_exact(n).enumerate() {
+                prop_assert_eq!(want_max[r], row.iter().copied().fold(f32::NEG_INFINITY, f32::max));
+                for (j, &s) in row.iter().enumerate() {
+                    let b = want[r * w + j];
+                    let exact = s / step + zero as f32;
+                    prop_assert!((b as f32 - exact.clamp(0.0, 255.0)).abs() <= 0.5, "{} {}", b, exact);
+                }
+                prop_assert!(want[r * w + n..(r + 1) * w].iter().all(|&b| b == 7));
+            }
+            for (name, f) in quantize_impls() {
+                let mut got = vec![7u8; rows * w];
+                let mut got_max = vec![0f32; rows];
+                f(&scores, n, grid, &mut got, &mut got_max);
+                prop_assert_eq!(&got, &want, "{}", name);
+                prop_assert_eq!(&got_max, &want_max, "{}", name);
+            }
+        }
+    }
+
+    #[test]
+    fn the_wide_kernel_is_under_test_where_the_cpu_has_it() {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let names: Vec<_> = quantize_impls().into_iter().map(|(n, _)| n).collect();
+            assert_eq!(names.contains(&"avx512"), std::arch::is_x86_feature_detected!("avx512f"));
+        }
+    }
+}
