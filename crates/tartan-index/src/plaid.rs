@@ -14,7 +14,7 @@
 //! stages 2 and 3 would have chosen over all shards at once.
 
 use rayon::prelude::*;
-use tartan_maxsim::{Hit, TopK};
+use tartan_maxsim::{top_sorted, Hit};
 
 use crate::approx::{ApproxScratch, ByteScores};
 use crate::codebook::CodebookId;
@@ -272,7 +272,7 @@ impl<'a> ShardSet<'a> {
         }
 
         // Stage 2: approximate scores over the candidates, ignoring pruned centroids; blocks
-        // of candidates in parallel, each keeping its own best, merged after.
+        // of candidates in parallel, then the best `ndocs` of all by selection.
         let table = ByteScores::new(cs, nq, q.range, r.centroid_score_threshold);
         let blocks: Vec<Vec<Hit>> = cands
             .iter()
@@ -284,21 +284,20 @@ impl<'a> ShardSet<'a> {
                 let (sh, si) = self.parts[p];
                 let seg = &self.indexes[sh].segments[si];
                 let base = self.bases[p] as u32;
-                let mut top = TopK::new(ndocs);
-                for &d in block {
-                    let score = table
-                        .score(seg.codes(d as usize), true, sc)
-                        .ok_or_else(|| self.indexes[sh].corrupt_codes(si))?;
-                    top.push(Hit { doc: base + d, score });
-                }
-                Ok(top.into_sorted())
+                block
+                    .iter()
+                    .map(|&d| {
+                        table
+                            .score(seg.codes(d as usize), true, sc)
+                            .map(|score| Hit { doc: base + d, score })
+                            .ok_or_else(|| self.indexes[sh].corrupt_codes(si))
+                    })
+                    .collect()
             })
             .collect::<Result<_>>()?;
-        let mut stage2 = TopK::new(ndocs);
-        blocks.into_iter().flatten().for_each(|h| stage2.push(h));
 
         // Stage 3's scores: the same without pruning, on the survivors.
-        let survivors = stage2.into_sorted();
+        let survivors = top_sorted(blocks.concat(), ndocs);
         let full: Vec<Vec<Candidate>> = survivors
             .par_chunks(SCORE_BLOCK)
             .map_init(ApproxScratch::default, |sc, block| {

@@ -22,7 +22,7 @@ mod exact;
 mod topk;
 
 pub use exact::{exact_search, Corpus};
-pub use topk::{Hit, TopK};
+pub use topk::{top_sorted, Hit, TopK};
 
 /// Reusable buffer for [`maxsim`] (the `q × t` score matrix).
 #[derive(Debug, Default, Clone)]
