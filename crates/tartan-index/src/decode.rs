@@ -12,7 +12,6 @@ use crate::Index;
 pub(crate) struct Scratch {
     codes: Vec<u32>,
     tile: Vec<f32>,
-    prod: Vec<f32>,
     best: Vec<f32>,
 }
 
@@ -43,7 +42,7 @@ impl Index {
         let bpt = codec.bytes_per_token();
         let seg = &self.segments[si];
         let resid = seg.residuals(d);
-        let Scratch { codes, tile, prod, best } = sc;
+        let Scratch { codes, tile, best } = sc;
         seg.codes(d).read_into(codes);
         if codes.iter().any(|&c| c as usize >= self.manifest.n_centroids) {
             return Err(self.corrupt_codes(si));
@@ -56,7 +55,6 @@ impl Index {
         best.clear();
         best.resize(nq, f32::NEG_INFINITY);
         tile.resize(TILE * dim, 0.0);
-        prod.resize(TILE * nq, 0.0);
         // A normalising codebook scales each token's products by its inverse norm, computed
         // once per segment (the norm needs the centroid, which this loop avoids reading).
         let inv = if self.codebook.normalizes_decoded() {
@@ -69,17 +67,11 @@ impl Index {
             let n = chunk.len();
             let t = ti * TILE;
             codec.decode_residuals(&resid[t * bpt..(t + n) * bpt], &mut tile[..n * dim]);
-            tartan_kernels::skinny_matmul(&tile[..n * dim], qb, &mut prod[..n * nq]);
-            for (j, (row, &c)) in prod[..n * nq].chunks_exact_mut(nq).zip(chunk).enumerate() {
-                for (p, s) in row.iter_mut().zip(&cs[c as usize * nq..][..nq]) {
-                    *p += s;
-                }
-                if let Some(inv) = inv {
-                    let f = inv[ti * TILE + j];
-                    row.iter_mut().for_each(|p| *p *= f);
-                }
-                tartan_kernels::max_assign(best, row);
-            }
+            // A token's score is its centroid's (its row of `cs`) plus the query times its
+            // residual, times its inverse norm; folded into the maxima in registers.
+            let shifts = tartan_kernels::Shifts { table: cs, ids: chunk };
+            let scale = inv.map(|inv| &inv[t..t + n]);
+            tartan_kernels::skinny_max(&tile[..n * dim], qb, shifts, scale, best);
         }
         Ok(best.iter().sum())
     }

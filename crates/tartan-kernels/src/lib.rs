@@ -7,6 +7,8 @@
 //!   and "points × centroids"), through `matrixmultiply`'s packed, vectorised `sgemm`.
 //! * [`skinny_matmul`]: the same product when B has few rows (a query's tokens against
 //!   centroids or decompressed documents), streaming A without packing it.
+//! * [`skinny_max`]: the skinny product folded straight into running MaxSim maxima, each row
+//!   shifted and scaled first (exact scoring's tile of decoded tokens).
 //! * [`max_assign`]: element-wise running maximum, the inner step of MaxSim.
 //! * [`prefetch`]: a cache hint for rows about to be read (exact scoring's centroid scores).
 //! * [`max_rows_u8`]: the running maximum over gathered rows of a byte table (approximate
@@ -42,6 +44,7 @@ mod argmin;
 mod codes;
 mod dot;
 mod matmul;
+mod maxsim;
 mod mmap;
 mod nearest;
 mod quant;
@@ -53,6 +56,7 @@ pub use argmin::{argmin_impls, argmin_shifted};
 pub use codes::{decode_impls, decode_residual, unpack_impls, unpack_uints};
 pub use dot::{dot, dot_impls, max_assign, prefetch};
 pub use matmul::matmul_nt;
+pub use maxsim::{skinny_max, skinny_max_impls, Shifts};
 pub use mmap::ReadOnlyMap;
 pub use nearest::{nearest_impls, nearest_in_panels, CentroidPanels};
 pub use quant::{quantize_impls, quantize_rows, Grid};

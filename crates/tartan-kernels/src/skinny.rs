@@ -11,10 +11,10 @@ use std::sync::OnceLock;
 /// `n_pad` a multiple of 16 (zero-padded), whole AVX-512 registers.
 #[derive(Debug, Clone)]
 pub struct SkinnyB {
-    k: usize,
-    n: usize,
-    n_pad: usize,
-    data: Vec<f32>,
+    pub(crate) k: usize,
+    pub(crate) n: usize,
+    pub(crate) n_pad: usize,
+    pub(crate) data: Vec<f32>,
 }
 
 impl SkinnyB {
@@ -174,9 +174,9 @@ mod avx2 {
     }
 }
 
-/// Twice the AVX2 kernel's work per step: four rows of A against two 16-lane registers of
-/// columns, eight accumulators, one FMA per accumulator per element of A. On a CPU with two
-/// 512-bit FMA units this halves the query × centroid product.
+/// Four times the AVX2 kernel's work per step: eight rows of A against two 16-lane registers
+/// of columns, sixteen accumulators, one FMA per accumulator per element of A. On a CPU with
+/// two 512-bit FMA units this halves the query × centroid product.
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::*;
