@@ -114,10 +114,8 @@ mod avx512 {
     use std::arch::x86_64::*;
 
     use super::Shifts;
+    use crate::skinny::avx512::{lane_masks, products, ROWS};
     use crate::SkinnyB;
-
-    /// Rows of A per step, as in the skinny product.
-    const ROWS: usize = 8;
 
     /// Safe entry point; handed out by `skinny_max_impls` only after AVX-512F was detected.
     pub(super) fn skinny_max(
@@ -156,14 +154,10 @@ mod avx512 {
         best: &mut [f32],
         col: usize,
     ) {
-        let (k, n, np) = (b.k, b.n, b.n_pad);
+        let (k, n) = (b.k, b.n);
         let rows = a.len() / k;
-        let bp = b.data.as_ptr();
         let width = (n - col).min(NV * 16);
-        let masks: [__mmask16; NV] = std::array::from_fn(|v| {
-            let live = width.saturating_sub(16 * v).min(16);
-            ((1u32 << live) - 1) as __mmask16
-        });
+        let masks = lane_masks::<NV>(width);
         let bestp = best[col..col + width].as_mut_ptr();
         let mut m: [__m512; NV] = std::array::from_fn(|v| {
             let init = _mm512_set1_ps(f32::NEG_INFINITY);
@@ -173,23 +167,8 @@ mod avx512 {
         let mut r = 0;
         while r < rows {
             let live = (rows - r).min(ROWS);
-            let ap: [*const f32; ROWS] =
-                std::array::from_fn(|i| a[(r + i.min(live - 1)) * k..].as_ptr());
-            let mut acc = [[_mm512_setzero_ps(); NV]; ROWS];
-            for d in 0..k {
-                // SAFETY: d < k, so element d of each A row exists; the panel reads
-                // d·np + col .. d·np + col + 16·NV ≤ (d + 1)·np.
-                unsafe {
-                    let w = bp.add(d * np + col);
-                    let wv: [__m512; NV] = std::array::from_fn(|v| _mm512_loadu_ps(w.add(16 * v)));
-                    for i in 0..ROWS {
-                        let x = _mm512_set1_ps(*ap[i].add(d));
-                        for v in 0..NV {
-                            acc[i][v] = _mm512_fmadd_ps(x, wv[v], acc[i][v]);
-                        }
-                    }
-                }
-            }
+            // SAFETY: the caller's guarantees; r < rows and live as `products` requires.
+            let acc = unsafe { products::<NV>(a, b, r, live, col) };
             for (i, row) in acc.iter().enumerate().take(live) {
                 let t = r + i;
                 let sp = shifts.table[shifts.ids[t] as usize * n + col..][..width].as_ptr();

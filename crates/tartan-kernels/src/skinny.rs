@@ -178,7 +178,7 @@ mod avx2 {
 /// of columns, sixteen accumulators, one FMA per accumulator per element of A. On a CPU with
 /// two 512-bit FMA units this halves the query × centroid product.
 #[cfg(target_arch = "x86_64")]
-mod avx512 {
+pub(crate) mod avx512 {
     use std::arch::x86_64::*;
 
     use super::SkinnyB;
@@ -188,7 +188,7 @@ mod avx512 {
     /// Rows of A per step: 8 × 2 accumulators of the 32 registers, so that each pair of
     /// panel loads feeds 16 fused multiply-adds (4 rows: 8; criterion query × 8,192
     /// centroids 539 → 503 µs).
-    const ROWS: usize = 8;
+    pub(crate) const ROWS: usize = 8;
 
     /// Safe entry point; only handed out by `skinny_impls` after AVX-512F was detected.
     pub(super) fn skinny(a: &[f32], b: &SkinnyB, c: &mut [f32]) {
@@ -217,6 +217,55 @@ mod avx512 {
         }
     }
 
+    /// Lanes of each of `NV` registers that hold columns `col .. col + width` (the rest of a
+    /// register is the panel's padding).
+    pub(crate) fn lane_masks<const NV: usize>(width: usize) -> [__mmask16; NV] {
+        std::array::from_fn(|v| {
+            let live = width.saturating_sub(16 * v).min(16);
+            ((1u32 << live) - 1) as __mmask16
+        })
+    }
+
+    /// The products of rows `r .. r + live` of A (`live = min(rows − r, ROWS)`; the missing
+    /// rows of a last, short step repeat the last row) with panel columns
+    /// `col .. col + 16·NV`, in registers: one fused multiply-add chain over the dimensions,
+    /// ascending, per value. Shared by the product and by `skinny_max`, so both compute the
+    /// same bits.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F; `a` is whole rows of `b.k`, `r` is below their count,
+    /// `live` is as above and `col + 16·NV ≤ b.n_pad`.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    pub(crate) unsafe fn products<const NV: usize>(
+        a: &[f32],
+        b: &SkinnyB,
+        r: usize,
+        live: usize,
+        col: usize,
+    ) -> [[__m512; NV]; ROWS] {
+        let (k, np) = (b.k, b.n_pad);
+        let bp = b.data.as_ptr();
+        let ap: [*const f32; ROWS] =
+            std::array::from_fn(|i| a[(r + i.min(live - 1)) * k..].as_ptr());
+        let mut acc = [[_mm512_setzero_ps(); NV]; ROWS];
+        for d in 0..k {
+            // SAFETY: d < k, so element d of each A row exists; the panel reads
+            // d·np + col .. d·np + col + 16·NV ≤ (d + 1)·np.
+            unsafe {
+                let w = bp.add(d * np + col);
+                let wv: [__m512; NV] = std::array::from_fn(|v| _mm512_loadu_ps(w.add(16 * v)));
+                for i in 0..ROWS {
+                    let x = _mm512_set1_ps(*ap[i].add(d));
+                    for v in 0..NV {
+                        acc[i][v] = _mm512_fmadd_ps(x, wv[v], acc[i][v]);
+                    }
+                }
+            }
+        }
+        acc
+    }
+
     /// Columns `col..col + 16·NV` of C, `ROWS` rows of A at a time, stored straight from
     /// the registers (masked where the last register is partly padding).
     ///
@@ -224,36 +273,15 @@ mod avx512 {
     /// As [`skinny_avx512`], and `col + 16·NV ≤ b.n_pad`.
     #[target_feature(enable = "avx512f")]
     unsafe fn pass<const NV: usize>(a: &[f32], b: &SkinnyB, c: &mut [f32], col: usize) {
-        let (k, n, np) = (b.k, b.n, b.n_pad);
+        let (k, n) = (b.k, b.n);
         let rows = a.len() / k;
-        let bp = b.data.as_ptr();
         let width = (n - col).min(NV * 16);
-        // Lanes of each register that hold columns of C (the rest is the panel's padding).
-        let masks: [__mmask16; NV] = std::array::from_fn(|v| {
-            let live = width.saturating_sub(16 * v).min(16);
-            ((1u32 << live) - 1) as __mmask16
-        });
+        let masks = lane_masks::<NV>(width);
         let mut r = 0;
         while r < rows {
             let live = (rows - r).min(ROWS);
-            // Missing rows at the end repeat the last one; their results are not written.
-            let ap: [*const f32; ROWS] =
-                std::array::from_fn(|i| a[(r + i.min(live - 1)) * k..].as_ptr());
-            let mut acc = [[_mm512_setzero_ps(); NV]; ROWS];
-            for d in 0..k {
-                // SAFETY: d < k, so element d of each A row exists; the panel reads
-                // d·np + col .. d·np + col + 16·NV ≤ (d + 1)·np.
-                unsafe {
-                    let w = bp.add(d * np + col);
-                    let wv: [__m512; NV] = std::array::from_fn(|v| _mm512_loadu_ps(w.add(16 * v)));
-                    for i in 0..ROWS {
-                        let x = _mm512_set1_ps(*ap[i].add(d));
-                        for v in 0..NV {
-                            acc[i][v] = _mm512_fmadd_ps(x, wv[v], acc[i][v]);
-                        }
-                    }
-                }
-            }
+            // SAFETY: the caller's guarantees; r < rows and live as `products` requires.
+            let acc = unsafe { products::<NV>(a, b, r, live, col) };
             for (i, row) in acc.iter().enumerate().take(live) {
                 let out = c[(r + i) * n + col..][..width].as_mut_ptr();
                 for (v, &x) in row.iter().enumerate() {
