@@ -127,16 +127,7 @@ pub fn skinny_max(
     best: &mut [f32],
 ) {
     let rows = super::maxsim::check(a, b, shifts, scale, best);
-    let (k, n, np) = (b.k, b.n, b.n_pad);
-    let mut prod = vec![0f32; rows * n];
-    for (row, out) in a.chunks_exact(k).zip(prod.chunks_exact_mut(n.max(1))) {
-        let mut acc = vec![0f32; np];
-        for (d, &x) in row.iter().enumerate() {
-            for (s, &w) in acc.iter_mut().zip(&b.data[d * np..(d + 1) * np]) {
-                *s = x.mul_add(w, *s);
-            }
-        }
-        out.copy_from_slice(&acc[..n]);
-    }
-    super::maxsim::fold_rows(&mut prod, n, shifts, scale, best);
+    let mut prod = vec![0f32; rows * b.n];
+    super::skinny::scalar(a, b, &mut prod);
+    super::maxsim::fold_rows(&mut prod, b.n, shifts, scale, best);
 }

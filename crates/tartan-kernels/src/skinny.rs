@@ -76,7 +76,7 @@ pub fn skinny_matmul(a: &[f32], b: &SkinnyB, c: &mut [f32]) {
 }
 
 /// Scalar reference, in the same summation order as the vector kernel (d ascending).
-fn scalar(a: &[f32], b: &SkinnyB, c: &mut [f32]) {
+pub(crate) fn scalar(a: &[f32], b: &SkinnyB, c: &mut [f32]) {
     let (k, n, np) = (b.k, b.n, b.n_pad);
     for (row, out) in a.chunks_exact(k).zip(c.chunks_exact_mut(n.max(1))) {
         let mut acc = vec![0f32; np];
