@@ -92,22 +92,15 @@ mod avx2 {
         while col < whole {
             // SAFETY: col + 32 <= whole <= w = acc.len().
             let mut m = unsafe { _mm256_loadu_si256(acc.as_ptr().add(col).cast()) };
-            if col == 0 {
-                for &id in ids {
-                    if id as usize >= rows {
-                        return false;
-                    }
-                    // SAFETY: id < rows, so id·w + 32 <= id·w + w <= table.len().
-                    let r = unsafe { _mm256_loadu_si256(t.add(id as usize * w).cast()) };
-                    m = _mm256_max_epu8(m, r);
+            for &id in ids {
+                // The first block checks each id before reading its row; later blocks read
+                // only ids it has passed.
+                if col == 0 && id as usize >= rows {
+                    return false;
                 }
-            } else {
-                for &id in ids {
-                    // SAFETY: the first block found id < rows, so id·w + col + 32 <= id·w + w
-                    // <= table.len().
-                    let r = unsafe { _mm256_loadu_si256(t.add(id as usize * w + col).cast()) };
-                    m = _mm256_max_epu8(m, r);
-                }
+                // SAFETY: id < rows, so id·w + col + 32 <= id·w + w <= table.len().
+                let r = unsafe { _mm256_loadu_si256(t.add(id as usize * w + col).cast()) };
+                m = _mm256_max_epu8(m, r);
             }
             // SAFETY: col + 32 <= w = acc.len().
             unsafe { _mm256_storeu_si256(acc.as_mut_ptr().add(col).cast(), m) };
