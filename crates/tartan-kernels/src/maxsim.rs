@@ -103,9 +103,7 @@ pub(crate) fn fold_rows(
             let f = scale[t];
             row.iter_mut().for_each(|p| *p *= f);
         }
-        for (m, &p) in best.iter_mut().zip(row.iter()) {
-            *m = m.max(p);
-        }
+        crate::max_assign(best, row);
     }
 }
 
