@@ -13,12 +13,12 @@ use std::time::Instant;
 use tartan_embeddings::{Embeddings, Kind, LoadOptions};
 use tartan_index::{select_finalists, Index, SearchParams, ShardSet};
 
-fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+/// The value after `--name`, parsed; `None` when the flag is absent, an error when its value
+/// is missing or does not parse (a measurement must not run with settings it was not given).
+fn arg<T: std::str::FromStr>(args: &[String], name: &str) -> Result<Option<T>> {
+    let Some(i) = args.iter().position(|a| a == name) else { return Ok(None) };
+    let v = args.get(i + 1).with_context(|| format!("{name} needs a value"))?;
+    v.parse().map(Some).map_err(|_| anyhow::anyhow!("{name}: cannot parse {v:?}"))
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -30,18 +30,18 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let index = PathBuf::from(args.get(1).context("usage: stages INDEX EMB_DIR [options]")?);
     let emb = PathBuf::from(args.get(2).context("usage: stages INDEX EMB_DIR [options]")?);
-    let k = arg(&args, "--k", 100usize);
-    let threads = arg(&args, "--threads", 1usize);
-    let rounds = arg(&args, "--rounds", 5usize);
+    let k = arg(&args, "--k")?.unwrap_or(100usize);
+    let threads = arg(&args, "--threads")?.unwrap_or(1usize);
+    let rounds = arg(&args, "--rounds")?.unwrap_or(5usize);
     let mut params = SearchParams::new(k);
-    if let Some(n) = args.iter().position(|a| a == "--ncells").map(|_| arg(&args, "--ncells", 0)) {
+    if let Some(n) = arg(&args, "--ncells")? {
         params = params.ncells(n);
     }
-    if let Some(n) = args.iter().position(|a| a == "--ndocs").map(|_| arg(&args, "--ndocs", 0)) {
+    if let Some(n) = arg(&args, "--ndocs")? {
         params = params.ndocs(n);
     }
-    if args.iter().any(|a| a == "--threshold") {
-        params = params.centroid_score_threshold(arg(&args, "--threshold", 0.0));
+    if let Some(t) = arg(&args, "--threshold")? {
+        params = params.centroid_score_threshold(t);
     }
     let r = params.resolve()?;
     rayon::ThreadPoolBuilder::new().num_threads(threads).build_global()?;
