@@ -5,7 +5,9 @@
 //!   one byte permutation, one variable shift and one mask yield 16 fields.
 //! * [`decode_residual`]: a token's residual from its 1-, 2- or 4-bit bucket indices, one
 //!   weight per dimension. Scalar, a table lookup per dimension; with AVX-512 one variable
-//!   shift, one mask and one lane permutation of the (at most 16) weights yield 16 dimensions.
+//!   shift, one mask and one lane permutation of the (at most 16) weights yield 16 dimensions;
+//!   with AVX2 the same yields 8 (two permutations and a blend at 4 bits, whose 16 weights
+//!   span two registers).
 //!
 //! Both return exactly what their scalar references in [`crate::scalar`] return.
 
@@ -28,8 +30,11 @@ pub fn unpack_impls() -> Vec<(&'static str, UnpackFn)> {
 pub fn decode_impls() -> Vec<(&'static str, DecodeFn)> {
     let mut v: Vec<(&'static str, DecodeFn)> = vec![("scalar", crate::scalar::decode_residual)];
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        v.push(("avx512", avx512::decode_residual));
+    if std::arch::is_x86_feature_detected!("avx2") {
+        v.push(("avx2", avx2::decode_residual));
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            v.push(("avx512", avx512::decode_residual));
+        }
     }
     v
 }
@@ -80,6 +85,86 @@ pub(crate) fn check_decode(packed: &[u8], nbits: u8, weights: &[f32], out: &[f32
     assert!(matches!(nbits, 1 | 2 | 4 | 8), "decode_residual: nbits {nbits}");
     assert_eq!(weights.len(), 1 << nbits, "decode_residual: weights per nbits");
     assert_eq!(packed.len() * 8, out.len() * nbits as usize, "decode_residual: packed length");
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    /// Safe entry point; handed out by `decode_impls` only after AVX2 was detected.
+    pub(super) fn decode_residual(packed: &[u8], nbits: u8, weights: &[f32], out: &mut [f32]) {
+        super::check_decode(packed, nbits, weights, out);
+        if nbits == 8 || !out.len().is_multiple_of(8) {
+            return crate::scalar::decode_residual(packed, nbits, weights, out);
+        }
+        // SAFETY: the CPU has AVX2; `check_decode` found `packed` holding exactly
+        // `out.len()` fields of `nbits` ≤ 4 bits and `weights` 2^nbits ≤ 16 values.
+        unsafe { decode_avx2(packed, nbits, weights, out) }
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2; `nbits` must be 1, 2 or 4, `weights` must hold `2^nbits`
+    /// values, `out.len()` must be a multiple of 8 and `packed` hold `out.len() · nbits / 8`
+    /// bytes.
+    #[target_feature(enable = "avx2")]
+    unsafe fn decode_avx2(packed: &[u8], nbits: u8, weights: &[f32], out: &mut [f32]) {
+        let mut table = [0f32; 16];
+        table[..weights.len()].copy_from_slice(weights);
+        // SAFETY: the array holds two 256-bit vectors.
+        let (lo, hi) =
+            unsafe { (_mm256_loadu_ps(table.as_ptr()), _mm256_loadu_ps(table.as_ptr().add(8))) };
+        match nbits {
+            // SAFETY: the caller's contract, with NB = nbits.
+            1 => unsafe { decode_groups::<1>(packed, lo, hi, out) },
+            // SAFETY: as above.
+            2 => unsafe { decode_groups::<2>(packed, lo, hi, out) },
+            // SAFETY: as above (nbits is 4: 8 is decoded by the scalar reference).
+            _ => unsafe { decode_groups::<4>(packed, lo, hi, out) },
+        }
+    }
+
+    /// # Safety
+    /// As `decode_avx2`, with `NB = nbits`.
+    #[target_feature(enable = "avx2")]
+    unsafe fn decode_groups<const NB: usize>(
+        packed: &[u8],
+        lo: __m256,
+        hi: __m256,
+        out: &mut [f32],
+    ) {
+        // Lane j takes field j of an 8-field group: bits j·NB of the group's NB bytes.
+        let shifts = _mm256_setr_epi32(
+            0,
+            NB as i32,
+            2 * NB as i32,
+            3 * NB as i32,
+            4 * NB as i32,
+            5 * NB as i32,
+            6 * NB as i32,
+            7 * NB as i32,
+        );
+        let mask = _mm256_set1_epi32((1 << NB) - 1);
+        for (g, o) in packed.chunks_exact(NB).zip(out.chunks_exact_mut(8)) {
+            let mut w = [0u8; 4];
+            w[..NB].copy_from_slice(g);
+            let v = _mm256_set1_epi32(u32::from_le_bytes(w) as i32);
+            let idx = _mm256_and_si256(_mm256_srlv_epi32(v, shifts), mask);
+            // A lane permutation reads the low 3 bits of each index; at 4 bits, bit 3 picks
+            // the table's upper half (moved to the sign bit, which the blend reads).
+            let x = if NB == 4 {
+                let upper = _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28));
+                _mm256_blendv_ps(
+                    _mm256_permutevar8x32_ps(lo, idx),
+                    _mm256_permutevar8x32_ps(hi, idx),
+                    upper,
+                )
+            } else {
+                _mm256_permutevar8x32_ps(lo, idx)
+            };
+            // SAFETY: `o` holds 8 values.
+            unsafe { _mm256_storeu_ps(o.as_mut_ptr(), x) };
+        }
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -260,8 +345,9 @@ mod tests {
         ) {
             use rand::{Rng, SeedableRng};
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-            // Dimensions that are and are not multiples of 16 (the wide kernel's group).
-            for dim in [groups * 16, groups * 8 + 8 / nbits as usize] {
+            // Dimensions that are multiples of 16 (the AVX-512 kernel's group), of 8 only (the
+            // AVX2 kernel's), and of neither.
+            for dim in [groups * 16, groups * 16 + 8, groups * 8 + 8 / nbits as usize] {
                 let packed: Vec<u8> = (0..dim * nbits as usize / 8).map(|_| rng.gen()).collect();
                 let weights: Vec<f32> = (0..1 << nbits).map(|i| i as f32 * 0.5 - 1.0).collect();
                 let mut want = vec![0f32; dim];
@@ -284,8 +370,10 @@ mod tests {
     fn the_wide_kernels_are_under_test_where_the_cpu_has_them() {
         #[cfg(target_arch = "x86_64")]
         {
-            let f = std::arch::is_x86_feature_detected!("avx512f");
             let names: Vec<_> = decode_impls().into_iter().map(|(n, _)| n).collect();
+            let avx2 = std::arch::is_x86_feature_detected!("avx2");
+            assert_eq!(names.contains(&"avx2"), avx2, "{names:?}");
+            let f = avx2 && std::arch::is_x86_feature_detected!("avx512f");
             assert_eq!(names.contains(&"avx512"), f, "{names:?}");
             let names: Vec<_> = unpack_impls().into_iter().map(|(n, _)| n).collect();
             assert_eq!(names.contains(&"avx512"), avx512::has_vbmi(), "{names:?}");

@@ -19,7 +19,8 @@
 //! * [`nearest_in_panels`]: the nearest of a block of centroids for each point, product and
 //!   scan fused over centroids laid out once ([`CentroidPanels`]); the same bits on every CPU.
 //! * [`unpack_uints`], [`decode_residual`]: packed centroid ids and residual bucket indices
-//!   read back, AVX-512 (VBMI for the ids) when the CPU has it.
+//!   read back, AVX-512 (VBMI for the ids) when the CPU has it; the residuals with AVX2
+//!   otherwise.
 //! * [`ReadOnlyMap`]: a read-only memory map of a file.
 //!
 //! Each vectorised kernel has a scalar reference in [`scalar`] and tests that run every
