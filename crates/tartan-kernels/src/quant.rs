@@ -20,8 +20,11 @@ pub struct Grid {
 pub fn quantize_impls() -> Vec<(&'static str, QuantizeFn)> {
     let mut v: Vec<(&'static str, QuantizeFn)> = vec![("scalar", crate::scalar::quantize_rows)];
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        v.push(("avx512", avx512::quantize_rows));
+    if std::arch::is_x86_feature_detected!("avx2") {
+        v.push(("avx2", avx2::quantize_rows));
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            v.push(("avx512", avx512::quantize_rows));
+        }
     }
     v
 }
@@ -57,6 +60,71 @@ pub(crate) fn to_byte(s: f32, grid: Grid) -> u8 {
     // Rounds half up: the value is in 0.5..=255.5 after the clamp, so truncation gives
     // 0..=255.
     ((s / grid.step + grid.zero).clamp(0.0, 255.0) + 0.5) as i32 as u8
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::Grid;
+    use std::arch::x86_64::*;
+
+    /// Safe entry point; handed out by `quantize_impls` only after AVX2 was detected.
+    pub(super) fn quantize_rows(
+        scores: &[f32],
+        n: usize,
+        grid: Grid,
+        out: &mut [u8],
+        maxes: &mut [f32],
+    ) {
+        let w = super::check(scores, n, out, maxes);
+        // SAFETY: the CPU has AVX2; `check` found `scores` made of rows of `n`, `out` of rows
+        // of `w ≥ n` bytes, one maximum per row.
+        unsafe { quantize_avx2(scores, n, w, grid, out, maxes) }
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2; the shapes must be as `check` requires.
+    #[target_feature(enable = "avx2")]
+    unsafe fn quantize_avx2(
+        scores: &[f32],
+        n: usize,
+        w: usize,
+        grid: Grid,
+        out: &mut [u8],
+        maxes: &mut [f32],
+    ) {
+        let step = _mm256_set1_ps(grid.step);
+        let zero = _mm256_set1_ps(grid.zero);
+        let (lo, hi, half) = (_mm256_setzero_ps(), _mm256_set1_ps(255.0), _mm256_set1_ps(0.5));
+        let whole = n / 8 * 8;
+        for ((row, o), m) in scores.chunks_exact(n).zip(out.chunks_exact_mut(w)).zip(maxes) {
+            let mut best = _mm256_set1_ps(f32::NEG_INFINITY);
+            let mut j = 0;
+            while j < whole {
+                // SAFETY: j + 8 <= whole <= n = row.len().
+                let s = unsafe { _mm256_loadu_ps(row.as_ptr().add(j)) };
+                best = _mm256_max_ps(best, s);
+                let x = _mm256_add_ps(_mm256_div_ps(s, step), zero);
+                let x = _mm256_add_ps(_mm256_min_ps(_mm256_max_ps(x, lo), hi), half);
+                // 0..=255 after the clamp, so the two narrowing packs do not saturate.
+                let i = _mm256_cvttps_epi32(x);
+                let words =
+                    _mm_packus_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
+                let b = _mm_packus_epi16(words, words);
+                // SAFETY: j + 8 <= n <= w = o.len().
+                unsafe { _mm_storel_epi64(o.as_mut_ptr().add(j).cast(), b) };
+                j += 8;
+            }
+            let mut lanes = [0f32; 8];
+            // SAFETY: the array holds one 256-bit vector.
+            unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), best) };
+            let mut m_row = lanes.into_iter().fold(f32::NEG_INFINITY, f32::max);
+            for (b, &s) in o[whole..n].iter_mut().zip(&row[whole..]) {
+                *b = super::to_byte(s, grid);
+                m_row = if s > m_row { s } else { m_row };
+            }
+            *m = m_row;
+        }
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -165,7 +233,10 @@ mod tests {
         #[cfg(target_arch = "x86_64")]
         {
             let names: Vec<_> = quantize_impls().into_iter().map(|(n, _)| n).collect();
-            assert_eq!(names.contains(&"avx512"), std::arch::is_x86_feature_detected!("avx512f"));
+            let avx2 = std::arch::is_x86_feature_detected!("avx2");
+            assert_eq!(names.contains(&"avx2"), avx2, "{names:?}");
+            let f = avx2 && std::arch::is_x86_feature_detected!("avx512f");
+            assert_eq!(names.contains(&"avx512"), f, "{names:?}");
         }
     }
 }
