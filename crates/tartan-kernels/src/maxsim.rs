@@ -29,8 +29,11 @@ pub fn skinny_max_impls() -> Vec<(&'static str, SkinnyMaxFn)> {
     let mut v: Vec<(&'static str, SkinnyMaxFn)> =
         vec![("scalar", crate::scalar::skinny_max), ("unfused", unfused)];
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        v.push(("avx512", avx512::skinny_max));
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        v.push(("avx2", avx2::skinny_max));
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            v.push(("avx512", avx512::skinny_max));
+        }
     }
     v
 }
@@ -104,6 +107,94 @@ pub(crate) fn fold_rows(
             row.iter_mut().for_each(|p| *p *= f);
         }
         crate::max_assign(best, row);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::Shifts;
+    use crate::skinny::avx2::{lane_masks, products, ROWS};
+    use crate::SkinnyB;
+
+    /// Safe entry point; handed out by `skinny_max_impls` only after AVX2 and FMA were
+    /// detected.
+    pub(super) fn skinny_max(
+        a: &[f32],
+        b: &SkinnyB,
+        shifts: Shifts<'_>,
+        scale: Option<&[f32]>,
+        best: &mut [f32],
+    ) {
+        super::check(a, b, shifts, scale, best);
+        for col in (0..b.n_pad).step_by(32) {
+            // SAFETY: the CPU has AVX2 and FMA; `check` found A whole rows, one shift id (in
+            // the table) and scale per row, `best` b.n long; col < n_pad, a multiple of 8.
+            unsafe {
+                match (b.n_pad - col).min(32) / 8 {
+                    1 => pass::<1>(a, b, shifts, scale, best, col),
+                    2 => pass::<2>(a, b, shifts, scale, best, col),
+                    3 => pass::<3>(a, b, shifts, scale, best, col),
+                    _ => pass::<4>(a, b, shifts, scale, best, col),
+                }
+            }
+        }
+    }
+
+    /// Columns `col..col + 8·NV`: the products of `ROWS` rows at a time in registers, then
+    /// shift, scale and maximum there; `best` is read and written once per pass.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA; the shapes as `check` requires;
+    /// `col + 8·NV ≤ n_pad`.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn pass<const NV: usize>(
+        a: &[f32],
+        b: &SkinnyB,
+        shifts: Shifts<'_>,
+        scale: Option<&[f32]>,
+        best: &mut [f32],
+        col: usize,
+    ) {
+        let (k, n) = (b.k, b.n);
+        let rows = a.len() / k;
+        let width = (n - col).min(NV * 8);
+        let masks = lane_masks::<NV>(width);
+        let bestp = best[col..col + width].as_mut_ptr();
+        // Lanes past `width` are padding: they start at −∞ (never stored) and load no shift.
+        let mut m: [__m256; NV] = std::array::from_fn(|v| {
+            let init = _mm256_set1_ps(f32::NEG_INFINITY);
+            // SAFETY: the mask covers lanes col + 8·v .. col + width of `best`; masked-off
+            // lanes are not accessed.
+            let x = unsafe { _mm256_maskload_ps(bestp.add(8 * v), masks[v]) };
+            _mm256_blendv_ps(init, x, _mm256_castsi256_ps(masks[v]))
+        });
+        let mut r = 0;
+        while r < rows {
+            let live = (rows - r).min(ROWS);
+            // SAFETY: the caller's guarantees; r < rows and live as `products` requires.
+            let acc = unsafe { products::<NV>(a, b, r, live, col) };
+            for (i, row) in acc.iter().enumerate().take(live) {
+                let t = r + i;
+                let sp = shifts.table[shifts.ids[t] as usize * n + col..][..width].as_ptr();
+                for v in 0..NV {
+                    // SAFETY: the mask covers lanes col + 8·v .. col + width of the row;
+                    // masked-off lanes are not accessed.
+                    let s = unsafe { _mm256_maskload_ps(sp.add(8 * v), masks[v]) };
+                    let mut x = _mm256_add_ps(row[v], s);
+                    if let Some(scale) = scale {
+                        x = _mm256_mul_ps(x, _mm256_set1_ps(scale[t]));
+                    }
+                    m[v] = _mm256_max_ps(m[v], x);
+                }
+            }
+            r += ROWS;
+        }
+        for v in 0..NV {
+            // SAFETY: as for the load.
+            unsafe { _mm256_maskstore_ps(bestp.add(8 * v), masks[v], m[v]) };
+        }
     }
 }
 
@@ -240,7 +331,7 @@ mod tests {
         #[cfg(target_arch = "x86_64")]
         {
             let names: Vec<_> = skinny_max_impls().into_iter().map(|(n, _)| n).collect();
-            assert_eq!(names.contains(&"avx512"), std::arch::is_x86_feature_detected!("avx512f"));
+            crate::test_support::assert_wide_kernels_listed(&names);
         }
     }
 

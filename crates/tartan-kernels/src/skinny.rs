@@ -90,13 +90,15 @@ pub(crate) fn scalar(a: &[f32], b: &SkinnyB, c: &mut [f32]) {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod avx2 {
+pub(crate) mod avx2 {
     use std::arch::x86_64::*;
 
     use super::SkinnyB;
 
     /// Columns of C per pass: 4 vectors of 8, times 2 rows = 8 accumulators.
     const COLS: usize = 32;
+    /// Rows of A per step.
+    pub(crate) const ROWS: usize = 2;
 
     /// Safe entry point; only handed out by `skinny_impls` after AVX2 and FMA were detected.
     pub(super) fn skinny(a: &[f32], b: &SkinnyB, c: &mut [f32]) {
@@ -125,51 +127,89 @@ mod avx2 {
         }
     }
 
-    /// Columns `col..col + 8·NV` of C, two rows of A at a time.
+    /// The products of rows `r .. r + live` of A (`live = min(rows − r, ROWS)`; the missing
+    /// row of a last, short step repeats the last row) with panel columns `col .. col + 8·NV`,
+    /// in registers: one fused multiply-add chain over the dimensions, ascending, per value.
+    /// Shared by the product and by `skinny_max`, so both compute the same bits.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA; `a` is whole rows of `b.k`, `r` is below their
+    /// count, `live` is as above and `col + 8·NV ≤ b.n_pad`.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    pub(crate) unsafe fn products<const NV: usize>(
+        a: &[f32],
+        b: &SkinnyB,
+        r: usize,
+        live: usize,
+        col: usize,
+    ) -> [[__m256; NV]; ROWS] {
+        let (k, np) = (b.k, b.n_pad);
+        let bp = b.data.as_ptr();
+        let a0 = a[r * k..].as_ptr();
+        let a1 = if live > 1 { a[(r + 1) * k..].as_ptr() } else { a0 };
+        let mut acc0 = [_mm256_setzero_ps(); NV];
+        let mut acc1 = [_mm256_setzero_ps(); NV];
+        for d in 0..k {
+            // SAFETY: d < k, so element d of both A rows exists; the panel reads
+            // d·np + col .. d·np + col + 8·NV ≤ (d + 1)·np.
+            unsafe {
+                let x0 = _mm256_broadcast_ss(&*a0.add(d));
+                let x1 = _mm256_broadcast_ss(&*a1.add(d));
+                let w = bp.add(d * np + col);
+                for v in 0..NV {
+                    let wv = _mm256_loadu_ps(w.add(8 * v));
+                    acc0[v] = _mm256_fmadd_ps(x0, wv, acc0[v]);
+                    acc1[v] = _mm256_fmadd_ps(x1, wv, acc1[v]);
+                }
+            }
+        }
+        [acc0, acc1]
+    }
+
+    /// Lane masks of each of `NV` registers that hold columns `col .. col + width` (the rest
+    /// of a register is the panel's padding), for masked loads and stores.
+    #[target_feature(enable = "avx2")]
+    pub(crate) fn lane_masks<const NV: usize>(width: usize) -> [__m256i; NV] {
+        std::array::from_fn(|v| {
+            let live = width.saturating_sub(8 * v).min(8) as i32;
+            let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+            _mm256_cmpgt_epi32(_mm256_set1_epi32(live), lanes)
+        })
+    }
+
+    /// Columns `col..col + 8·NV` of C, two rows of A at a time, stored straight from the
+    /// registers (masked where the last register is partly padding).
     ///
     /// # Safety
     /// As [`skinny_avx2`], and `col + 8·NV ≤ b.n_pad`.
     #[target_feature(enable = "avx2,fma")]
     unsafe fn pass<const NV: usize>(a: &[f32], b: &SkinnyB, c: &mut [f32], col: usize) {
-        let (k, n, np) = (b.k, b.n, b.n_pad);
+        let (k, n) = (b.k, b.n);
         let rows = a.len() / k;
-        let bp = b.data.as_ptr();
         let width = (n - col).min(NV * 8);
-        let mut tmp = [0f32; 2 * COLS];
+        let masks = lane_masks::<NV>(width);
         let mut r = 0;
         while r < rows {
-            let two = r + 1 < rows;
-            let a0 = a[r * k..].as_ptr();
-            // The second row repeats the first when the row count is odd.
-            let a1 = if two { a[(r + 1) * k..].as_ptr() } else { a0 };
-            let mut acc0 = [_mm256_setzero_ps(); NV];
-            let mut acc1 = [_mm256_setzero_ps(); NV];
-            for d in 0..k {
-                // SAFETY: d < k, so element d of both A rows exists; the panel reads
-                // d·np + col .. d·np + col + 8·NV ≤ (d + 1)·np.
-                unsafe {
-                    let x0 = _mm256_broadcast_ss(&*a0.add(d));
-                    let x1 = _mm256_broadcast_ss(&*a1.add(d));
-                    let w = bp.add(d * np + col);
-                    for v in 0..NV {
-                        let wv = _mm256_loadu_ps(w.add(8 * v));
-                        acc0[v] = _mm256_fmadd_ps(x0, wv, acc0[v]);
-                        acc1[v] = _mm256_fmadd_ps(x1, wv, acc1[v]);
+            let live = (rows - r).min(ROWS);
+            // SAFETY: the caller's guarantees; r < rows and live as `products` requires.
+            let acc = unsafe { products::<NV>(a, b, r, live, col) };
+            for (i, row) in acc.iter().enumerate().take(live) {
+                let out = c[(r + i) * n + col..][..width].as_mut_ptr();
+                for (v, &x) in row.iter().enumerate().take(width.div_ceil(8)) {
+                    if width >= 8 * (v + 1) {
+                        // SAFETY: columns col + 8·v .. col + 8·v + 8 are inside the `width`
+                        // values starting at `out`.
+                        unsafe { _mm256_storeu_ps(out.add(8 * v), x) };
+                    } else {
+                        // SAFETY: the mask's lanes are columns col + 8·v .. col + width of
+                        // row r + i of C, inside the `width` values starting at `out`
+                        // (masked-off lanes are not accessed).
+                        unsafe { _mm256_maskstore_ps(out.add(8 * v), masks[v], x) };
                     }
                 }
             }
-            for v in 0..NV {
-                // SAFETY: tmp holds 2 · 32 floats and v < NV ≤ 4.
-                unsafe {
-                    _mm256_storeu_ps(tmp.as_mut_ptr().add(8 * v), acc0[v]);
-                    _mm256_storeu_ps(tmp.as_mut_ptr().add(COLS + 8 * v), acc1[v]);
-                }
-            }
-            c[r * n + col..][..width].copy_from_slice(&tmp[..width]);
-            if two {
-                c[(r + 1) * n + col..][..width].copy_from_slice(&tmp[COLS..COLS + width]);
-            }
-            r += 2;
+            r += ROWS;
         }
     }
 }
