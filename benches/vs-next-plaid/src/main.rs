@@ -2,8 +2,14 @@
 //!
 //! ```sh
 //! cargo run --release --manifest-path benches/vs-next-plaid/Cargo.toml -- \
-//!     EMB_DIR [--nbits 2,4] [--k 100] [--out bench-out] [--engines tartan,next-plaid]
+//!     EMB_DIR [--nbits 2,4] [--k 100] [--out bench-out] [--engines tartan,next-plaid] \
+//!     [--reuse next-plaid]
 //! ```
+//!
+//! `--reuse` names engines whose index from an earlier run in the same output directory is
+//! searched again instead of rebuilt (next-plaid's SciFact builds take most of a run): only
+//! when that run recorded its build report for the same data fingerprint and nbits, and the
+//! table then shows the recorded build time and memory.
 //!
 //! Every build and every search session runs in a child process (this program re-invoked),
 //! which reports its own wall time and peak RSS (`VmHWM`), so neither engine's memory counts
@@ -199,6 +205,25 @@ fn child_search(
     })
 }
 
+/// A build's report, kept beside its index for `--reuse`.
+#[derive(Debug, Serialize, Deserialize)]
+struct BuildRecord {
+    fingerprint: String,
+    nbits: u8,
+    report: ChildReport,
+}
+
+fn build_record_path(idx: &Path) -> PathBuf {
+    idx.with_extension("build.json")
+}
+
+/// The recorded build of `idx`, if it was of this data and nbits and the index is still there.
+fn recorded_build(idx: &Path, fingerprint: &str, nbits: u8) -> Option<ChildReport> {
+    let text = std::fs::read_to_string(build_record_path(idx)).ok()?;
+    let rec: BuildRecord = serde_json::from_str(&text).ok()?;
+    (idx.is_dir() && rec.fingerprint == fingerprint && rec.nbits == nbits).then_some(rec.report)
+}
+
 fn run_child(args: &[String]) -> Result<ChildReport> {
     let exe = std::env::current_exe()?;
     let out = Command::new(exe).arg("--child").args(args).output()?;
@@ -354,7 +379,7 @@ fn main() -> Result<()> {
         return Ok(());
     }
     let Some(emb) = args.first().map(PathBuf::from) else {
-        bail!("usage: vs-next-plaid EMB_DIR [--nbits 2,4] [--k 100] [--out DIR] [--engines tartan,next-plaid]");
+        bail!("usage: vs-next-plaid EMB_DIR [--nbits 2,4] [--k 100] [--out DIR] [--engines tartan,next-plaid] [--reuse ENGINES]");
     };
     let opt =
         |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
@@ -370,6 +395,12 @@ fn main() -> Result<()> {
         .split(',')
         .map(String::from)
         .collect();
+    let reuse: Vec<String> =
+        opt("--reuse").map(|s| s.split(',').map(String::from).collect()).unwrap_or_default();
+    if let Some(e) = reuse.iter().find(|e| !engines.contains(e)) {
+        bail!("--reuse {e}: not one of the engines {engines:?}");
+    }
+    let data_fp = fingerprint(&emb)?;
     std::fs::create_dir_all(&out)?;
 
     let docs = Embeddings::open(&emb, Kind::Docs, LoadOptions::default())?;
@@ -397,18 +428,38 @@ fn main() -> Result<()> {
     drop(docs);
 
     let mut rows = Vec::new();
+    let mut reused = Vec::new();
     for &b in &nbits {
         for engine in &engines {
             let idx = out.join(format!("{engine}-{b}bit"));
-            let _ = std::fs::remove_dir_all(&idx);
-            eprintln!("building {engine} at {b} bits ...");
-            let built = run_child(&[
-                "build".into(),
-                engine.clone(),
-                emb.display().to_string(),
-                idx.display().to_string(),
-                b.to_string(),
-            ])?;
+            let recorded =
+                reuse.contains(engine).then(|| recorded_build(&idx, &data_fp, b)).flatten();
+            let built = match recorded {
+                Some(report) => {
+                    eprintln!("reusing {engine} at {b} bits (built in {:.1} s)", report.seconds);
+                    reused.push(format!("{engine} {b}-bit"));
+                    report
+                }
+                None => {
+                    let _ = std::fs::remove_dir_all(&idx);
+                    let _ = std::fs::remove_file(build_record_path(&idx));
+                    eprintln!("building {engine} at {b} bits ...");
+                    let report = run_child(&[
+                        "build".into(),
+                        engine.clone(),
+                        emb.display().to_string(),
+                        idx.display().to_string(),
+                        b.to_string(),
+                    ])?;
+                    let rec = BuildRecord {
+                        fingerprint: data_fp.clone(),
+                        nbits: b,
+                        report: report.clone(),
+                    };
+                    std::fs::write(build_record_path(&idx), serde_json::to_string(&rec)?)?;
+                    report
+                }
+            };
             let bytes = dir_bytes(&idx);
             for s in settings(k)? {
                 let run_path =
@@ -455,7 +506,10 @@ fn main() -> Result<()> {
         .ok()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
-    println!("vs-next-plaid on {} ({} tokens, fingerprint {}), k {k}; {cores} cores, {cpu}; tartan commit {commit}\n", emb.display(), n_tokens, fingerprint(&emb)?);
+    println!("vs-next-plaid on {} ({} tokens, fingerprint {data_fp}), k {k}; {cores} cores, {cpu}; tartan commit {commit}\n", emb.display(), n_tokens);
+    if !reused.is_empty() {
+        println!("builds reused from an earlier run (their recorded figures): {reused:?}\n");
+    }
     println!("| engine | nbits | search settings | build s | build peak RSS MB | bytes/token | load s | RSS after load MB | p50 ms | p95 ms | p99 ms | QPS | nDCG@10 | R@100 | recall@10 vs exact | recall@100 vs exact |");
     println!("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let f = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.4}"));
@@ -487,8 +541,8 @@ fn main() -> Result<()> {
     }
     let json = serde_json::json!({
         "commit": commit, "machine": {"cores": cores, "cpu": cpu},
-        "data": {"dir": emb.display().to_string(), "tokens": n_tokens, "fingerprint": fingerprint(&emb)?},
-        "k": k, "rows": rows, "p50_at_equal_recall": matched,
+        "data": {"dir": emb.display().to_string(), "tokens": n_tokens, "fingerprint": data_fp},
+        "k": k, "reused_builds": reused, "rows": rows, "p50_at_equal_recall": matched,
     });
     std::fs::write(out.join("results.json"), serde_json::to_string_pretty(&json)?)?;
     println!("\nwrote {}", out.join("results.json").display());
