@@ -2,7 +2,8 @@
 //!
 //! * [`unpack_uints`]: fields of a fixed bit width (a segment's centroid ids, ⌈log2 K⌉ bits
 //!   each). Scalar, it is a shift and a mask per field on one 8-byte load; with AVX-512 VBMI
-//!   one byte permutation, one variable shift and one mask yield 16 fields.
+//!   one byte permutation, one variable shift and one mask yield 16 fields; with AVX2 a
+//!   byte shuffle within each 128-bit half, a variable shift and a mask yield 8.
 //! * [`decode_residual`]: a token's residual from its 1-, 2- or 4-bit bucket indices, one
 //!   weight per dimension. Scalar, a table lookup per dimension; with AVX-512 one variable
 //!   shift, one mask and one lane permutation of the (at most 16) weights yield 16 dimensions;
@@ -20,8 +21,11 @@ type DecodeFn = fn(&[u8], u8, &[f32], &mut [f32]);
 pub fn unpack_impls() -> Vec<(&'static str, UnpackFn)> {
     let mut v: Vec<(&'static str, UnpackFn)> = vec![("scalar", crate::scalar::unpack_uints)];
     #[cfg(target_arch = "x86_64")]
-    if avx512::has_vbmi() {
-        v.push(("avx512", avx512::unpack_uints));
+    if std::arch::is_x86_feature_detected!("avx2") {
+        v.push(("avx2", avx2::unpack_uints));
+        if avx512::has_vbmi() {
+            v.push(("avx512", avx512::unpack_uints));
+        }
     }
     v
 }
@@ -90,6 +94,79 @@ pub(crate) fn check_decode(packed: &[u8], nbits: u8, weights: &[f32], out: &[f32
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use std::arch::x86_64::*;
+
+    /// Safe entry point; handed out by `unpack_impls` only after AVX2 was detected.
+    pub(super) fn unpack_uints(bytes: &[u8], width: u32, first: usize, out: &mut [u32]) {
+        super::check_unpack(bytes, width, first, out.len());
+        if width > 25 {
+            // A field at bit offset 7 would span more than the 4 bytes a lane gathers.
+            return crate::scalar::unpack_uints(bytes, width, first, out);
+        }
+        // SAFETY: the CPU has AVX2; `check_unpack` found every field's first byte inside
+        // `bytes`, and the kernel loads 16 bytes straight from `bytes` only where they are
+        // inside it (a zero-padded copy otherwise).
+        unsafe { unpack_avx2(bytes, width, first, out) }
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2; `width` must be 1..=25.
+    #[target_feature(enable = "avx2")]
+    unsafe fn unpack_avx2(bytes: &[u8], width: u32, first: usize, out: &mut [u32]) {
+        let w = width as usize;
+        let start_bit = first * w;
+        let offset = start_bit % 8;
+        // A group of 8 fields spans w bytes from the same bit offset, so the byte shuffle and
+        // the shifts are the same for every group. A byte shuffle stays within a 128-bit
+        // half: the low half takes fields 0-3 from the group's first byte, the high half
+        // fields 4-7 from `high`, the byte field 4 starts in (at most 7 + 4·25 = 107 bits
+        // from either start, inside 16 bytes).
+        let high = (offset + 4 * w) / 8;
+        let mut idx = [0u8; 32];
+        let mut shifts = [0u32; 8];
+        for (j, s) in shifts.iter_mut().enumerate() {
+            let bit = offset + j * w - if j < 4 { 0 } else { 8 * high };
+            for k in 0..4 {
+                idx[16 * (j / 4) + 4 * (j % 4) + k] = (bit / 8 + k) as u8;
+            }
+            *s = (bit % 8) as u32;
+        }
+        // SAFETY: the arrays hold one 256-bit vector each.
+        let (idx, shifts) = unsafe {
+            (_mm256_loadu_si256(idx.as_ptr().cast()), _mm256_loadu_si256(shifts.as_ptr().cast()))
+        };
+        let mask = _mm256_set1_epi32(((1u64 << w) - 1) as i32);
+        let mut byte = start_bit / 8;
+        for chunk in out.chunks_mut(8) {
+            let mut pad = [0u8; 48];
+            let src = if byte + high + 16 <= bytes.len() {
+                // SAFETY: both 16-byte loads end at or before byte + high + 16 <= len.
+                unsafe {
+                    let p = bytes.as_ptr().add(byte);
+                    _mm256_loadu2_m128i(p.add(high).cast(), p.cast())
+                }
+            } else {
+                // Near the end: bytes past the stream read as zero, as in the reference.
+                // `byte` is at most the last field's first byte, inside the stream.
+                let avail = (bytes.len() - byte).min(pad.len());
+                pad[..avail].copy_from_slice(&bytes[byte..byte + avail]);
+                // SAFETY: high + 16 <= 29 < 48, inside `pad`.
+                unsafe { _mm256_loadu2_m128i(pad.as_ptr().add(high).cast(), pad.as_ptr().cast()) }
+            };
+            let gathered = _mm256_shuffle_epi8(src, idx);
+            let fields = _mm256_and_si256(_mm256_srlv_epi32(gathered, shifts), mask);
+            if chunk.len() == 8 {
+                // SAFETY: the chunk holds 8 values.
+                unsafe { _mm256_storeu_si256(chunk.as_mut_ptr().cast(), fields) };
+            } else {
+                let mut tmp = [0u32; 8];
+                // SAFETY: the array holds one 256-bit vector.
+                unsafe { _mm256_storeu_si256(tmp.as_mut_ptr().cast(), fields) };
+                let n = chunk.len();
+                chunk.copy_from_slice(&tmp[..n]);
+            }
+            byte += w;
+        }
+    }
 
     /// Safe entry point; handed out by `decode_impls` only after AVX2 was detected.
     pub(super) fn decode_residual(packed: &[u8], nbits: u8, weights: &[f32], out: &mut [f32]) {
@@ -376,6 +453,7 @@ mod tests {
             let f = avx2 && std::arch::is_x86_feature_detected!("avx512f");
             assert_eq!(names.contains(&"avx512"), f, "{names:?}");
             let names: Vec<_> = unpack_impls().into_iter().map(|(n, _)| n).collect();
+            assert_eq!(names.contains(&"avx2"), avx2, "{names:?}");
             assert_eq!(names.contains(&"avx512"), avx512::has_vbmi(), "{names:?}");
         }
     }
