@@ -36,7 +36,7 @@ pub(crate) struct ByteScores {
 /// The smallest and largest of `scores`, computed where the scores are produced (while
 /// they are in cache) and handed to [`ByteScores::new`].
 pub(crate) fn score_range(scores: &[f32]) -> (f32, f32) {
-    scores.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &s| (lo.min(s), hi.max(s)))
+    tartan_kernels::min_max(scores)
 }
 
 /// Reusable buffers of one scoring task.

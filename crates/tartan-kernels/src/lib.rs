@@ -14,7 +14,7 @@
 //! * [`max_rows_u8`]: the running maximum over gathered rows of a byte table (approximate
 //!   scoring from centroid ids), AVX2 when the CPU has it.
 //! * [`quantize_rows`]: rows of scores onto a byte [`Grid`] (the table [`max_rows_u8`]
-//!   reads), with each row's maximum.
+//!   reads), with each row's maximum; [`min_max`]: the range a grid spans.
 //! * [`argmin_shifted`]: the nearest centroid from a row of products (assignment's scan).
 //! * [`nearest_in_panels`]: the nearest of a block of centroids for each point, product and
 //!   scan fused over centroids laid out once ([`CentroidPanels`]); the same bits on every CPU.
@@ -60,7 +60,7 @@ pub use matmul::matmul_nt;
 pub use maxsim::{skinny_max, skinny_max_impls, Shifts};
 pub use mmap::ReadOnlyMap;
 pub use nearest::{nearest_impls, nearest_in_panels, CentroidPanels};
-pub use quant::{quantize_impls, quantize_rows, Grid};
+pub use quant::{min_max, min_max_impls, quantize_impls, quantize_rows, Grid};
 pub use rows::{max_rows_impls, max_rows_u8};
 pub use skinny::{skinny_impls, skinny_matmul, SkinnyB};
 

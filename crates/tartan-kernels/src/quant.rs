@@ -6,6 +6,7 @@
 use std::sync::OnceLock;
 
 type QuantizeFn = fn(&[f32], usize, Grid, &mut [u8], &mut [f32]);
+type MinMaxFn = fn(&[f32]) -> (f32, f32);
 
 /// A byte grid: score `s` maps to `round_half_up(clamp(s / step + zero, 0, 255))`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -27,6 +28,24 @@ pub fn quantize_impls() -> Vec<(&'static str, QuantizeFn)> {
         }
     }
     v
+}
+
+/// Every implementation of [`min_max`] this CPU can run, the scalar reference first.
+pub fn min_max_impls() -> Vec<(&'static str, MinMaxFn)> {
+    let mut v: Vec<(&'static str, MinMaxFn)> = vec![("scalar", crate::scalar::min_max)];
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        v.push(("avx2", avx2::min_max));
+    }
+    v
+}
+
+/// The smallest and the largest of `values` (`(+∞, −∞)` when there are none): the range a
+/// [`Grid`] must span. For values without NaN; with one, the result depends on the CPU.
+#[inline]
+pub fn min_max(values: &[f32]) -> (f32, f32) {
+    static BEST: OnceLock<MinMaxFn> = OnceLock::new();
+    BEST.get_or_init(|| *min_max_impls().last().map(|(_, f)| f).expect("scalar"))(values)
 }
 
 /// Quantises rows of `n` finite scores (`scores.len() / n` rows) onto `grid`: row `r` goes
@@ -66,6 +85,46 @@ pub(crate) fn to_byte(s: f32, grid: Grid) -> u8 {
 mod avx2 {
     use super::Grid;
     use std::arch::x86_64::*;
+
+    /// Safe entry point; handed out by `min_max_impls` only after AVX2 was detected.
+    pub(super) fn min_max(values: &[f32]) -> (f32, f32) {
+        // SAFETY: the CPU has AVX2 (which implies the AVX this uses).
+        unsafe { min_max_avx(values) }
+    }
+
+    /// Four independent pairs of running extremes, 8 lanes each: one scalar chain waits on
+    /// every comparison in turn (a query's 262,144 centroid scores at K = 8,192).
+    ///
+    /// # Safety
+    /// The CPU must support AVX.
+    #[target_feature(enable = "avx")]
+    unsafe fn min_max_avx(values: &[f32]) -> (f32, f32) {
+        let mut lo = [_mm256_set1_ps(f32::INFINITY); 4];
+        let mut hi = [_mm256_set1_ps(f32::NEG_INFINITY); 4];
+        let mut blocks = values.chunks_exact(32);
+        for b in &mut blocks {
+            for i in 0..4 {
+                // SAFETY: the block holds 32 values.
+                let v = unsafe { _mm256_loadu_ps(b.as_ptr().add(8 * i)) };
+                lo[i] = _mm256_min_ps(lo[i], v);
+                hi[i] = _mm256_max_ps(hi[i], v);
+            }
+        }
+        let (mut l, mut h) = ([0f32; 8], [0f32; 8]);
+        // SAFETY: the arrays hold one 256-bit vector each.
+        unsafe {
+            _mm256_storeu_ps(
+                l.as_mut_ptr(),
+                _mm256_min_ps(_mm256_min_ps(lo[0], lo[1]), _mm256_min_ps(lo[2], lo[3])),
+            );
+            _mm256_storeu_ps(
+                h.as_mut_ptr(),
+                _mm256_max_ps(_mm256_max_ps(hi[0], hi[1]), _mm256_max_ps(hi[2], hi[3])),
+            );
+        }
+        let (l, h) = crate::scalar::min_max_from(l.into_iter().zip(h), blocks.remainder());
+        (l, h)
+    }
 
     /// Safe entry point; handed out by `quantize_impls` only after AVX2 was detected.
     pub(super) fn quantize_rows(
@@ -192,6 +251,16 @@ mod tests {
 
     proptest! {
         #[test]
+        fn every_min_max_matches_scalar(values in prop::collection::vec(-1e3f32..1e3, 0..200)) {
+            let want = crate::scalar::min_max(&values);
+            let naive = values.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
+            prop_assert_eq!(want, naive);
+            for (name, f) in min_max_impls() {
+                prop_assert_eq!(f(&values), want, "{}", name);
+            }
+        }
+
+        #[test]
         fn every_impl_matches_scalar(
             n in 1usize..70,
             pad in 0usize..40,
@@ -232,8 +301,10 @@ mod tests {
     fn the_wide_kernel_is_under_test_where_the_cpu_has_it() {
         #[cfg(target_arch = "x86_64")]
         {
-            let names: Vec<_> = quantize_impls().into_iter().map(|(n, _)| n).collect();
             let avx2 = std::arch::is_x86_feature_detected!("avx2");
+            let names: Vec<_> = min_max_impls().into_iter().map(|(n, _)| n).collect();
+            assert_eq!(names.contains(&"avx2"), avx2, "{names:?}");
+            let names: Vec<_> = quantize_impls().into_iter().map(|(n, _)| n).collect();
             assert_eq!(names.contains(&"avx2"), avx2, "{names:?}");
             let f = avx2 && std::arch::is_x86_feature_detected!("avx512f");
             assert_eq!(names.contains(&"avx512"), f, "{names:?}");

@@ -92,6 +92,21 @@ pub fn decode_residual(packed: &[u8], nbits: u8, weights: &[f32], out: &mut [f32
     }
 }
 
+/// The smallest and largest value, one comparison at a time.
+pub fn min_max(values: &[f32]) -> (f32, f32) {
+    min_max_from(std::iter::empty(), values)
+}
+
+/// [`min_max`] of `values` together with `(lo, hi)` pairs already found (a vector kernel's
+/// lanes).
+pub(crate) fn min_max_from(pairs: impl Iterator<Item = (f32, f32)>, values: &[f32]) -> (f32, f32) {
+    let pick = |(lo, hi): (f32, f32), (l, h): (f32, f32)| {
+        (if l < lo { l } else { lo }, if h > hi { h } else { hi })
+    };
+    let start = pairs.fold((f32::INFINITY, f32::NEG_INFINITY), pick);
+    values.iter().fold(start, |acc, &v| pick(acc, (v, v)))
+}
+
 /// Rows of scores onto a byte grid, one value at a time, with each row's largest score.
 ///
 /// # Panics
