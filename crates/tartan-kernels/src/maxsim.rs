@@ -128,11 +128,14 @@ mod avx2 {
         best: &mut [f32],
     ) {
         super::check(a, b, shifts, scale, best);
-        for col in (0..b.n_pad).step_by(32) {
+        // Registers cover the columns that exist, not the panel's padding to 16 (a query of
+        // 20 tokens takes 3 registers, not 4).
+        for col in (0..b.n).step_by(32) {
             // SAFETY: the CPU has AVX2 and FMA; `check` found A whole rows, one shift id (in
-            // the table) and scale per row, `best` b.n long; col < n_pad, a multiple of 8.
+            // the table) and scale per row, `best` b.n long; col < n and
+            // col + 8·NV ≤ n rounded up to 8 ≤ n_pad.
             unsafe {
-                match (b.n_pad - col).min(32) / 8 {
+                match (b.n - col).div_ceil(8).min(4) {
                     1 => pass::<1>(a, b, shifts, scale, best, col),
                     2 => pass::<2>(a, b, shifts, scale, best, col),
                     3 => pass::<3>(a, b, shifts, scale, best, col),

@@ -112,12 +112,14 @@ pub(crate) mod avx2 {
     /// The CPU must support AVX2 and FMA; `a` is whole rows of `b.k`, `c` is rows × `b.n`.
     #[target_feature(enable = "avx2,fma")]
     unsafe fn skinny_avx2(a: &[f32], b: &SkinnyB, c: &mut [f32]) {
-        for col in (0..b.n_pad).step_by(COLS) {
+        for col in (0..b.n).step_by(COLS) {
             // A pass over 8, 16, 24 or 32 columns; the count is a constant in each copy so
-            // the accumulators stay in registers.
-            // SAFETY: the caller's guarantees carry over; col < n_pad.
+            // the accumulators stay in registers. Registers cover the columns that exist, not
+            // the panel's padding to 16 (a query of 20 tokens takes 3 registers, not 4).
+            // SAFETY: the caller's guarantees carry over; col < n and
+            // col + 8·NV ≤ n rounded up to 8 ≤ n_pad.
             unsafe {
-                match (b.n_pad - col).min(COLS) / 8 {
+                match (b.n - col).div_ceil(8).min(4) {
                     1 => pass::<1>(a, b, c, col),
                     2 => pass::<2>(a, b, c, col),
                     3 => pass::<3>(a, b, c, col),
