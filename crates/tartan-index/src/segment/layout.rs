@@ -60,6 +60,16 @@ impl Codes<'_> {
         }
     }
 
+    /// Hints the CPU to bring the codes into cache (see [`UintReader::prefetch`]).
+    #[inline]
+    pub(crate) fn prefetch(&self) {
+        match self {
+            Codes::U16(c) => tartan_kernels::prefetch(c),
+            Codes::U32(c) => tartan_kernels::prefetch(c),
+            Codes::Packed(r, range) => r.prefetch(range.clone()),
+        }
+    }
+
     /// Replaces `out`'s contents with the codes, in token order.
     #[inline]
     pub(crate) fn read_into(self, out: &mut Vec<u32>) {
