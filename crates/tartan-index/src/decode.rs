@@ -76,6 +76,14 @@ impl Index {
         Ok(best.iter().sum())
     }
 
+    /// Hints the CPU to fetch document `d` of segment `si`'s codes and residuals (a few KiB
+    /// at a random place): stage 4 calls it for the next document while it scores this one.
+    pub(crate) fn prefetch_doc(&self, si: usize, d: usize) {
+        let seg = &self.segments[si];
+        seg.codes(d).prefetch();
+        tartan_kernels::prefetch(seg.residuals(d));
+    }
+
     /// Each token's inverse decoded norm in segment `si` (tokens in segment order), computed
     /// on first use: `1 / max(‖c + r‖, 1e-12)`, the factor [`normalize`] divides by.
     fn inv_norms(&self, si: usize) -> Result<&[f32]> {

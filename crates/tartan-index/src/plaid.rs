@@ -340,7 +340,13 @@ impl<'a> ShardSet<'a> {
             .map_init(Scratch::default, |sc, block| {
                 block
                     .iter()
-                    .map(|&doc| {
+                    .enumerate()
+                    .map(|(i, &doc)| {
+                        if let Some(&next) = block.get(i + 1) {
+                            let (p, d) = self.locate(next);
+                            let (sh, si) = self.parts[p];
+                            self.indexes[sh].prefetch_doc(si, d);
+                        }
                         let (p, d) = self.locate(doc);
                         let (sh, si) = self.parts[p];
                         let score = self.indexes[sh].exact_score(si, d, &q.qb, &q.cs, sc)?;
