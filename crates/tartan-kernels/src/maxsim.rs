@@ -115,7 +115,7 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     use super::Shifts;
-    use crate::skinny::avx2::{lane_masks, products, ROWS};
+    use crate::skinny::avx2::{dispatch, lane_masks, products};
     use crate::SkinnyB;
 
     /// Safe entry point; handed out by `skinny_max_impls` only after AVX2 and FMA were
@@ -134,14 +134,7 @@ mod avx2 {
             // SAFETY: the CPU has AVX2 and FMA; `check` found A whole rows, one shift id (in
             // the table) and scale per row, `best` b.n long; col < n and
             // col + 8·NV ≤ n rounded up to 8 ≤ n_pad.
-            unsafe {
-                match (b.n - col).div_ceil(8).min(4) {
-                    1 => pass::<1>(a, b, shifts, scale, best, col),
-                    2 => pass::<2>(a, b, shifts, scale, best, col),
-                    3 => pass::<3>(a, b, shifts, scale, best, col),
-                    _ => pass::<4>(a, b, shifts, scale, best, col),
-                }
-            }
+            unsafe { dispatch!((b.n - col).div_ceil(8), pass(a, b, shifts, scale, best, col)) }
         }
     }
 
@@ -152,7 +145,7 @@ mod avx2 {
     /// The CPU must support AVX2 and FMA; the shapes as `check` requires;
     /// `col + 8·NV ≤ n_pad`.
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn pass<const NV: usize>(
+    unsafe fn pass<const NV: usize, const ROWS: usize>(
         a: &[f32],
         b: &SkinnyB,
         shifts: Shifts<'_>,
@@ -177,7 +170,7 @@ mod avx2 {
         while r < rows {
             let live = (rows - r).min(ROWS);
             // SAFETY: the caller's guarantees; r < rows and live as `products` requires.
-            let acc = unsafe { products::<NV>(a, b, r, live, col) };
+            let acc = unsafe { products::<NV, ROWS>(a, b, r, live, col) };
             for (i, row) in acc.iter().enumerate().take(live) {
                 let t = r + i;
                 let sp = shifts.table[shifts.ids[t] as usize * n + col..][..width].as_ptr();

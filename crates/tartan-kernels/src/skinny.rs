@@ -95,10 +95,24 @@ pub(crate) mod avx2 {
 
     use super::SkinnyB;
 
-    /// Columns of C per pass: 4 vectors of 8, times 2 rows = 8 accumulators.
+    /// Columns of C per pass: at most 4 vectors of 8.
     const COLS: usize = 32;
-    /// Rows of A per step.
-    pub(crate) const ROWS: usize = 2;
+
+    /// Calls `$f::<NV, ROWS>($args)` for a pass of `$nv` registers of columns, with the rows
+    /// of A per step that make about 8 accumulators (NV·ROWS): two FMA units of 4 cycles'
+    /// latency need 8 independent chains to stay busy, and a short query (one or two
+    /// registers) with 2 rows per step kept them a quarter to half idle.
+    macro_rules! dispatch {
+        ($nv:expr, $f:ident($($arg:expr),*)) => {
+            match $nv {
+                1 => $f::<1, 8>($($arg),*),
+                2 => $f::<2, 4>($($arg),*),
+                3 => $f::<3, 3>($($arg),*),
+                _ => $f::<4, 2>($($arg),*),
+            }
+        };
+    }
+    pub(crate) use dispatch;
 
     /// Safe entry point; only handed out by `skinny_impls` after AVX2 and FMA were detected.
     pub(super) fn skinny(a: &[f32], b: &SkinnyB, c: &mut [f32]) {
@@ -118,19 +132,12 @@ pub(crate) mod avx2 {
             // the panel's padding to 16 (a query of 20 tokens takes 3 registers, not 4).
             // SAFETY: the caller's guarantees carry over; col < n and
             // col + 8·NV ≤ n rounded up to 8 ≤ n_pad.
-            unsafe {
-                match (b.n - col).div_ceil(8).min(4) {
-                    1 => pass::<1>(a, b, c, col),
-                    2 => pass::<2>(a, b, c, col),
-                    3 => pass::<3>(a, b, c, col),
-                    _ => pass::<4>(a, b, c, col),
-                }
-            }
+            unsafe { dispatch!((b.n - col).div_ceil(8), pass(a, b, c, col)) }
         }
     }
 
-    /// The products of rows `r .. r + live` of A (`live = min(rows − r, ROWS)`; the missing
-    /// row of a last, short step repeats the last row) with panel columns `col .. col + 8·NV`,
+    /// The products of rows `r .. r + live` of A (`live = min(rows − r, ROWS)`, at least 1;
+    /// the missing rows of a last, short step repeat the last row) with panel columns `col .. col + 8·NV`,
     /// in registers: one fused multiply-add chain over the dimensions, ascending, per value.
     /// Shared by the product and by `skinny_max`, so both compute the same bits.
     ///
@@ -139,7 +146,7 @@ pub(crate) mod avx2 {
     /// count, `live` is as above and `col + 8·NV ≤ b.n_pad`.
     #[target_feature(enable = "avx2,fma")]
     #[inline]
-    pub(crate) unsafe fn products<const NV: usize>(
+    pub(crate) unsafe fn products<const NV: usize, const ROWS: usize>(
         a: &[f32],
         b: &SkinnyB,
         r: usize,
@@ -148,25 +155,24 @@ pub(crate) mod avx2 {
     ) -> [[__m256; NV]; ROWS] {
         let (k, np) = (b.k, b.n_pad);
         let bp = b.data.as_ptr();
-        let a0 = a[r * k..].as_ptr();
-        let a1 = if live > 1 { a[(r + 1) * k..].as_ptr() } else { a0 };
-        let mut acc0 = [_mm256_setzero_ps(); NV];
-        let mut acc1 = [_mm256_setzero_ps(); NV];
+        let ap: [*const f32; ROWS] =
+            std::array::from_fn(|i| a[(r + i.min(live - 1)) * k..].as_ptr());
+        let mut acc = [[_mm256_setzero_ps(); NV]; ROWS];
         for d in 0..k {
-            // SAFETY: d < k, so element d of both A rows exists; the panel reads
+            // SAFETY: d < k, so element d of each A row exists; the panel reads
             // d·np + col .. d·np + col + 8·NV ≤ (d + 1)·np.
             unsafe {
-                let x0 = _mm256_broadcast_ss(&*a0.add(d));
-                let x1 = _mm256_broadcast_ss(&*a1.add(d));
                 let w = bp.add(d * np + col);
-                for v in 0..NV {
-                    let wv = _mm256_loadu_ps(w.add(8 * v));
-                    acc0[v] = _mm256_fmadd_ps(x0, wv, acc0[v]);
-                    acc1[v] = _mm256_fmadd_ps(x1, wv, acc1[v]);
+                let wv: [__m256; NV] = std::array::from_fn(|v| _mm256_loadu_ps(w.add(8 * v)));
+                for i in 0..ROWS {
+                    let x = _mm256_broadcast_ss(&*ap[i].add(d));
+                    for v in 0..NV {
+                        acc[i][v] = _mm256_fmadd_ps(x, wv[v], acc[i][v]);
+                    }
                 }
             }
         }
-        [acc0, acc1]
+        acc
     }
 
     /// Lane masks of each of `NV` registers that hold columns `col .. col + width` (the rest
@@ -180,13 +186,18 @@ pub(crate) mod avx2 {
         })
     }
 
-    /// Columns `col..col + 8·NV` of C, two rows of A at a time, stored straight from the
+    /// Columns `col..col + 8·NV` of C, `ROWS` rows of A at a time, stored straight from the
     /// registers (masked where the last register is partly padding).
     ///
     /// # Safety
     /// As [`skinny_avx2`], and `col + 8·NV ≤ b.n_pad`.
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn pass<const NV: usize>(a: &[f32], b: &SkinnyB, c: &mut [f32], col: usize) {
+    unsafe fn pass<const NV: usize, const ROWS: usize>(
+        a: &[f32],
+        b: &SkinnyB,
+        c: &mut [f32],
+        col: usize,
+    ) {
         let (k, n) = (b.k, b.n);
         let rows = a.len() / k;
         let width = (n - col).min(NV * 8);
@@ -195,7 +206,7 @@ pub(crate) mod avx2 {
         while r < rows {
             let live = (rows - r).min(ROWS);
             // SAFETY: the caller's guarantees; r < rows and live as `products` requires.
-            let acc = unsafe { products::<NV>(a, b, r, live, col) };
+            let acc = unsafe { products::<NV, ROWS>(a, b, r, live, col) };
             for (i, row) in acc.iter().enumerate().take(live) {
                 let out = c[(r + i) * n + col..][..width].as_mut_ptr();
                 for (v, &x) in row.iter().enumerate().take(width.div_ceil(8)) {
