@@ -27,6 +27,9 @@ use crate::Index;
 
 /// Candidates scored from codes per parallel task.
 const SCORE_BLOCK: usize = 512;
+/// Survivors rescored without pruning per parallel task (stage 3): ndocs is a few hundred, so
+/// blocks of `SCORE_BLOCK` would leave every core but one idle.
+const SURVIVOR_BLOCK: usize = 64;
 /// Documents decompressed and scored exactly per parallel task.
 const EXACT_BLOCK: usize = 16;
 /// How many candidates ahead stages 2 and 3 prefetch codes: a document's codes are a few
@@ -308,7 +311,7 @@ impl<'a> ShardSet<'a> {
         // Stage 3's scores: the same without pruning, on the survivors.
         let survivors = top_sorted(blocks.concat(), ndocs);
         let full: Vec<Vec<Candidate>> = survivors
-            .par_chunks(SCORE_BLOCK)
+            .par_chunks(SURVIVOR_BLOCK)
             .map_init(ApproxScratch::default, |sc, block| {
                 block
                     .iter()
