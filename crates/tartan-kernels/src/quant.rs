@@ -81,6 +81,16 @@ pub(crate) fn to_byte(s: f32, grid: Grid) -> u8 {
     ((s / grid.step + grid.zero).clamp(0.0, 255.0) + 0.5) as i32 as u8
 }
 
+/// A row's values (those past a kernel's last whole register), one at a time, onto `out`;
+/// returns the row's maximum given the maximum `max` of the values before.
+pub(crate) fn finish_row(tail: &[f32], out: &mut [u8], grid: Grid, mut max: f32) -> f32 {
+    for (b, &s) in out.iter_mut().zip(tail) {
+        *b = to_byte(s, grid);
+        max = if s > max { s } else { max };
+    }
+    max
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::Grid;
@@ -176,12 +186,8 @@ mod avx2 {
             let mut lanes = [0f32; 8];
             // SAFETY: the array holds one 256-bit vector.
             unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), best) };
-            let mut m_row = lanes.into_iter().fold(f32::NEG_INFINITY, f32::max);
-            for (b, &s) in o[whole..n].iter_mut().zip(&row[whole..]) {
-                *b = super::to_byte(s, grid);
-                m_row = if s > m_row { s } else { m_row };
-            }
-            *m = m_row;
+            let m_row = lanes.into_iter().fold(f32::NEG_INFINITY, f32::max);
+            *m = super::finish_row(&row[whole..], &mut o[whole..n], grid, m_row);
         }
     }
 }
@@ -234,12 +240,8 @@ mod avx512 {
                 unsafe { _mm_storeu_si128(o.as_mut_ptr().add(j).cast(), b) };
                 j += 16;
             }
-            let mut m_row = _mm512_reduce_max_ps(best);
-            for (b, &s) in o[whole..n].iter_mut().zip(&row[whole..]) {
-                *b = super::to_byte(s, grid);
-                m_row = if s > m_row { s } else { m_row };
-            }
-            *m = m_row;
+            let m_row = _mm512_reduce_max_ps(best);
+            *m = super::finish_row(&row[whole..], &mut o[whole..n], grid, m_row);
         }
     }
 }

@@ -120,11 +120,7 @@ pub fn quantize_rows(
 ) {
     let w = super::quant::check(scores, n, out, maxes);
     for ((row, o), m) in scores.chunks_exact(n).zip(out.chunks_exact_mut(w)).zip(maxes) {
-        *m = f32::NEG_INFINITY;
-        for (b, &s) in o.iter_mut().zip(row) {
-            *b = super::quant::to_byte(s, grid);
-            *m = if s > *m { s } else { *m };
-        }
+        *m = super::quant::finish_row(row, &mut o[..n], grid, f32::NEG_INFINITY);
     }
 }
 
