@@ -294,8 +294,8 @@ impl<'a> ShardSet<'a> {
                     .iter()
                     .enumerate()
                     .map(|(i, &d)| {
-                        // Candidates are scattered over the segment: fetch one ahead's codes
-                        // while this one's are read.
+                        // Candidates are scattered over the segment: fetch the codes of the
+                        // one PREFETCH_AHEAD places on while this one's are read.
                         if let Some(&next) = block.get(i + PREFETCH_AHEAD) {
                             seg.codes(next as usize).prefetch();
                         }
