@@ -132,8 +132,7 @@ mod avx2 {
                 _mm256_max_ps(_mm256_max_ps(hi[0], hi[1]), _mm256_max_ps(hi[2], hi[3])),
             );
         }
-        let (l, h) = crate::scalar::min_max_from(l.into_iter().zip(h), blocks.remainder());
-        (l, h)
+        crate::scalar::min_max_from(l.into_iter().zip(h), blocks.remainder())
     }
 
     /// Safe entry point; handed out by `quantize_impls` only after AVX2 was detected.
