@@ -76,6 +76,59 @@ fn maxsim(c: &mut Criterion) {
     g.finish();
 }
 
+/// Stage 4's arithmetic for 100 documents of 80 tokens and a 32-token query, per nbits:
+/// residuals decoded a tile of 16 tokens at a time and multiplied (`skinny_max`), or summed
+/// from a per-query [`tartan_kernels::NibbleTable`] without decoding (`lut_max`, the table
+/// built inside the timed loop, as search builds it once per query).
+fn exact_from_codes(c: &mut Criterion) {
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let q = unit_rows(32, &mut rng);
+    let qb = tartan_kernels::SkinnyB::new(&q, DIM);
+    let (docs, len) = (100, 80);
+    let cs: Vec<f32> = (0..docs * len * 32).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
+    let ids: Vec<u32> = (0..(docs * len) as u32).collect();
+    let mut g = c.benchmark_group("exact_100_docs_of_80");
+    g.throughput(Throughput::Elements(docs as u64));
+    for nbits in [1u8, 2, 4] {
+        let weights: Vec<f32> = (0..1 << nbits).map(|i| i as f32 / 16.0 - 0.1).collect();
+        let bpt = DIM * nbits as usize / 8;
+        let packed: Vec<u8> = (0..docs * len * bpt).map(|_| rng.gen()).collect();
+        let mut best = vec![0f32; 32];
+        let mut tile = vec![0f32; 16 * DIM];
+        g.bench_with_input(BenchmarkId::new("skinny_max", nbits), &nbits, |b, _| {
+            b.iter(|| {
+                for t in (0..docs * len).step_by(16) {
+                    tartan_kernels::decode_residual(
+                        &packed[t * bpt..(t + 16) * bpt],
+                        nbits,
+                        &weights,
+                        &mut tile,
+                    );
+                    let shifts = tartan_kernels::Shifts { table: &cs, ids: &ids[t..t + 16] };
+                    tartan_kernels::skinny_max(&tile, &qb, shifts, None, &mut best);
+                }
+            })
+        });
+        g.bench_with_input(BenchmarkId::new("lut_max", nbits), &nbits, |b, _| {
+            b.iter(|| {
+                let table = tartan_kernels::NibbleTable::new(&qb, nbits, &weights);
+                for d in 0..docs {
+                    let t = d * len;
+                    let shifts = tartan_kernels::Shifts { table: &cs, ids: &ids[t..t + len] };
+                    tartan_kernels::lut_max(
+                        &table,
+                        &packed[t * bpt..(t + len) * bpt],
+                        shifts,
+                        None,
+                        &mut best,
+                    );
+                }
+            })
+        });
+    }
+    g.finish();
+}
+
 /// Query (32 tokens) against 8,192 centroids: the first step of every search.
 fn centroid_scores(c: &mut Criterion) {
     let mut rng = ChaCha8Rng::seed_from_u64(3);
@@ -221,6 +274,7 @@ criterion_group!(
     benches,
     decode,
     maxsim,
+    exact_from_codes,
     centroid_scores,
     codes_scoring,
     points_x_centroids,

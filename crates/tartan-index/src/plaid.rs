@@ -338,6 +338,11 @@ impl<'a> ShardSet<'a> {
 
     /// Stage 4: decompresses and scores `docs` exactly; best first.
     fn exact(&self, q: &PreparedQuery, docs: &[u32]) -> Result<Vec<Hit>> {
+        // One codebook for the pool, so one table for every part.
+        let lut = match self.indexes.first() {
+            Some(index) if !docs.is_empty() => index.nibble_table(&q.qb),
+            _ => None,
+        };
         let exact: Vec<Vec<Hit>> = docs
             .par_chunks(EXACT_BLOCK)
             .map_init(Scratch::default, |sc, block| {
@@ -352,7 +357,8 @@ impl<'a> ShardSet<'a> {
                         }
                         let (p, d) = self.locate(doc);
                         let (sh, si) = self.parts[p];
-                        let score = self.indexes[sh].exact_score(si, d, &q.qb, &q.cs, sc)?;
+                        let score =
+                            self.indexes[sh].exact_score(si, d, &q.qb, &q.cs, lut.as_ref(), sc)?;
                         Ok(Hit { doc, score })
                     })
                     .collect()

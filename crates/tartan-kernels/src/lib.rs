@@ -9,6 +9,8 @@
 //!   centroids or decompressed documents), streaming A without packing it.
 //! * [`skinny_max`]: the skinny product folded straight into running MaxSim maxima, each row
 //!   shifted and scaled first (exact scoring's tile of decoded tokens).
+//! * [`lut_max`]: the same for tokens left packed at 1, 2 or 4 bits, their products with the
+//!   query summed from a [`NibbleTable`] instead of decoded and multiplied.
 //! * [`max_assign`]: element-wise running maximum, the inner step of MaxSim.
 //! * [`prefetch`]: a cache hint for rows about to be read (exact scoring's centroid scores).
 //! * [`max_rows_u8`]: the running maximum over gathered rows of a byte table (approximate
@@ -44,6 +46,7 @@
 mod argmin;
 mod codes;
 mod dot;
+mod lut;
 mod matmul;
 mod maxsim;
 mod mmap;
@@ -56,6 +59,7 @@ mod skinny;
 pub use argmin::{argmin_impls, argmin_shifted};
 pub use codes::{decode_impls, decode_residual, unpack_impls, unpack_uints};
 pub use dot::{dot, dot_impls, max_assign, prefetch};
+pub use lut::{lut_max, lut_max_impls, NibbleTable};
 pub use matmul::matmul_nt;
 pub use maxsim::{skinny_max, skinny_max_impls, Shifts};
 pub use mmap::ReadOnlyMap;
