@@ -120,19 +120,15 @@ impl Index {
         Ok(lists.into_iter().map(|l| l.into_iter().map(|h| h.hit).collect()).collect())
     }
 
-    /// Searches a batch of queries in parallel (rayon). Fails on the first bad query.
+    /// Searches a batch of queries in parallel (rayon), each prepared only when it is
+    /// searched ([`ShardSet::search_queries`]). Fails on a bad query, naming its position.
     pub fn search_batch(
         &self,
         queries: &[ArrayView2<'_, f32>],
         params: &SearchParams,
     ) -> Result<Vec<Vec<SearchHit>>> {
-        params.resolve()?;
-        let prepared = queries
-            .par_iter()
-            .enumerate()
-            .map(|(i, q)| self.codebook.prepare(q.view(), i))
-            .collect::<Result<Vec<_>>>()?;
-        self.search_prepared_batch(&prepared, params)
+        let lists = ShardSet::new(&[self])?.search_queries(queries, params)?;
+        Ok(lists.into_iter().map(|l| l.into_iter().map(|h| h.hit).collect()).collect())
     }
 }
 

@@ -396,7 +396,6 @@ impl Searcher {
     ) -> Result<Vec<Results>> {
         let r = params.resolve()?;
         let policy = opts.policy.unwrap_or(self.policy);
-        let prepared = self.prepare(queries)?;
         let local: Vec<(usize, &Index)> = self
             .shards
             .iter()
@@ -420,15 +419,19 @@ impl Searcher {
         let mut per_shard: Vec<Option<Result<Vec<Vec<Hit>>>>> =
             (0..self.shards.len()).map(|_| None).collect();
         if remote.is_empty() {
+            // Each query is prepared as it is searched: its centroid scores are not held for
+            // the whole batch.
             let pool = pool.as_ref().expect("a collection has a shard");
-            let prepared = prepared.as_ref().expect("local shards have the codebook");
-            let lists = pool.search_batch(prepared, params)?;
+            let lists = pool.search_queries(queries, params)?;
             per_shard = self
                 .by_shard(lists, &local, queries.len(), opts.with_text)?
                 .into_iter()
                 .map(|l| Some(Ok(l)))
                 .collect();
         } else {
+            // Both rounds need the prepared queries, so the batch's are held from the first
+            // round to the second.
+            let prepared = self.prepare(queries)?;
             self.two_rounds(
                 queries,
                 params,

@@ -98,3 +98,23 @@ fn opening_never_writes() {
     assert_eq!(before, snapshot(index.dir()));
     drop(d);
 }
+
+#[test]
+fn a_bad_query_in_a_batch_is_named_and_good_batches_match_single_searches() {
+    let (_d, index) = small();
+    let p = SearchParams::new(3);
+    let good: Vec<Array2<f32>> = (0..5)
+        .map(|i| Array2::from_shape_fn((3, 16), |(r, c)| ((r * 16 + c + i) % 7) as f32 - 3.0))
+        .collect();
+    let views: Vec<_> = good.iter().map(|q| q.view()).collect();
+    let batch = index.search_batch(&views, &p).unwrap();
+    for (q, hits) in good.iter().zip(&batch) {
+        assert_eq!(hits, &index.search(q.view(), &p).unwrap());
+    }
+    // Queries are prepared as they are searched; a bad one still fails the batch, by position.
+    let mut nan = good[3].clone();
+    nan[[2, 5]] = f32::NAN;
+    let mut views: Vec<_> = good.iter().map(|q| q.view()).collect();
+    views[3] = nan.view();
+    assert!(matches!(index.search_batch(&views, &p), Err(IndexError::QueryNonFinite { query: 3 })));
+}
