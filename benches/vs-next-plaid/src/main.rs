@@ -19,8 +19,8 @@
 //! are scored against `EMB_DIR/qrels.tsv` (when present) and against exact MaxSim's top-k
 //! (computed once, cached in the output directory). Prints a Markdown table, then for every
 //! next-plaid row the fastest tartan row at equal or better recall@10 against exact and the
-//! ratio of their p50s, and writes `results.json` with the commit, the machine and a
-//! fingerprint of the data.
+//! ratio of their p50s, and writes `results.json` with the commit the binary was built from
+//! (`+changes` if tracked files differed), the machine and a fingerprint of the data.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a bench reports
 
@@ -500,12 +500,8 @@ fn main() -> Result<()> {
     }
 
     let (cores, cpu) = machine();
-    let commit = Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
+    // Stamped at build time (build.rs): the code that ran, not the directory's checkout.
+    let commit = env!("TARTAN_BUILD_COMMIT");
     println!("vs-next-plaid on {} ({} tokens, fingerprint {data_fp}), k {k}; {cores} cores, {cpu}; tartan commit {commit}\n", emb.display(), n_tokens);
     if !reused.is_empty() {
         println!("builds reused from an earlier run (their recorded figures): {reused:?}\n");
