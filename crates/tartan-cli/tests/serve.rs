@@ -354,6 +354,20 @@ fn remote_shards_answer_as_local_ones_and_a_killed_one_is_reported() {
     let a = key(local.search_batch(&many, &SearchParams::new(3), &opts).unwrap());
     let b = key(remote.search_batch(&many, &SearchParams::new(3), &opts).unwrap());
     assert!(a == b, "a batch of 300 differs between local and remote shards");
+    // Local and remote shards in one collection: the coordinator prepares the batch a chunk
+    // at a time for both rounds, and a bad query is still named by its place in the batch.
+    let mixed = cl.root.join("mixed");
+    let (s1, s2) = (format!("s1={}", cl.servers[1].url), format!("s2={}", cl.servers[2].url));
+    let s0 = format!("s0={}", p(&cl.root.join("s0")));
+    ok(&["collection", "create", p(&mixed), &s0, &s1, &s2]);
+    let mixed = Searcher::open(&mixed).unwrap();
+    let m = key(mixed.search_batch(&many, &SearchParams::new(3), &opts).unwrap());
+    assert!(a == m, "a batch of 300 differs between local and mixed shards");
+    let nan = vec![f32::NAN; DIM];
+    let mut bad = many.clone();
+    bad[200] = ndarray::ArrayView2::from_shape((1, DIM), &nan).unwrap();
+    let err = mixed.search_batch(&bad, &SearchParams::new(3), &opts).unwrap_err().to_string();
+    assert!(err.contains("query 200"), "{err}");
     // The CLI's run over the remote collection equals the local one's.
     let (rl, rr) = (cl.root.join("local.tsv"), cl.root.join("remote.tsv"));
     ok(&[

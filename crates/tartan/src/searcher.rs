@@ -15,7 +15,7 @@ use tartan_index::{
 };
 
 use crate::error::{Error, Result};
-use crate::remote::RemoteShard;
+use crate::remote::{RemoteShard, REMOTE_BATCH};
 use crate::wire::{CandidatesResponse, HitJson, SearchRequest};
 
 /// What to do about remote shards. Defaults: 10 s per shard, partial answers allowed.
@@ -429,21 +429,34 @@ impl Searcher {
                 .map(|l| Some(Ok(l)))
                 .collect();
         } else {
-            // Both rounds need the prepared queries, so the batch's are held from the first
-            // round to the second.
-            let prepared = self.prepare(queries)?;
-            self.two_rounds(
-                queries,
-                params,
-                opts,
-                policy,
-                prepared.as_deref(),
-                pool.as_ref(),
-                &local,
-                &remote,
-                &r,
-                &mut per_shard,
-            )?;
+            // Both rounds need the prepared queries, so they are held from the first round to
+            // the second: a chunk of them at a time, not the whole batch (a MiB per query at
+            // 8,192 centroids). A shard that fails on one chunk is left out of the batch.
+            self.check_queries(queries)?;
+            for (ci, chunk) in queries.chunks(REMOTE_BATCH).enumerate() {
+                let prepared = self.prepare(chunk, ci * REMOTE_BATCH)?;
+                let mut part: Vec<Option<Result<Vec<Vec<Hit>>>>> =
+                    (0..self.shards.len()).map(|_| None).collect();
+                self.two_rounds(
+                    chunk,
+                    params,
+                    opts,
+                    policy,
+                    prepared.as_deref(),
+                    pool.as_ref(),
+                    &local,
+                    &remote,
+                    &r,
+                    &mut part,
+                )?;
+                for (slot, got) in per_shard.iter_mut().zip(part) {
+                    match (slot.as_mut(), got.expect("every shard searched")) {
+                        (Some(Err(_)), _) => {}
+                        (Some(Ok(lists)), Ok(more)) => lists.extend(more),
+                        (_, got) => *slot = Some(got),
+                    }
+                }
+            }
         }
         self.merge(
             per_shard.into_iter().map(|p| p.expect("every shard searched")).collect(),
@@ -453,37 +466,34 @@ impl Searcher {
         )
     }
 
-    /// Checks the queries and scores them against the local codebook (`None` without one).
-    fn prepare(&self, queries: &[ArrayView2<'_, f32>]) -> Result<Option<Vec<PreparedQuery>>> {
-        match &self.codebook {
-            Some(cb) => Ok(Some(
-                queries
-                    .iter()
-                    .enumerate()
-                    .map(|(i, q)| cb.prepare(q.view(), i))
-                    .collect::<tartan_index::Result<_>>()?,
-            )),
-            None => {
-                // No local shard checks them: check the shape here.
-                for (i, q) in queries.iter().enumerate() {
-                    if q.ncols() != self.dim {
-                        return Err(IndexError::QueryDim {
-                            query: i,
-                            expected: self.dim,
-                            got: q.ncols(),
-                        }
-                        .into());
-                    }
-                    if q.nrows() == 0 {
-                        return Err(IndexError::EmptyQuery { query: i }.into());
-                    }
-                    if q.iter().any(|v| !v.is_finite()) {
-                        return Err(IndexError::QueryNonFinite { query: i }.into());
-                    }
-                }
-                Ok(None)
+    /// Scores the queries against the local codebook (`None` without one). `first` is the
+    /// position of `queries[0]` in the batch, for errors.
+    fn prepare(
+        &self,
+        queries: &[ArrayView2<'_, f32>],
+        first: usize,
+    ) -> Result<Option<Vec<PreparedQuery>>> {
+        let Some(cb) = &self.codebook else { return Ok(None) };
+        let prepared = queries.iter().enumerate().map(|(i, q)| cb.prepare(q.view(), first + i));
+        Ok(Some(prepared.collect::<tartan_index::Result<_>>()?))
+    }
+
+    /// Checks every query's shape and values, as preparing them would, before any is sent.
+    fn check_queries(&self, queries: &[ArrayView2<'_, f32>]) -> Result<()> {
+        for (i, q) in queries.iter().enumerate() {
+            if q.ncols() != self.dim {
+                return Err(
+                    IndexError::QueryDim { query: i, expected: self.dim, got: q.ncols() }.into()
+                );
+            }
+            if q.nrows() == 0 {
+                return Err(IndexError::EmptyQuery { query: i }.into());
+            }
+            if q.iter().any(|v| !v.is_finite()) {
+                return Err(IndexError::QueryNonFinite { query: i }.into());
             }
         }
+        Ok(())
     }
 
     /// A pool's hits per query, split by the collection's shard positions.
