@@ -15,7 +15,7 @@
 
 use std::sync::OnceLock;
 
-use crate::maxsim::fold_rows;
+use crate::maxsim::{check_fold, fold_rows};
 use crate::{Shifts, SkinnyB};
 
 /// A query's products with every nibble pattern of packed residuals, for [`lut_max`].
@@ -132,14 +132,7 @@ fn check(
     let bpt = table.bytes;
     assert!(packed.len().is_multiple_of(bpt.max(1)), "lut_max: packed is not whole tokens");
     let rows = packed.len().checked_div(bpt).unwrap_or(0);
-    assert_eq!(shifts.ids.len(), rows, "lut_max: one shift row per token");
-    assert!(scale.is_none_or(|s| s.len() == rows), "lut_max: one scale per token");
-    assert_eq!(best.len(), table.n, "lut_max: one maximum per query token");
-    let n_rows = shifts.table.len().checked_div(table.n).unwrap_or(0);
-    assert!(
-        shifts.ids.iter().all(|&id| (id as usize) < n_rows),
-        "lut_max: a shift row past the table"
-    );
+    check_fold("lut_max", rows, table.n, shifts, scale, best);
     rows
 }
 
@@ -375,7 +368,7 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "one maximum per query token")]
+    #[should_panic(expected = "lut_max: one maximum per column")]
     fn wrong_best_length_panics() {
         let qb = SkinnyB::new(&[1.0; 16], 8);
         let table = NibbleTable::new(&qb, 2, &[0.0; 4]);

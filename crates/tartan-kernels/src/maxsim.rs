@@ -69,15 +69,28 @@ pub(crate) fn check(
 ) -> usize {
     assert!(a.len().is_multiple_of(b.k), "skinny_max: A is not whole rows of length k");
     let rows = a.len() / b.k;
-    assert_eq!(shifts.ids.len(), rows, "skinny_max: one shift row per row of A");
-    assert!(scale.is_none_or(|s| s.len() == rows), "skinny_max: one scale per row of A");
-    assert_eq!(best.len(), b.n, "skinny_max: one maximum per column");
-    let n_rows = shifts.table.len().checked_div(b.n).unwrap_or(0);
+    check_fold("skinny_max", rows, b.n, shifts, scale, best);
+    rows
+}
+
+/// The checks of folding `rows` rows of `n` products into `best` (shared with `lut_max`):
+/// one shift row (inside the table) and scale per row, one maximum per column.
+pub(crate) fn check_fold(
+    kernel: &str,
+    rows: usize,
+    n: usize,
+    shifts: Shifts<'_>,
+    scale: Option<&[f32]>,
+    best: &[f32],
+) {
+    assert_eq!(shifts.ids.len(), rows, "{kernel}: one shift row per row");
+    assert!(scale.is_none_or(|s| s.len() == rows), "{kernel}: one scale per row");
+    assert_eq!(best.len(), n, "{kernel}: one maximum per column");
+    let n_rows = shifts.table.len().checked_div(n).unwrap_or(0);
     assert!(
         shifts.ids.iter().all(|&id| (id as usize) < n_rows),
-        "skinny_max: a shift row past the table"
+        "{kernel}: a shift row past the table"
     );
-    rows
 }
 
 /// The product, then the shift, scale and maximum in a plain loop.
