@@ -31,8 +31,9 @@ const SCORE_BLOCK: usize = 512;
 /// Survivors rescored without pruning per parallel task (stage 3): ndocs is a few hundred, so
 /// blocks of `SCORE_BLOCK` would leave every core but one idle.
 const SURVIVOR_BLOCK: usize = 64;
-/// Documents decompressed and scored exactly per parallel task.
-const EXACT_BLOCK: usize = 16;
+/// Documents decompressed and scored exactly per parallel task: a light search scores k =
+/// 100, and in blocks of 16 (7 tasks) one core could be left with 64 of them.
+const EXACT_BLOCK: usize = 4;
 /// How many candidates ahead stages 2 and 3 prefetch codes: a document's codes are a few
 /// cache lines at a random place, and reading one takes about as long as a miss.
 const PREFETCH_AHEAD: usize = 2;
