@@ -101,7 +101,7 @@ pub use params::{
     default_n_centroids, default_sample_docs, IndexParams, ResolvedSearch, SearchParams,
 };
 pub use plaid::{select_finalists, Candidate, ShardHit, ShardSet};
-pub use search::{PreparedQuery, SearchHit};
+pub use search::{check_query, PreparedQuery, SearchHit};
 pub use tartan_codec::Buckets;
 pub use tartan_kmeans::Algorithm as KMeansAlgorithm;
 pub use tartan_kmeans::Assignment;

@@ -55,21 +55,29 @@ impl PreparedQuery {
     }
 }
 
+/// Checks a query as [`Codebook::prepare`] does: `dim` columns, at least one token, finite
+/// values. `qi` names the query in errors (its position in a batch). For front ends that
+/// check queries they send elsewhere (remote shards) before preparing any.
+pub fn check_query(query: ArrayView2<'_, f32>, dim: usize, qi: usize) -> Result<()> {
+    if query.ncols() != dim {
+        return Err(IndexError::QueryDim { query: qi, expected: dim, got: query.ncols() });
+    }
+    if query.nrows() == 0 {
+        return Err(IndexError::EmptyQuery { query: qi });
+    }
+    if query.iter().any(|v| !v.is_finite()) {
+        return Err(IndexError::QueryNonFinite { query: qi });
+    }
+    Ok(())
+}
+
 impl Codebook {
     /// Checks a query (`n_tokens × dim`: the codebook's dimension, at least one token, finite
     /// values) and scores it against every centroid. `qi` names the query in errors (its
     /// position in a batch).
     pub fn prepare(&self, query: ArrayView2<'_, f32>, qi: usize) -> Result<PreparedQuery> {
         let dim = self.dim();
-        if query.ncols() != dim {
-            return Err(IndexError::QueryDim { query: qi, expected: dim, got: query.ncols() });
-        }
-        if query.nrows() == 0 {
-            return Err(IndexError::EmptyQuery { query: qi });
-        }
-        if query.iter().any(|v| !v.is_finite()) {
-            return Err(IndexError::QueryNonFinite { query: qi });
-        }
+        check_query(query, dim, qi)?;
         let q = query.as_standard_layout();
         let q = q.as_slice().expect("standard layout");
         let nq = q.len() / dim;

@@ -10,8 +10,8 @@ use std::time::Duration;
 use ndarray::ArrayView2;
 
 use tartan_index::{
-    select_finalists, Candidate, Codebook, CodebookId, CollectionManifest, Index, IndexError,
-    Manifest, PreparedQuery, SearchParams, ShardLocation, ShardSet,
+    select_finalists, Candidate, Codebook, CodebookId, CollectionManifest, Index, Manifest,
+    PreparedQuery, SearchParams, ShardLocation, ShardSet,
 };
 
 use crate::error::{Error, Result};
@@ -481,17 +481,7 @@ impl Searcher {
     /// Checks every query's shape and values, as preparing them would, before any is sent.
     fn check_queries(&self, queries: &[ArrayView2<'_, f32>]) -> Result<()> {
         for (i, q) in queries.iter().enumerate() {
-            if q.ncols() != self.dim {
-                return Err(
-                    IndexError::QueryDim { query: i, expected: self.dim, got: q.ncols() }.into()
-                );
-            }
-            if q.nrows() == 0 {
-                return Err(IndexError::EmptyQuery { query: i }.into());
-            }
-            if q.iter().any(|v| !v.is_finite()) {
-                return Err(IndexError::QueryNonFinite { query: i }.into());
-            }
+            tartan_index::check_query(q.view(), self.dim, i)?;
         }
         Ok(())
     }
