@@ -77,13 +77,15 @@ fn maxsim(c: &mut Criterion) {
 }
 
 /// Stage 4's arithmetic for 100 documents of 80 tokens and a 32-token query, per nbits:
-/// residuals decoded a tile of 16 tokens at a time and multiplied (`skinny_max`), or summed
+/// residuals decoded a tile of 16 tokens at a time and multiplied (`skinny_max`; `fixed_max`
+/// the same in 16-bit fixed point, what search uses at 2 bits and up), or summed
 /// from a per-query [`tartan_kernels::NibbleTable`] without decoding (`lut_max`, the table
 /// built inside the timed loop, as search builds it once per query).
 fn exact_from_codes(c: &mut Criterion) {
     let mut rng = ChaCha8Rng::seed_from_u64(5);
     let q = unit_rows(32, &mut rng);
     let qb = tartan_kernels::SkinnyB::new(&q, DIM);
+    let qf = tartan_kernels::FixedB::new(&q, DIM);
     let (docs, len) = (100, 80);
     let cs: Vec<f32> = (0..docs * len * 32).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
     let ids: Vec<u32> = (0..(docs * len) as u32).collect();
@@ -106,6 +108,23 @@ fn exact_from_codes(c: &mut Criterion) {
                     );
                     let shifts = tartan_kernels::Shifts { table: &cs, ids: &ids[t..t + 16] };
                     tartan_kernels::skinny_max(&tile, &qb, shifts, None, &mut best);
+                }
+            })
+        });
+        let fw = tartan_kernels::FixedWeights::new(&weights, DIM);
+        let mut tile16 = vec![0i16; 16 * DIM];
+        g.bench_with_input(BenchmarkId::new("fixed_max", nbits), &nbits, |b, _| {
+            b.iter(|| {
+                for t in (0..docs * len).step_by(16) {
+                    tartan_kernels::decode_residual_i16(
+                        &packed[t * bpt..(t + 16) * bpt],
+                        nbits,
+                        fw.values(),
+                        &mut tile16,
+                    );
+                    let rows = tartan_kernels::FixedTile { rows: &tile16, scale: fw.scale() };
+                    let shifts = tartan_kernels::Shifts { table: &cs, ids: &ids[t..t + 16] };
+                    tartan_kernels::fixed_max(rows, &qf, shifts, None, &mut best);
                 }
             })
         });
@@ -138,10 +157,19 @@ fn centroid_scores(c: &mut Criterion) {
     c.bench_function("query_x_8192_centroids/matmul_nt", |b| {
         b.iter(|| tartan_kernels::matmul_nt(&centroids, &q, DIM, &mut out))
     });
-    // What search uses: the query laid out once, the centroids streamed without packing.
+    // The query laid out once, the centroids streamed without packing.
     let qb = tartan_kernels::SkinnyB::new(&q, DIM);
     c.bench_function("query_x_8192_centroids/skinny", |b| {
         b.iter(|| tartan_kernels::skinny_matmul(&centroids, &qb, &mut out))
+    });
+    // What search uses: the same in 16-bit fixed point, the centroids quantised once per
+    // codebook, the query once per search (included here).
+    let fixed = tartan_kernels::FixedRows::new(&centroids, DIM);
+    c.bench_function("query_x_8192_centroids/fixed", |b| {
+        b.iter(|| {
+            let fb = tartan_kernels::FixedB::new(&q, DIM);
+            tartan_kernels::fixed_matmul(&fixed, 0..8192, &fb, &mut out)
+        })
     });
 }
 

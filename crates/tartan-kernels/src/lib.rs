@@ -7,8 +7,13 @@
 //!   and "points × centroids"), through `matrixmultiply`'s packed, vectorised `sgemm`.
 //! * [`skinny_matmul`]: the same product when B has few rows (a query's tokens against
 //!   centroids or decompressed documents), streaming A without packing it.
+//! * [`fixed_matmul`]: the skinny product in 16-bit fixed point ([`FixedRows`] against
+//!   [`FixedB`]), twice the multiply-adds per instruction, within a stated bound of `f32`
+//!   (a query's tokens against every centroid).
 //! * [`skinny_max`]: the skinny product folded straight into running MaxSim maxima, each row
 //!   shifted and scaled first (exact scoring's tile of decoded tokens).
+//! * [`fixed_max`]: `skinny_max` in 16-bit fixed point, for residuals decoded to integers
+//!   ([`FixedWeights`], [`FixedTile`]).
 //! * [`lut_max`]: the same for tokens left packed at 1, 2 or 4 bits, their products with the
 //!   query summed from a [`NibbleTable`] instead of decoded and multiplied.
 //! * [`max_assign`]: element-wise running maximum, the inner step of MaxSim.
@@ -23,6 +28,7 @@
 //! * [`unpack_uints`], [`decode_residual`]: packed centroid ids and residual bucket indices
 //!   read back, AVX-512 (VBMI for the ids) when the CPU has it; the residuals with AVX2
 //!   otherwise.
+//! * [`decode_residual_i16`]: the same residuals as 16-bit integers, for [`fixed_max`].
 //! * [`ReadOnlyMap`]: a read-only memory map of a file.
 //!
 //! Each vectorised kernel has a scalar reference in [`scalar`] and tests that run every
@@ -45,7 +51,10 @@
 
 mod argmin;
 mod codes;
+mod decode16;
 mod dot;
+mod fixed;
+mod fixedmax;
 mod lut;
 mod matmul;
 mod maxsim;
@@ -58,7 +67,10 @@ mod skinny;
 
 pub use argmin::{argmin_impls, argmin_shifted};
 pub use codes::{decode_impls, decode_residual, unpack_impls, unpack_uints};
+pub use decode16::{decode_i16_impls, decode_residual_i16};
 pub use dot::{dot, dot_impls, max_assign, prefetch};
+pub use fixed::{fixed_impls, fixed_matmul, FixedB, FixedRows, FixedWeights};
+pub use fixedmax::{fixed_max, fixed_max_impls, FixedTile};
 pub use lut::{lut_max, lut_max_impls, NibbleTable};
 pub use matmul::matmul_nt;
 pub use maxsim::{skinny_max, skinny_max_impls, Shifts};
