@@ -5,12 +5,15 @@
 use std::fmt;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use half::{f16, slice::HalfFloatSliceExt};
 use sha2::{Digest, Sha256};
 use tartan_codec::ResidualCodec;
+use tartan_kernels::FixedRows;
 
 use crate::container::{Container, ContainerWriter, FileKind};
+use crate::decode::FixedResiduals;
 use crate::error::{IndexError, Result};
 
 const INFO: &[u8; 8] = b"CBINFO  ";
@@ -105,6 +108,11 @@ pub struct Codebook {
     /// The file it was read from, with a shared lock held so that a writer never collects it
     /// under us (docs/format.md, "Collection").
     source: Option<(PathBuf, File)>,
+    /// The centroids in 16-bit fixed point for the query × centroid product, made by the
+    /// first query (half the bytes of `centroids`; opening stays a read of the file).
+    fixed: OnceLock<FixedRows>,
+    /// The codec's residuals decoded to fixed point, for exact scoring; made on first use.
+    fixed_residuals: OnceLock<FixedResiduals>,
 }
 
 impl fmt::Debug for Codebook {
@@ -234,7 +242,18 @@ impl Codebook {
     ) -> Self {
         let id = content_id(stored, &centroids, &codec, normalized);
         let n_centroids = centroids.len() / codec.dim();
-        Self { centroids, stored, normalized, codec, n_centroids, id, train, source: None }
+        Self {
+            centroids,
+            stored,
+            normalized,
+            codec,
+            n_centroids,
+            id,
+            train,
+            source: None,
+            fixed: OnceLock::new(),
+            fixed_residuals: OnceLock::new(),
+        }
     }
 
     /// Whether decoded tokens are L2-normalised (codebooks made by [`Codebook::imported`]).
@@ -319,7 +338,18 @@ impl Codebook {
             None => None,
         };
         let source = Some((path.to_path_buf(), file.into_file()));
-        Ok(Self { centroids, stored, normalized, codec, n_centroids: k, id, train, source })
+        Ok(Self {
+            centroids,
+            stored,
+            normalized,
+            codec,
+            n_centroids: k,
+            id,
+            train,
+            source,
+            fixed: OnceLock::new(),
+            fixed_residuals: OnceLock::new(),
+        })
     }
 
     /// Writes the codebook file at `path` (which must not exist); returns `(bytes, crc32)`.
@@ -431,6 +461,17 @@ impl Codebook {
     pub fn centroids(&self) -> &[f32] {
         &self.centroids
     }
+
+    /// The centroids in fixed point, quantised on first use.
+    pub(crate) fn fixed_centroids(&self) -> &FixedRows {
+        self.fixed.get_or_init(|| FixedRows::new(&self.centroids, self.dim()))
+    }
+
+    /// The codec's residuals in fixed point, built on first use.
+    pub(crate) fn fixed_residuals(&self) -> &FixedResiduals {
+        self.fixed_residuals.get_or_init(|| FixedResiduals::new(&self.codec))
+    }
+
     /// The residual codec.
     pub fn codec(&self) -> &ResidualCodec {
         &self.codec

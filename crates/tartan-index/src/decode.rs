@@ -2,21 +2,61 @@
 //! stage scores documents this way a tile at a time; `decompress` writes them out whole.
 
 use rayon::prelude::*;
-use tartan_kernels::{NibbleTable, SkinnyB};
+use tartan_codec::ResidualCodec;
+use tartan_kernels::{FixedTile, FixedWeights, NibbleTable, SkinnyB};
 
 use crate::error::{IndexError, Result};
+use crate::search::PreparedQuery;
 use crate::Index;
 
 /// Working memory of exact scoring, one per parallel task.
 #[derive(Default)]
 pub(crate) struct Scratch {
     codes: Vec<u32>,
-    tile: Vec<f32>,
+    tile: Vec<i16>,
     best: Vec<f32>,
 }
 
-/// Tokens decompressed at a time in exact scoring: 16 × dim 384 floats is 24 KiB, so the
-/// tile is still in L1 when the product with the query reads it.
+/// A codec's residuals decoded straight to 16-bit integers for
+/// [`tartan_kernels::fixed_max`]: its bucket weights in fixed point, and how to lay out rows.
+#[derive(Debug)]
+pub(crate) struct FixedResiduals {
+    weights: FixedWeights,
+    nbits: u8,
+    dim: usize,
+    /// A decoded row's length: the dimension rounded up to even.
+    k_pad: usize,
+}
+
+impl FixedResiduals {
+    pub(crate) fn new(codec: &ResidualCodec) -> Self {
+        let dim = codec.dim();
+        let weights = FixedWeights::new(codec.weights(), dim);
+        Self { weights, nbits: codec.nbits(), dim, k_pad: dim.div_ceil(2) * 2 }
+    }
+
+    /// Decodes whole tokens of packed residuals into rows of `k_pad` integers.
+    fn decode<'a>(&self, packed: &[u8], out: &'a mut Vec<i16>) -> FixedTile<'a> {
+        let bpt = self.dim * self.nbits as usize / 8;
+        let n = packed.len() / bpt;
+        out.resize(n * self.k_pad, 0);
+        let rows = &mut out[..n * self.k_pad];
+        let w = self.weights.values();
+        if self.k_pad == self.dim {
+            tartan_kernels::decode_residual_i16(packed, self.nbits, w, rows);
+        } else {
+            // An odd dimension (8 bits): a row at a time, its last value left 0.
+            for (p, row) in packed.chunks_exact(bpt).zip(rows.chunks_exact_mut(self.k_pad)) {
+                tartan_kernels::decode_residual_i16(p, self.nbits, w, &mut row[..self.dim]);
+                row[self.dim] = 0;
+            }
+        }
+        FixedTile { rows, scale: self.weights.scale() }
+    }
+}
+
+/// Tokens decompressed at a time in exact scoring: 16 × dim 384 `i16` values is 12 KiB, so
+/// the tile is still in L1 when the product with the query reads it.
 const TILE: usize = 16;
 
 /// Residual widths scored from a [`NibbleTable`] rather than decoded. The table costs
@@ -30,22 +70,22 @@ const LUT_NBITS: [u8; 1] = [1];
 const NORM_BLOCK: usize = 256;
 
 impl Index {
-    /// MaxSim of the query (`qb`) and document `d` of segment `si`, decompressed a tile of
-    /// tokens at a time and multiplied with the query while the tile is in cache (writing the
-    /// whole document out first cost more than the arithmetic). Only residuals are decoded:
-    /// a token's score is its centroid's score from `cs` plus the query times its residual,
+    /// MaxSim of the query and document `d` of segment `si`, decoded a tile of tokens at a
+    /// time and multiplied with the query while the tile is in cache (writing the whole
+    /// document out first cost more than the arithmetic). Only residuals are decoded: a
+    /// token's score is its centroid's score from `q.cs` plus the query times its residual,
     /// which spares reading a 1.5 KB centroid row per token from a table far beyond cache.
+    /// The residual products are taken in 16-bit fixed point (`tartan_kernels::fixed_max`),
+    /// like the centroid scores.
     pub(crate) fn exact_score(
         &self,
         si: usize,
         d: usize,
-        qb: &SkinnyB,
-        cs: &[f32],
+        q: &PreparedQuery,
         lut: Option<&NibbleTable>,
         sc: &mut Scratch,
     ) -> Result<f32> {
-        let dim = self.dim();
-        let nq = qb.n();
+        let (cs, nq) = (&q.cs[..], q.n_tokens());
         let codec = &self.codebook.codec;
         let bpt = codec.bytes_per_token();
         let seg = &self.segments[si];
@@ -62,7 +102,6 @@ impl Index {
         }
         best.clear();
         best.resize(nq, f32::NEG_INFINITY);
-        tile.resize(TILE * dim, 0.0);
         // A normalising codebook scales each token's products by its inverse norm, computed
         // once per segment (the norm needs the centroid, which this loop avoids reading).
         let inv = if self.codebook.normalizes_decoded() {
@@ -77,15 +116,16 @@ impl Index {
             tartan_kernels::lut_max(lut, resid, shifts, inv, best);
             return Ok(best.iter().sum());
         }
+        let fixed = self.codebook.fixed_residuals();
         for (ti, chunk) in codes.chunks(TILE).enumerate() {
             let n = chunk.len();
             let t = ti * TILE;
-            codec.decode_residuals(&resid[t * bpt..(t + n) * bpt], &mut tile[..n * dim]);
+            let rows = fixed.decode(&resid[t * bpt..(t + n) * bpt], tile);
             // A token's score is its centroid's (its row of `cs`) plus the query times its
             // residual, times its inverse norm; folded into the maxima in registers.
             let shifts = tartan_kernels::Shifts { table: cs, ids: chunk };
             let scale = inv.map(|inv| &inv[t..t + n]);
-            tartan_kernels::skinny_max(&tile[..n * dim], qb, shifts, scale, best);
+            tartan_kernels::fixed_max(rows, &q.qf, shifts, scale, best);
         }
         Ok(best.iter().sum())
     }

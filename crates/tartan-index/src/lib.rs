@@ -8,8 +8,9 @@
 //!    `nbits` per dimension ([`tartan_codec`]);
 //! 3. an inverted file maps each centroid to the documents using it ([`tartan_ivf`]);
 //! 4. [`Index::search`] probes the query tokens' nearest centroids, scores the candidates
-//!    from centroid ids alone (pruned, then in full), and reranks the best by exact MaxSim on
-//!    decompressed vectors ([`tartan_maxsim`]).
+//!    from centroid ids alone (pruned, then in full), and reranks the best by MaxSim on
+//!    decompressed vectors ([`tartan_maxsim`]; the products are taken in 16-bit fixed point,
+//!    so scores are within a relative 1e-4 of `f32`'s, typically 1e-5).
 //!
 //! On disk an index is a directory holding `meta.json` (the manifest of the published
 //! generation), one codebook file, immutable segment files and their deletion bitmaps; the

@@ -382,8 +382,7 @@ impl<'a> ShardSet<'a> {
                         }
                         let (p, d) = self.locate(doc);
                         let (sh, si) = self.parts[p];
-                        let score =
-                            self.indexes[sh].exact_score(si, d, &q.qb, &q.cs, lut.as_ref(), sc)?;
+                        let score = self.indexes[sh].exact_score(si, d, q, lut.as_ref(), sc)?;
                         Ok(Hit { doc, score })
                     })
                     .collect()

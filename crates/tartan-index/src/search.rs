@@ -3,7 +3,7 @@
 
 use ndarray::ArrayView2;
 use rayon::prelude::*;
-use tartan_kernels::SkinnyB;
+use tartan_kernels::{FixedB, SkinnyB};
 
 use crate::approx::score_range;
 use crate::codebook::{Codebook, CodebookId};
@@ -17,7 +17,8 @@ use crate::Index;
 pub struct SearchHit {
     /// External document id.
     pub id: String,
-    /// MaxSim of the query and the decompressed document.
+    /// MaxSim of the query and the decompressed document, within a relative 1e-4 (typically
+    /// 1e-5): the products are taken in 16-bit fixed point ([`Codebook::prepare`]).
     pub score: f32,
     /// The document's position in this opened generation (for [`Index::text`]); not stable
     /// across generations, unlike `id`.
@@ -33,7 +34,10 @@ const CENTROID_BLOCK: usize = 2048;
 /// most of a small shard's fixed cost per query.
 #[derive(Debug, Clone)]
 pub struct PreparedQuery {
+    /// The query for `f32` kernels (1-bit exact scoring's nibble table).
     pub(crate) qb: SkinnyB,
+    /// The query in 16-bit fixed point: the centroid product and exact scoring.
+    pub(crate) qf: FixedB,
     /// Centroid-major scores: row c holds centroid c against every query token, so exact
     /// scoring reads a token's centroid scores as one contiguous row (approximate scoring
     /// reads the same rows quantised to bytes, `approx.rs`).
@@ -82,17 +86,24 @@ impl Codebook {
         let q = q.as_slice().expect("standard layout");
         let nq = q.len() / dim;
         let qb = SkinnyB::new(q, dim);
+        // The product in 16-bit fixed point: twice the rate of the `f32` kernel (criterion
+        // `query_x_8192_centroids`: 0.98 → 0.53 ms), within about 1e-5 of it for unit vectors
+        // at dim 128 (`tartan_kernels::fixed_matmul`), far finer than the byte grid of stages
+        // 2–3 and than the float16 rounding of the centroids themselves.
+        let qf = FixedB::new(q, dim);
+        let fixed = self.fixed_centroids();
         // Blocks of centroids go to different cores.
         let mut cs = vec![0f32; self.n_centroids() * nq];
         let range = cs
             .par_chunks_mut(CENTROID_BLOCK * nq)
-            .zip(self.centroids().par_chunks(CENTROID_BLOCK * dim))
-            .map(|(out, cent)| {
-                tartan_kernels::skinny_matmul(cent, &qb, out);
+            .enumerate()
+            .map(|(b, out)| {
+                let start = b * CENTROID_BLOCK;
+                tartan_kernels::fixed_matmul(fixed, start..start + out.len() / nq, &qf, out);
                 score_range(out)
             })
             .reduce(|| (f32::INFINITY, f32::NEG_INFINITY), |a, b| (a.0.min(b.0), a.1.max(b.1)));
-        Ok(PreparedQuery { qb, cs, range, codebook: self.id() })
+        Ok(PreparedQuery { qb, qf, cs, range, codebook: self.id() })
     }
 }
 

@@ -8,6 +8,12 @@ use tartan_maxsim::exact_search;
 use tartan_synth::{SynthCorpus, SynthParams};
 
 /// The synthetic corpus most tests share: 800 docs of about 40 tokens, dim 64, 40 queries.
+/// Asserts that a hit's score is MaxSim `want` over its decompressed document, to within
+/// the fixed-point products search takes (a relative 1e-4; typically 1e-5).
+pub fn assert_score(got: f32, want: f32, what: &str) {
+    assert!((got - want).abs() <= 1e-4 * want.abs().max(1.0), "{what}: {got} vs {want}");
+}
+
 pub fn corpus() -> SynthCorpus {
     SynthParams::new(800).dim(64).mean_doc_len(40.0).n_queries(40).seed(11).generate()
 }

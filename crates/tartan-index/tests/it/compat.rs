@@ -43,7 +43,7 @@ fn check_fixture(version: u32) {
     assert_eq!(got.len(), e.hits.len());
     for (g, w) in got.iter().zip(&e.hits) {
         assert_eq!(g.0, w.0);
-        assert!((g.1 - w.1).abs() < 1e-4, "{g:?} vs {w:?}");
+        assert_score(g.1, w.1, &g.0);
     }
 }
 

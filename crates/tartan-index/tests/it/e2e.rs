@@ -172,7 +172,8 @@ fn given_centroids_reproduce_a_full_build() {
 #[test]
 fn hit_scores_are_maxsim_over_the_decompressed_documents_at_every_nbits() {
     // Stage 4 decodes residuals at some widths and sums them from a per-query table at
-    // others (1 bit): either way a hit's score is MaxSim over what `decompress` returns.
+    // others (1 bit): either way a hit's score is MaxSim over what `decompress` returns, to
+    // within the fixed-point products' error.
     let c = tartan_synth::SynthParams::new(300).dim(32).n_queries(4).seed(6).generate();
     let dir = tempfile::tempdir().unwrap();
     let qs = queries(&c.queries);
@@ -192,7 +193,7 @@ fn hit_scores_are_maxsim_over_the_decompressed_documents_at_every_nbits() {
                             .fold(f32::NEG_INFINITY, f32::max)
                     })
                     .sum();
-                assert!((h.score - want).abs() < 1e-4, "{nbits} bits: {} vs {want}", h.score);
+                assert_score(h.score, want, &format!("{nbits} bits"));
             }
         }
     }

@@ -47,7 +47,7 @@ fn normalised_codebooks_decode_unit_tokens_and_score_them() {
                         .fold(f32::NEG_INFINITY, f32::max)
                 })
                 .sum();
-            assert!((h.score - want).abs() < 1e-4, "{} vs {want}", h.score);
+            assert_score(h.score, want, &h.id);
         }
     }
     // Writers keep the flag: an added segment and a compaction decode the same way.
