@@ -114,9 +114,9 @@ impl Index {
         query: ArrayView2<'_, f32>,
         params: &SearchParams,
     ) -> Result<Vec<SearchHit>> {
-        params.resolve()?;
-        let q = self.codebook.prepare(query, 0)?;
-        self.search_prepared(&q, params)
+        // Prepared inside the thread pool with the rest of the search: preparing on the
+        // calling thread parked it and woke it once more per query.
+        Ok(self.search_batch(std::slice::from_ref(&query), params)?.remove(0))
     }
 
     /// Searches a query prepared with this index's codebook (or an equal one: a collection's
