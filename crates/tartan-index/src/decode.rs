@@ -238,7 +238,8 @@ fn normalize(row: &mut [f32]) {
 }
 
 /// A decoded token's L2 norm, floored at 1e-12: what [`normalize`] divides by and what the
-/// inverse norms of exact scoring invert.
+/// inverse norms of exact scoring invert. The vector kernel's sum: a scalar sum in order made
+/// the first search of an index (every token's norm) several times slower.
 fn norm(row: &[f32]) -> f32 {
-    row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12)
+    tartan_kernels::dot(row, row).sqrt().max(1e-12)
 }
