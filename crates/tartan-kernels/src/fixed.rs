@@ -59,11 +59,14 @@ pub struct FixedB {
 /// padding) and returns the factor that brings integer products back to scale; 0 for a row
 /// of zeros (or without a finite scale).
 fn quantize(x: &[f32], out: &mut [i16]) -> f32 {
-    let norm = x.iter().map(|v| v * v).sum::<f32>().sqrt();
     let max = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+    // The norm in units of the largest value (1 to √k): squaring the values themselves
+    // overflows to infinity beyond 1.8e19, which would have quantised a large but finite row
+    // to zeros.
+    let rel = x.iter().map(|v| (v / max) * (v / max)).sum::<f32>().sqrt();
     // Rounding adds at most half a step per value, √k/2 to the norm.
     let slack = 0.5 * (out.len() as f32).sqrt();
-    let scale = (VALUE_LIMIT / max).min((NORM_LIMIT - slack) / norm);
+    let scale = VALUE_LIMIT.min((NORM_LIMIT - slack) / rel) / max;
     if !scale.is_finite() || scale <= 0.0 {
         out.fill(0);
         return 0.0;
@@ -440,6 +443,27 @@ mod tests {
         }
     }
 
+    /// Rows far from unit length keep their products: values whose squares overflow `f32`
+    /// and values near its smallest normal.
+    #[test]
+    fn large_and_small_rows_keep_their_products() {
+        for s in [1e20f32, 1e-20] {
+            let a: Vec<f32> = [0.3, -0.5, 0.8, 0.1].iter().map(|v| v * s).collect();
+            let b = [0.2f32, 0.4, -0.1, 0.9];
+            let exact: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+            let (fa, fb) = (FixedRows::new(&a, 4), FixedB::new(&b, 4));
+            for (name, f) in fixed_impls() {
+                let mut c = [0f32];
+                f(&fa, 0..1, &fb, &mut c);
+                assert!(
+                    (c[0] - exact).abs() <= 1e-3 * exact.abs(),
+                    "{name}, {s}: {} vs {exact}",
+                    c[0]
+                );
+            }
+        }
+    }
+
     #[test]
     fn zero_rows_give_zero() {
         let fa = FixedRows::new(&[0.0; 6], 3);
@@ -454,11 +478,7 @@ mod tests {
     #[test]
     fn the_wide_kernel_is_under_test_where_the_cpu_has_it() {
         let names: Vec<&str> = fixed_impls().iter().map(|(n, _)| *n).collect();
-        #[cfg(target_arch = "x86_64")]
-        let avx2 = std::arch::is_x86_feature_detected!("avx2");
-        #[cfg(not(target_arch = "x86_64"))]
-        let avx2 = false;
-        assert_eq!(names, if avx2 { vec!["scalar", "avx2"] } else { vec!["scalar"] });
+        crate::test_support::assert_avx2_kernel_listed(&names);
     }
 
     #[test]
