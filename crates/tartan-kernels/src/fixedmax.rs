@@ -265,10 +265,6 @@ mod tests {
     #[test]
     fn the_wide_kernel_is_under_test_where_the_cpu_has_it() {
         let names: Vec<&str> = fixed_max_impls().iter().map(|(n, _)| *n).collect();
-        #[cfg(target_arch = "x86_64")]
-        let avx2 = std::arch::is_x86_feature_detected!("avx2");
-        #[cfg(not(target_arch = "x86_64"))]
-        let avx2 = false;
-        assert_eq!(names, if avx2 { vec!["scalar", "avx2"] } else { vec!["scalar"] });
+        crate::test_support::assert_avx2_kernel_listed(&names);
     }
 }

@@ -97,4 +97,14 @@ mod test_support {
             assert_eq!(names.contains(&"avx512"), avx512, "{names:?}");
         }
     }
+
+    /// The same for a family with no AVX-512 version: the scalar reference, then "avx2"
+    /// exactly where the CPU has AVX2.
+    pub(crate) fn assert_avx2_kernel_listed(names: &[&str]) {
+        #[cfg(target_arch = "x86_64")]
+        let avx2 = std::arch::is_x86_feature_detected!("avx2");
+        #[cfg(not(target_arch = "x86_64"))]
+        let avx2 = false;
+        assert_eq!(names, if avx2 { &["scalar", "avx2"][..] } else { &["scalar"][..] });
+    }
 }
