@@ -274,37 +274,45 @@ impl<'a> ShardSet<'a> {
             Some(a) => r.k.min(a.count),
             None => 0,
         };
-        let mut cands: Vec<Vec<u32>> = vec![Vec::new(); self.parts.len()];
-        let mut ncells = r.ncells;
-        loop {
-            let cells = if scan { Vec::new() } else { probe(cs, nq, ncells) };
-            let mut n = 0;
-            for (p, &(sh, si)) in self.parts.iter().enumerate() {
-                let seg = &self.indexes[sh].segments[si];
-                let c = &mut cands[p];
-                match allowed {
-                    Some(a) if scan => {
-                        c.clear();
-                        c.extend(a.sets[p].iter().map(|d| d as u32));
+        let stage1 = || {
+            let mut cands: Vec<Vec<u32>> = vec![Vec::new(); self.parts.len()];
+            let mut ncells = r.ncells;
+            loop {
+                let cells = if scan { Vec::new() } else { probe(cs, nq, ncells) };
+                let mut n = 0;
+                for (p, &(sh, si)) in self.parts.iter().enumerate() {
+                    let seg = &self.indexes[sh].segments[si];
+                    let c = &mut cands[p];
+                    match allowed {
+                        Some(a) if scan => {
+                            c.clear();
+                            c.extend(a.sets[p].iter().map(|d| d as u32));
+                        }
+                        Some(a) => {
+                            seg.ivf().candidates(&cells, c);
+                            c.retain(|&d| a.sets[p].contains(d as usize));
+                        }
+                        None => seg.ivf().candidates(&cells, c),
                     }
-                    Some(a) => {
-                        seg.ivf().candidates(&cells, c);
-                        c.retain(|&d| a.sets[p].contains(d as usize));
-                    }
-                    None => seg.ivf().candidates(&cells, c),
+                    n += c.len();
                 }
-                n += c.len();
+                let widen = !scan && n < wanted;
+                if !widen || ncells >= k {
+                    break;
+                }
+                ncells = (ncells * 2).min(k);
             }
-            let widen = !scan && n < wanted;
-            if !widen || ncells >= k {
-                break;
-            }
-            ncells = (ncells * 2).min(k);
-        }
+            cands
+        };
+        // Stage 1 (probing and the inverted lists, one thread) runs beside the quantisation
+        // of the byte table stage 2 reads (every core): one phase of the query instead of a
+        // sequential stretch, during which the other cores went idle (and to sleep), then
+        // a parallel one.
+        let (cands, table) =
+            rayon::join(stage1, || ByteScores::new(cs, nq, q.range, r.centroid_score_threshold));
 
         // Stage 2: approximate scores over the candidates, ignoring pruned centroids; blocks
         // of candidates in parallel, then the best `ndocs` of all by selection.
-        let table = ByteScores::new(cs, nq, q.range, r.centroid_score_threshold);
         let blocks: Vec<Vec<Hit>> = cands
             .iter()
             .enumerate()
