@@ -11,10 +11,11 @@
 //! products of two such rows, in any order, is below 46,340² < 2³¹, so the `i32` lanes never
 //! wrap, and every implementation computes the same integer.
 //!
-//! **Error.** A value moves by at most half a step when rounded, a step being
-//! `‖row‖ / 46,000` or finer, so a product of unit rows at dim 128 is within about 1e-5 of the
-//! `f32` one (and within [`FixedRows::error_bound`] always): below the float16 rounding of
-//! stored centroids, and far below the byte grid approximate scoring puts the scores on.
+//! **Error.** A value moves by at most half a step when rounded, a step being about
+//! `‖row‖ / 46,000` (or the largest value / 32,767, where one value holds most of the norm), so
+//! a product of unit rows at dim 128 is within about 1e-5 of the `f32` one (and within
+//! [`FixedRows::error_bound`] always): below the float16 rounding of stored centroids, and far
+//! below the byte grid approximate scoring puts the scores on.
 
 use std::ops::Range;
 use std::sync::OnceLock;
