@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 use tartan_codec::ResidualCodec;
-use tartan_kernels::{FixedTile, FixedWeights, NibbleTable, SkinnyB};
+use tartan_kernels::{FixedTile, FixedWeights, NibbleTable};
 
 use crate::error::{IndexError, Result};
 use crate::search::PreparedQuery;
@@ -64,7 +64,7 @@ const TILE: usize = 16;
 /// tokens plus the decoding, but its rows come from L2. Stage 4 (`stages`, synthetic 10k,
 /// one thread, AVX2): 1 bit 1.06–1.29 → 0.58–0.68 ms; 2 bits within noise (0.94–1.03 against
 /// 1.04–1.10, and no change at dim 384); 4 bits 2.8× slower (criterion `exact_100_docs_of_80`).
-const LUT_NBITS: [u8; 1] = [1];
+pub(crate) const LUT_NBITS: [u8; 1] = [1];
 
 /// Documents per parallel task when computing a segment's inverse norms.
 const NORM_BLOCK: usize = 256;
@@ -131,13 +131,11 @@ impl Index {
     }
 
     /// The table exact scoring sums residual products from instead of decoding them, where
-    /// that is faster (see [`LUT_NBITS`]). Built once per query and shared by every document
-    /// scored for it.
-    pub(crate) fn nibble_table(&self, qb: &SkinnyB) -> Option<NibbleTable> {
+    /// that is faster (see [`LUT_NBITS`]: the query carries its `f32` layout only then).
+    /// Built once per query and shared by every document scored for it.
+    pub(crate) fn nibble_table(&self, q: &PreparedQuery) -> Option<NibbleTable> {
         let codec = &self.codebook.codec;
-        LUT_NBITS
-            .contains(&codec.nbits())
-            .then(|| NibbleTable::new(qb, codec.nbits(), codec.weights()))
+        q.qb.as_ref().map(|qb| NibbleTable::new(qb, codec.nbits(), codec.weights()))
     }
 
     /// Hints the CPU to fetch document `d` of segment `si`'s codes and residuals (a few KiB

@@ -373,7 +373,7 @@ impl<'a> ShardSet<'a> {
     fn exact(&self, q: &PreparedQuery, docs: &[u32]) -> Result<Vec<Hit>> {
         // One codebook for the pool, so one table for every part.
         let lut = match self.indexes.first() {
-            Some(index) if !docs.is_empty() => index.nibble_table(&q.qb),
+            Some(index) if !docs.is_empty() => index.nibble_table(q),
             _ => None,
         };
         let exact: Vec<Vec<Hit>> = docs

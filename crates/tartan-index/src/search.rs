@@ -7,6 +7,7 @@ use tartan_kernels::{FixedB, SkinnyB};
 
 use crate::approx::score_range;
 use crate::codebook::{Codebook, CodebookId};
+use crate::decode::LUT_NBITS;
 use crate::error::{IndexError, Result};
 use crate::params::{ResolvedSearch, SearchParams};
 use crate::plaid::ShardSet;
@@ -34,8 +35,9 @@ const CENTROID_BLOCK: usize = 2048;
 /// most of a small shard's fixed cost per query.
 #[derive(Debug, Clone)]
 pub struct PreparedQuery {
-    /// The query for `f32` kernels (1-bit exact scoring's nibble table).
-    pub(crate) qb: SkinnyB,
+    /// The query for `f32` kernels, made only for codebooks whose exact scoring reads a
+    /// nibble table (1 bit, `LUT_NBITS`); everything else reads `qf`.
+    pub(crate) qb: Option<SkinnyB>,
     /// The query in 16-bit fixed point: the centroid product and exact scoring.
     pub(crate) qf: FixedB,
     /// Centroid-major scores: row c holds centroid c against every query token, so exact
@@ -51,7 +53,7 @@ pub struct PreparedQuery {
 impl PreparedQuery {
     /// Query tokens.
     pub fn n_tokens(&self) -> usize {
-        self.qb.n()
+        self.qf.n()
     }
     /// The codebook it was prepared for.
     pub fn codebook_id(&self) -> CodebookId {
@@ -85,7 +87,7 @@ impl Codebook {
         let q = query.as_standard_layout();
         let q = q.as_slice().expect("standard layout");
         let nq = q.len() / dim;
-        let qb = SkinnyB::new(q, dim);
+        let qb = LUT_NBITS.contains(&self.nbits()).then(|| SkinnyB::new(q, dim));
         // The product in 16-bit fixed point: twice the rate of the `f32` kernel (criterion
         // `query_x_8192_centroids`: 0.98 → 0.53 ms), within about 1e-5 of it for unit vectors
         // at dim 128 (`tartan_kernels::fixed_matmul`), far finer than the byte grid of stages
