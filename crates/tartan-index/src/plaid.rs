@@ -160,7 +160,7 @@ impl<'a> ShardSet<'a> {
         let r = params.resolve()?;
         self.check(queries)?;
         let allowed = self.allowed(params)?;
-        queries.par_iter().map(|q| self.search_one(q, &r, allowed.as_ref())).collect()
+        in_pool(|| queries.par_iter().map(|q| self.search_one(q, &r, allowed.as_ref())).collect())
     }
 
     /// Checks, prepares (with the pool's codebook) and searches each query, in parallel. A
@@ -176,11 +176,15 @@ impl<'a> ShardSet<'a> {
         let r = params.resolve()?;
         let allowed = self.allowed(params)?;
         let codebook = &self.indexes[0].codebook;
-        queries
-            .par_iter()
-            .enumerate()
-            .map(|(i, q)| self.search_one(&codebook.prepare(q.view(), i)?, &r, allowed.as_ref()))
-            .collect()
+        in_pool(|| {
+            queries
+                .par_iter()
+                .enumerate()
+                .map(|(i, q)| {
+                    self.search_one(&codebook.prepare(q.view(), i)?, &r, allowed.as_ref())
+                })
+                .collect()
+        })
     }
 
     /// Stages 1 to 4 for one query.
@@ -208,7 +212,7 @@ impl<'a> ShardSet<'a> {
         let r = params.resolve()?;
         self.check(queries)?;
         let allowed = self.allowed(params)?;
-        queries.par_iter().map(|q| self.approximate(q, &r, allowed.as_ref())).collect()
+        in_pool(|| queries.par_iter().map(|q| self.approximate(q, &r, allowed.as_ref())).collect())
     }
 
     /// Round 2: exact MaxSim of the pool documents `docs[i]` for query `i`, best first.
@@ -230,7 +234,9 @@ impl<'a> ShardSet<'a> {
                 reason: format!("document {d} is beyond the {} stored", self.n_docs()),
             });
         }
-        queries.par_iter().zip(docs).map(|(q, ds)| self.to_hits(self.exact(q, ds)?)).collect()
+        in_pool(|| {
+            queries.par_iter().zip(docs).map(|(q, ds)| self.to_hits(self.exact(q, ds)?)).collect()
+        })
     }
 
     fn to_hits(&self, hits: Vec<Hit>) -> Result<Vec<ShardHit>> {
@@ -400,6 +406,18 @@ impl<'a> ShardSet<'a> {
         hits.sort_by(Hit::rank_cmp);
         Ok(hits)
     }
+}
+
+/// Runs `f` on a worker of the current rayon pool (directly when already on one).
+///
+/// A parallel iterator does not move to the pool by itself: it runs on the calling thread
+/// until it splits, and one query does not split. A single search called from outside the
+/// pool therefore ran on the caller, and each of its parallel phases was sent to the pool
+/// and waited for: the caller slept and was woken five times per query. Run inside the pool,
+/// the phases start on a worker and the other workers, still awake from the phase before,
+/// take their share at once.
+fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    rayon::scope(|_| f())
 }
 
 /// Stages 2 and 3's choice over candidate lists of several pools searched apart (in pool
