@@ -11,6 +11,8 @@
 //! lowest level, and reads the whole table. Each per-token maximum is off by at most half a
 //! step (`range / 254`), the sum by at most `n_tokens` half steps.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use rayon::prelude::*;
 
 use crate::segment::Codes;
@@ -47,11 +49,30 @@ pub(crate) struct ApproxScratch {
 }
 
 impl ByteScores {
+    /// [`ByteScores::unless`], never given up.
+    #[cfg(test)]
+    pub(crate) fn new(cs: &[f32], n_tokens: usize, range: (f32, f32), threshold: f32) -> Self {
+        let keep = AtomicBool::new(false);
+        Self::unless(&keep, cs, n_tokens, range, threshold).expect("never cancelled")
+    }
+
     /// Quantises centroid-major scores `cs` (`n_centroids × n_tokens`), all within `range`
     /// (see [`score_range`]), and zeroes, in the pruned pass's table, the centroids whose
     /// best score is below `threshold`. One pass over `cs`, blocks of rows on every core: at
     /// K = 131,072 the two tables are 8 MiB per query.
-    pub(crate) fn new(cs: &[f32], n_tokens: usize, range: (f32, f32), threshold: f32) -> Self {
+    ///
+    /// Given up (`None`) once `cancel` is set, which is checked before each block of rows: a
+    /// table found unneeded while it is being built stops within a block.
+    pub(crate) fn unless(
+        cancel: &AtomicBool,
+        cs: &[f32],
+        n_tokens: usize,
+        range: (f32, f32),
+        threshold: f32,
+    ) -> Option<Self> {
+        if cancel.load(Ordering::Relaxed) {
+            return None;
+        }
         let (lo, hi) = (range.0.min(0.0), range.1.max(0.0));
         // 254 steps over the range, so that moving the bottom down to a whole number of
         // steps below 0 still leaves the top within 255.
@@ -71,6 +92,9 @@ impl ByteScores {
             .zip(pruned.par_chunks_mut(block))
             .zip(cs.par_chunks(ROW_BLOCK * n_tokens))
             .for_each_init(Vec::new, |maxes, ((out, pruned), rows)| {
+                if cancel.load(Ordering::Relaxed) {
+                    return;
+                }
                 maxes.resize(rows.len() / n_tokens, 0.0);
                 tartan_kernels::quantize_rows(rows, n_tokens, grid, out, maxes);
                 let rows = out.chunks_exact(width).zip(pruned.chunks_exact_mut(width));
@@ -80,7 +104,10 @@ impl ByteScores {
                     }
                 }
             });
-        Self { table, pruned, width, n_tokens, zero: zero as u8, step }
+        if cancel.load(Ordering::Relaxed) {
+            return None;
+        }
+        Some(Self { table, pruned, width, n_tokens, zero: zero as u8, step })
     }
 
     /// The approximate score of a document's codes: with `pruned`, pruned centroids are

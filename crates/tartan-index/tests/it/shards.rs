@@ -4,7 +4,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use tartan_index::{Codebook, Index, IndexError, IndexParams, NoProgress, SearchParams};
+use tartan_index::{
+    select_finalists, Codebook, Index, IndexError, IndexParams, NoProgress, SearchParams, ShardSet,
+};
 
 use crate::common::*;
 
@@ -99,4 +101,56 @@ fn shards_of_one_codebook_share_it_and_others_are_refused() {
     // A query of the wrong dimension is named.
     let err = a.codebook().prepare(view(&q[..32], 32), 4).unwrap_err().to_string();
     assert!(err.contains("query 4 has dimension 32"), "{err}");
+}
+
+/// A search that finds no more candidates than stage 4 takes scores them all without
+/// approximate scores; the two-round search (candidates, then the chosen ones scored) always
+/// scores them. Both must give the same hits, over two shards (pool numbers offset by the
+/// first shard's size), for queries on either side of that line.
+#[test]
+fn few_candidates_skip_approximate_scoring_with_the_same_hits() {
+    let c = corpus();
+    let tmp = tempfile::tempdir().unwrap();
+    let first = subset(&c.docs, &(0..400).collect::<Vec<_>>());
+    let a = Index::build(
+        &first,
+        &tmp.path().join("a"),
+        &IndexParams::new().nbits(2).n_centroids(128),
+        &NoProgress,
+    )
+    .unwrap();
+    let second = subset(&c.docs, &(400..800).collect::<Vec<_>>());
+    let p = IndexParams::new().codebook(a.codebook().clone());
+    let b = Index::build(&second, &tmp.path().join("b"), &p, &NoProgress).unwrap();
+    let set = ShardSet::new(&[&a, &b]).unwrap();
+    let qs = queries(&c.queries);
+    let prepared: Vec<_> =
+        qs.iter().enumerate().map(|(i, q)| a.codebook().prepare(view(q, 64), i).unwrap()).collect();
+    let (mut few, mut many) = (0, 0);
+    for (ncells, k, ndocs) in [(1, 10, 40), (1, 5, 200), (2, 10, 40), (4, 20, 80)] {
+        let params = SearchParams::new(k).ncells(ncells).ndocs(ndocs);
+        let r = params.resolve().unwrap();
+        let one_round = set.search_batch(&prepared, &params).unwrap();
+        let cands = set.candidates_batch(&prepared, &params).unwrap();
+        let chosen: Vec<Vec<u32>> = cands
+            .iter()
+            .map(|c| select_finalists(&[c], &r, set.n_docs()).into_iter().map(|(_, d)| d).collect())
+            .collect();
+        let mut two_rounds = set.score_batch(&prepared, &chosen).unwrap();
+        for (i, hits) in two_rounds.iter_mut().enumerate() {
+            hits.truncate(k);
+            assert_eq!(one_round[i], *hits, "query {i}, ncells {ncells}, k {k}, ndocs {ndocs}");
+            // `candidates_batch` keeps the best ndocs of them: fewer than the cap means
+            // that was all of them.
+            if cands[i].len() <= (ndocs / 4).max(k) {
+                few += 1;
+            } else {
+                many += 1;
+            }
+        }
+    }
+    assert!(
+        few >= 10 && many >= 10,
+        "both paths taken: {few} with few candidates, {many} with many"
+    );
 }
