@@ -183,7 +183,10 @@ impl<'a> ShardSet<'a> {
                 .par_iter()
                 .enumerate()
                 .map(|(i, q)| {
-                    self.search_one(&codebook.prepare(q.view(), i)?, &r, allowed.as_ref())
+                    let q = codebook.prepare(q.view(), i)?;
+                    let hits = self.search_one(&q, &r, allowed.as_ref());
+                    codebook.recycle_scores(q.cs);
+                    hits
                 })
                 .collect()
         })

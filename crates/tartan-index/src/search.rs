@@ -95,7 +95,7 @@ impl Codebook {
         let qf = FixedB::new(q, dim);
         let fixed = self.fixed_centroids();
         // Blocks of centroids go to different cores.
-        let mut cs = vec![0f32; self.n_centroids() * nq];
+        let mut cs = self.score_buffer(self.n_centroids() * nq);
         let range = cs
             .par_chunks_mut(CENTROID_BLOCK * nq)
             .enumerate()

@@ -55,6 +55,33 @@ fn every_document_is_findable_by_its_own_tokens() {
 }
 
 #[test]
+fn searches_after_longer_and_shorter_queries_answer_alike() {
+    // Searches reuse the buffers of earlier queries' centroid scores, of other lengths: every
+    // answer must be the one a first search gives.
+    let c = corpus();
+    let dir = tempfile::tempdir().unwrap();
+    build(&c, &dir.path().join("i"), IndexParams::new().nbits(2).n_centroids(256));
+    let qs = queries(&c.queries);
+    // Queries of 32 tokens; the short one is 5 tokens of another.
+    let (short, long) = (&qs[0][..5 * 64], &qs[1][..]);
+    assert_eq!(long.len(), 32 * 64);
+    let p = SearchParams::new(10);
+    let first = |q: &[f32]| {
+        let fresh = Index::open(&dir.path().join("i")).unwrap();
+        fresh.search(view(q, 64), &p).unwrap()
+    };
+    let (want_short, want_long) = (first(short), first(long));
+    let index = Index::open(&dir.path().join("i")).unwrap();
+    for _ in 0..3 {
+        let batch = [view(long, 64), view(short, 64), view(long, 64), view(short, 64)];
+        let got = index.search_batch(&batch, &p).unwrap();
+        assert_eq!(got, [&want_long, &want_short, &want_long, &want_short].map(Vec::clone));
+        assert_eq!(index.search(view(short, 64), &p).unwrap(), want_short);
+        assert_eq!(index.search(view(long, 64), &p).unwrap(), want_long);
+    }
+}
+
+#[test]
 fn stats_account_for_every_byte() {
     let c = tartan_synth::SynthParams::new(300).dim(32).n_queries(1).seed(5).generate();
     let dir = tempfile::tempdir().unwrap();
