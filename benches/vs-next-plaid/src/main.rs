@@ -3,13 +3,19 @@
 //! ```sh
 //! cargo run --release --manifest-path benches/vs-next-plaid/Cargo.toml -- \
 //!     EMB_DIR [--nbits 2,4] [--k 100] [--out bench-out] [--engines tartan,next-plaid] \
-//!     [--reuse next-plaid]
+//!     [--reuse next-plaid] [--repeats 1]
 //! ```
 //!
 //! `--reuse` names engines whose index from an earlier run in the same output directory is
 //! searched again instead of rebuilt (next-plaid's SciFact builds take most of a run): only
 //! when that run recorded its build report for the same data fingerprint and nbits, and the
 //! table then shows the recorded build time and memory.
+//!
+//! `--repeats N` searches every row N times, in rounds: each round runs every row once,
+//! next-plaid's and tartan's rows of one setting back to back, so that both engines meet the
+//! same moments of a noisy machine. Rows report the median of the rounds' latencies and QPS
+//! with the spread of p50; the equal-recall table compares p50s within each round and gives
+//! the median ratio with its spread.
 //!
 //! Every build and every search session runs in a child process (this program re-invoked),
 //! which reports its own wall time and peak RSS (`VmHWM`), so neither engine's memory counts
@@ -298,6 +304,10 @@ struct Row {
     p95_ms: f64,
     p99_ms: f64,
     qps: f64,
+    /// Every round's p50, in round order.
+    p50_rounds_ms: Vec<f64>,
+    /// Every round's QPS, in round order.
+    qps_rounds: Vec<f64>,
     ndcg_10: Option<f64>,
     recall_100: Option<f64>,
     recall_10_vs_exact: f64,
@@ -315,7 +325,27 @@ struct Matched {
     tartan_settings: String,
     tartan_p50_ms: f64,
     tartan_recall_10: f64,
+    /// Median over rounds of tartan's p50 over next-plaid's in the same round.
     ratio: f64,
+    ratio_min: f64,
+    ratio_max: f64,
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn min_max(v: &[f64]) -> (f64, f64) {
+    v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)))
 }
 
 fn match_recall(rows: &[Row]) -> Vec<Matched> {
@@ -330,6 +360,9 @@ fn match_recall(rows: &[Row]) -> Vec<Matched> {
                         && t.recall_10_vs_exact >= np.recall_10_vs_exact
                 })
                 .min_by(|a, b| a.p50_ms.total_cmp(&b.p50_ms))?;
+            let ratios: Vec<f64> =
+                t.p50_rounds_ms.iter().zip(&np.p50_rounds_ms).map(|(t, n)| t / n).collect();
+            let (ratio_min, ratio_max) = min_max(&ratios);
             Some(Matched {
                 nbits: np.nbits,
                 np_settings: np.settings.clone(),
@@ -338,7 +371,9 @@ fn match_recall(rows: &[Row]) -> Vec<Matched> {
                 tartan_settings: t.settings.clone(),
                 tartan_p50_ms: t.p50_ms,
                 tartan_recall_10: t.recall_10_vs_exact,
-                ratio: t.p50_ms / np.p50_ms,
+                ratio: median(&ratios),
+                ratio_min,
+                ratio_max,
             })
         })
         .collect()
@@ -379,7 +414,7 @@ fn main() -> Result<()> {
         return Ok(());
     }
     let Some(emb) = args.first().map(PathBuf::from) else {
-        bail!("usage: vs-next-plaid EMB_DIR [--nbits 2,4] [--k 100] [--out DIR] [--engines tartan,next-plaid] [--reuse ENGINES]");
+        bail!("usage: vs-next-plaid EMB_DIR [--nbits 2,4] [--k 100] [--out DIR] [--engines tartan,next-plaid] [--reuse ENGINES] [--repeats N]");
     };
     let opt =
         |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
@@ -395,6 +430,10 @@ fn main() -> Result<()> {
         .split(',')
         .map(String::from)
         .collect();
+    let repeats: usize = opt("--repeats").unwrap_or("1".into()).parse()?;
+    if repeats == 0 {
+        bail!("--repeats 0: at least one round is needed");
+    }
     let reuse: Vec<String> =
         opt("--reuse").map(|s| s.split(',').map(String::from).collect()).unwrap_or_default();
     if let Some(e) = reuse.iter().find(|e| !engines.contains(e)) {
@@ -427,8 +466,9 @@ fn main() -> Result<()> {
     };
     drop(docs);
 
-    let mut rows = Vec::new();
+    // Builds (or reused ones) first, then the searches in rounds.
     let mut reused = Vec::new();
+    let mut indexes = Vec::new();
     for &b in &nbits {
         for engine in &engines {
             let idx = out.join(format!("{engine}-{b}bit"));
@@ -460,42 +500,69 @@ fn main() -> Result<()> {
                     report
                 }
             };
-            let bytes = dir_bytes(&idx);
-            for s in settings(k)? {
-                let run_path =
-                    out.join(format!("{engine}-{b}bit-{}.tsv", s.name.replace(' ', "-")));
-                let sj = serde_json::to_string(&s)?;
-                let r = run_child(&[
-                    "search".into(),
-                    engine.clone(),
-                    idx.display().to_string(),
-                    emb.display().to_string(),
-                    k.to_string(),
-                    sj,
-                    run_path.display().to_string(),
-                ])?;
-                let run = Run::load(&run_path)?;
-                let m = qrels.as_ref().map(|q| Metrics::compute(&run, q));
-                rows.push(Row {
-                    engine: engine.clone(),
-                    nbits: b,
-                    settings: s.name.into(),
-                    build_s: built.seconds,
-                    build_peak_rss_mb: built.peak_rss_kb as f64 / 1024.0,
-                    index_bytes: bytes,
-                    bytes_per_token: bytes as f64 / n_tokens as f64,
-                    load_s: r.load_seconds,
-                    rss_after_load_mb: r.rss_after_load_kb as f64 / 1024.0,
-                    p50_ms: r.p50_ms,
-                    p95_ms: r.p95_ms,
-                    p99_ms: r.p99_ms,
-                    qps: r.qps,
-                    ndcg_10: m.map(|m| m.ndcg_10),
-                    recall_100: m.map(|m| m.recall_100),
-                    recall_10_vs_exact: overlap_at(&run, &exact, 10),
-                    recall_100_vs_exact: overlap_at(&run, &exact, 100.min(k)),
-                });
+            indexes.push((engine.clone(), b, idx, built));
+        }
+    }
+    // One list of reports per (index, setting), in `indexes` × settings order.
+    let all_settings = settings(k)?;
+    let run_path = |engine: &str, b: u8, s: &Settings| {
+        out.join(format!("{engine}-{b}bit-{}.tsv", s.name.replace(' ', "-")))
+    };
+    let mut reports: Vec<Vec<ChildReport>> = vec![Vec::new(); indexes.len() * all_settings.len()];
+    for round in 0..repeats {
+        if repeats > 1 {
+            eprintln!("search round {} of {repeats}", round + 1);
+        }
+        for &b in &nbits {
+            for (si, s) in all_settings.iter().enumerate() {
+                for (ii, (engine, _, idx, _)) in indexes.iter().enumerate() {
+                    if indexes[ii].1 != b {
+                        continue;
+                    }
+                    let r = run_child(&[
+                        "search".into(),
+                        engine.clone(),
+                        idx.display().to_string(),
+                        emb.display().to_string(),
+                        k.to_string(),
+                        serde_json::to_string(s)?,
+                        run_path(engine, b, s).display().to_string(),
+                    ])?;
+                    reports[ii * all_settings.len() + si].push(r);
+                }
             }
+        }
+    }
+    let mut rows = Vec::new();
+    for (ii, (engine, b, idx, built)) in indexes.iter().enumerate() {
+        let bytes = dir_bytes(idx);
+        for (si, s) in all_settings.iter().enumerate() {
+            let rs = &reports[ii * all_settings.len() + si];
+            let pick = |f: fn(&ChildReport) -> f64| median(&rs.iter().map(f).collect::<Vec<_>>());
+            // Searches are deterministic: every round wrote the same run.
+            let run = Run::load(&run_path(engine, *b, s))?;
+            let m = qrels.as_ref().map(|q| Metrics::compute(&run, q));
+            rows.push(Row {
+                engine: engine.clone(),
+                nbits: *b,
+                settings: s.name.into(),
+                build_s: built.seconds,
+                build_peak_rss_mb: built.peak_rss_kb as f64 / 1024.0,
+                index_bytes: bytes,
+                bytes_per_token: bytes as f64 / n_tokens as f64,
+                load_s: pick(|r| r.load_seconds),
+                rss_after_load_mb: pick(|r| r.rss_after_load_kb as f64) / 1024.0,
+                p50_ms: pick(|r| r.p50_ms),
+                p95_ms: pick(|r| r.p95_ms),
+                p99_ms: pick(|r| r.p99_ms),
+                qps: pick(|r| r.qps),
+                p50_rounds_ms: rs.iter().map(|r| r.p50_ms).collect(),
+                qps_rounds: rs.iter().map(|r| r.qps).collect(),
+                ndcg_10: m.map(|m| m.ndcg_10),
+                recall_100: m.map(|m| m.recall_100),
+                recall_10_vs_exact: overlap_at(&run, &exact, 10),
+                recall_100_vs_exact: overlap_at(&run, &exact, 100.min(k)),
+            });
         }
     }
 
@@ -506,24 +573,29 @@ fn main() -> Result<()> {
     if !reused.is_empty() {
         println!("builds reused from an earlier run (their recorded figures): {reused:?}\n");
     }
-    println!("| engine | nbits | search settings | build s | build peak RSS MB | bytes/token | load s | RSS after load MB | p50 ms | p95 ms | p99 ms | QPS | nDCG@10 | R@100 | recall@10 vs exact | recall@100 vs exact |");
-    println!("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    if repeats > 1 {
+        println!(
+            "search figures: medians of {repeats} rounds; p50 spread: lowest and highest round\n"
+        );
+    }
+    println!("| engine | nbits | search settings | build s | build peak RSS MB | bytes/token | load s | RSS after load MB | p50 ms | p50 spread | p95 ms | p99 ms | QPS | nDCG@10 | R@100 | recall@10 vs exact | recall@100 vs exact |");
+    println!("|---|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|");
     let f = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.4}"));
     for r in &rows {
         println!(
-            "| {} | {} | {} | {:.1} | {:.0} | {:.1} | {:.3} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} | {:.3} | {:.3} |",
+            "| {} | {} | {} | {:.1} | {:.0} | {:.1} | {:.3} | {:.0} | {:.2} | {:.2}–{:.2} | {:.2} | {:.2} | {:.1} | {} | {} | {:.3} | {:.3} |",
             r.engine, r.nbits, r.settings, r.build_s, r.build_peak_rss_mb, r.bytes_per_token, r.load_s, r.rss_after_load_mb,
-            r.p50_ms, r.p95_ms, r.p99_ms, r.qps, f(r.ndcg_10), f(r.recall_100), r.recall_10_vs_exact, r.recall_100_vs_exact
+            r.p50_ms, min_max(&r.p50_rounds_ms).0, min_max(&r.p50_rounds_ms).1, r.p95_ms, r.p99_ms, r.qps, f(r.ndcg_10), f(r.recall_100), r.recall_10_vs_exact, r.recall_100_vs_exact
         );
     }
     let matched = match_recall(&rows);
     if !matched.is_empty() {
         println!("\np50 at equal or better recall@10 vs exact (fastest tartan row per next-plaid row):\n");
-        println!("| nbits | next-plaid settings | p50 ms | recall@10 | tartan settings | p50 ms | recall@10 | p50 ratio |");
-        println!("|---:|---|---:|---:|---|---:|---:|---:|");
+        println!("| nbits | next-plaid settings | p50 ms | recall@10 | tartan settings | p50 ms | recall@10 | p50 ratio | ratio spread |");
+        println!("|---:|---|---:|---:|---|---:|---:|---:|---|");
         for m in &matched {
             println!(
-                "| {} | {} | {:.2} | {:.3} | {} | {:.2} | {:.3} | {:.2} |",
+                "| {} | {} | {:.2} | {:.3} | {} | {:.2} | {:.3} | {:.2} | {:.2}–{:.2} |",
                 m.nbits,
                 m.np_settings,
                 m.np_p50_ms,
@@ -531,14 +603,16 @@ fn main() -> Result<()> {
                 m.tartan_settings,
                 m.tartan_p50_ms,
                 m.tartan_recall_10,
-                m.ratio
+                m.ratio,
+                m.ratio_min,
+                m.ratio_max
             );
         }
     }
     let json = serde_json::json!({
         "commit": commit, "machine": {"cores": cores, "cpu": cpu},
         "data": {"dir": emb.display().to_string(), "tokens": n_tokens, "fingerprint": data_fp},
-        "k": k, "reused_builds": reused, "rows": rows, "p50_at_equal_recall": matched,
+        "k": k, "repeats": repeats, "reused_builds": reused, "rows": rows, "p50_at_equal_recall": matched,
     });
     std::fs::write(out.join("results.json"), serde_json::to_string_pretty(&json)?)?;
     println!("\nwrote {}", out.join("results.json").display());
