@@ -118,6 +118,10 @@ pub struct Codebook {
     spare_scores: Mutex<Vec<Vec<f32>>>,
 }
 
+/// The most memory a codebook keeps in spare centroid-score buffers between searches: 64
+/// buffers of 8,192 centroids × 32 tokens, 4 of 131,072 × 32.
+const MAX_SPARE_SCORE_BYTES: usize = 64 << 20;
+
 impl fmt::Debug for Codebook {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Codebook")
@@ -483,11 +487,14 @@ impl Codebook {
         v
     }
 
-    /// Keeps a buffer of centroid scores for [`Codebook::score_buffer`]: as many as there
-    /// are threads in the pool (one search in flight per thread), the rest are freed.
+    /// Keeps a buffer of centroid scores for [`Codebook::score_buffer`]: one per thread of
+    /// the pool (a search in flight on each) and [`MAX_SPARE_SCORE_BYTES`] in all at most;
+    /// the rest are freed.
     pub(crate) fn recycle_scores(&self, v: Vec<f32>) {
         let mut spare = self.spare_scores.lock().unwrap_or_else(PoisonError::into_inner);
-        if spare.len() < rayon::current_num_threads() {
+        let bytes = |v: &Vec<f32>| v.capacity() * std::mem::size_of::<f32>();
+        let kept: usize = spare.iter().map(bytes).sum();
+        if spare.len() < rayon::current_num_threads() && kept + bytes(&v) <= MAX_SPARE_SCORE_BYTES {
             spare.push(v);
         }
     }
