@@ -40,12 +40,15 @@ use serde::{Deserialize, Serialize};
 use tartan_embeddings::{Embeddings, Kind, LoadOptions};
 use tartan_eval::{overlap_at, Metrics, Qrels, Run};
 
-/// Search settings: cells probed per query token, documents decompressed and scored exactly,
+/// Search settings: cells probed per query token, candidates kept after approximate scoring,
 /// centroid pruning threshold.
 #[derive(Debug, Clone, Copy, Serialize)]
 struct Settings {
     name: &'static str,
     ncells: usize,
+    /// next-plaid's `n_full_scores` and tartan's `ndocs`: the candidates kept by approximate
+    /// score, of which both engines score `max(full_scores / 4, k)` exactly (next-plaid
+    /// 1.8.5, `search.rs`: `n_decompress`).
     full_scores: usize,
     threshold: f32,
 }
@@ -59,7 +62,7 @@ fn settings(k: usize) -> Result<[Settings; 3]> {
         Settings {
             name: "tartan defaults",
             ncells: r.ncells,
-            full_scores: (r.ndocs / 4).max(k),
+            full_scores: r.ndocs,
             threshold: r.centroid_score_threshold,
         },
         Settings {
@@ -154,7 +157,7 @@ fn child_search(
             rss_after_load_kb = status_kb("VmRSS:");
             let p = tartan_index::SearchParams::new(k)
                 .ncells(s.ncells)
-                .ndocs(4 * s.full_scores)
+                .ndocs(s.full_scores)
                 .centroid_score_threshold(s.threshold);
             for (i, q) in qs.iter().enumerate() {
                 let t = Instant::now();
