@@ -95,7 +95,7 @@ def test_the_sync_client_drives_every_route(server):
     res = client.search("papers", [q.tolist() for q in queries], params=params)
     assert res.num_queries == 3
     for q, r in zip(queries, res.results):
-        own = index.search(q, k=10, ncells=4, ndocs=1024, threshold=0.4)
+        own = index.search(q, k=10, ncells=4, ndocs=256, threshold=0.4)
         assert r.document_ids == [int(i) for i in own.ids]
         np.testing.assert_allclose(r.scores, own.scores, rtol=1e-6)
         assert all(m["_subset_"] == d for m, d in zip(r.metadata, r.document_ids))

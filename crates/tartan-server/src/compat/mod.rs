@@ -355,9 +355,9 @@ pub(crate) async fn run_search(
 }
 
 /// next-plaid's settings as tartan's: `n_ivf_probe` centroids per query token, and
-/// `n_full_scores` documents scored exactly (tartan scores a quarter of its `ndocs`
-/// candidates exactly, so ndocs = 4 · n_full_scores). A filter condition and a subset both
-/// restrict the documents.
+/// `n_full_scores` candidates kept by approximate score, which is tartan's `ndocs`: both
+/// then score `max(n / 4, k)` of them exactly (next-plaid 1.8.5, `search.rs`), and tartan
+/// needs `ndocs ≥ k`. A filter condition and a subset both restrict the documents.
 pub(crate) fn search_params(
     p: &ParamsRequest,
     subset: &Option<Vec<i64>>,
@@ -388,10 +388,8 @@ pub(crate) fn search_params(
         Some(None) => f32::MIN,
         Some(Some(t)) => t,
     };
-    let mut params = SearchParams::new(k)
-        .ncells(probes)
-        .ndocs(full.saturating_mul(4).max(k))
-        .centroid_score_threshold(threshold);
+    let mut params =
+        SearchParams::new(k).ncells(probes).ndocs(full.max(k)).centroid_score_threshold(threshold);
     let mut filter = match condition {
         Some(c) => Some(Filter::from_sql(c, parameters)?),
         None => None,
@@ -527,4 +525,29 @@ async fn method_not_allowed(method: Method, uri: Uri) -> NpError {
         "METHOD_NOT_ALLOWED",
         format!("{} does not take {method}", uri.path()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn n_full_scores_is_ndocs_as_next_plaid_reads_it() {
+        let limits = Limits::default();
+        let ndocs = |top_k, full| {
+            let p = ParamsRequest {
+                top_k: Some(top_k),
+                n_full_scores: Some(full),
+                ..Default::default()
+            };
+            let params = search_params(&p, &None, &None, &[], &limits).expect("valid");
+            params.resolve().expect("resolves").ndocs
+        };
+        // next-plaid keeps n_full_scores candidates and scores max(n / 4, top_k) exactly,
+        // as tartan does with ndocs.
+        assert_eq!(ndocs(10, 256), 256);
+        assert_eq!(ndocs(10, 4096), 4096);
+        // tartan needs ndocs ≥ k; next-plaid then scores top_k of its candidates.
+        assert_eq!(ndocs(40, 16), 40);
+    }
 }
