@@ -523,8 +523,8 @@ fn main() -> Result<()> {
         }
         for &b in &nbits {
             for (si, s) in all_settings.iter().enumerate() {
-                for (ii, (engine, _, idx, _)) in indexes.iter().enumerate() {
-                    if indexes[ii].1 != b {
+                for (ii, (engine, ib, idx, _)) in indexes.iter().enumerate() {
+                    if *ib != b {
                         continue;
                     }
                     let r = run_child(&[
