@@ -156,8 +156,9 @@ fn split(args: &[String]) -> Result<()> {
     };
     // The per-shard fixed cost a shared product saves: query × centroids.
     let t = Instant::now();
+    let scorer = tartan::Scorer::new(codebook.clone());
     for q in &views {
-        codebook.prepare(q.view(), 0)?;
+        scorer.prepare(q.view(), 0)?;
     }
     let prepare_ms = t.elapsed().as_secs_f64() * 1e3 / views.len() as f64;
     eprintln!("query × centroids: {prepare_ms:.2} ms per query (K {})", codebook.n_centroids());

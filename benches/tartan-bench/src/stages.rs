@@ -60,7 +60,7 @@ fn main() -> Result<()> {
             let v = queries.doc(qi);
             let q = ArrayView2::from_shape((v.len() / queries.dim(), queries.dim()), &v)?;
             let t0 = Instant::now();
-            let p = index.codebook().prepare(q, qi)?;
+            let p = index.scorer().prepare(q, qi)?;
             let t1 = Instant::now();
             let c = set.candidates_batch(std::slice::from_ref(&p), &params)?;
             let t2 = Instant::now();

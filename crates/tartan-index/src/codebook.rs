@@ -5,16 +5,14 @@
 use std::fmt;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock, PoisonError};
 
 use half::{f16, slice::HalfFloatSliceExt};
 use sha2::{Digest, Sha256};
 use tartan_codec::ResidualCodec;
-use tartan_kernels::FixedRows;
 
-use crate::container::{Container, ContainerWriter, FileKind};
-use crate::decode::FixedResiduals;
 use crate::error::{IndexError, Result};
+use crate::format::container::{Container, ContainerWriter, FileKind};
+use crate::format::CodebookId;
 
 const INFO: &[u8; 8] = b"CBINFO  ";
 /// f32 centroids (formats 1 and 2).
@@ -30,45 +28,6 @@ const TRAIN: &[u8; 8] = b"CBTRAIN ";
 
 /// The file name of a codebook inside a codebook directory (`tartan train`'s output).
 pub const CODEBOOK_FILE: &str = "codebook.tcb";
-
-/// A codebook's identity: SHA-256 of its content in a canonical form (docs/format.md,
-/// "Codebook identity"), independent of file layout. Two codebooks with the same id decode
-/// every code to the same vector.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct CodebookId(pub [u8; 32]);
-
-impl CodebookId {
-    /// The id as 64 lowercase hex digits.
-    pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
-    }
-    /// Parses 64 hex digits.
-    pub fn from_hex(s: &str) -> Option<Self> {
-        if s.len() != 64 || !s.is_ascii() {
-            return None;
-        }
-        let mut out = [0u8; 32];
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
-        }
-        Some(Self(out))
-    }
-    /// The first 12 hex digits, for display.
-    pub fn short(&self) -> String {
-        self.to_hex()[..12].to_string()
-    }
-}
-
-impl fmt::Display for CodebookId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
-    }
-}
-impl fmt::Debug for CodebookId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CodebookId({})", self.short())
-    }
-}
 
 /// How a codebook was trained: what `inspect` shows and the drift baseline.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -108,19 +67,7 @@ pub struct Codebook {
     /// The file it was read from, with a shared lock held so that a writer never collects it
     /// under us (docs/format.md, "Collection").
     source: Option<(PathBuf, File)>,
-    /// The centroids in 16-bit fixed point for the query × centroid product, made by the
-    /// first query (half the bytes of `centroids`; opening stays a read of the file).
-    fixed: OnceLock<FixedRows>,
-    /// The codec's residuals decoded to fixed point, for exact scoring; made on first use.
-    fixed_residuals: OnceLock<FixedResiduals>,
-    /// Buffers of centroid scores that searches handed back, for the next queries to
-    /// overwrite instead of allocating and zeroing their own ([`Codebook::score_buffer`]).
-    spare_scores: Mutex<Vec<Vec<f32>>>,
 }
-
-/// The most memory a codebook keeps in spare centroid-score buffers between searches: 64
-/// buffers of 8,192 centroids × 32 tokens, 4 of 131,072 × 32.
-const MAX_SPARE_SCORE_BYTES: usize = 64 << 20;
 
 impl fmt::Debug for Codebook {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -249,19 +196,7 @@ impl Codebook {
     ) -> Self {
         let id = content_id(stored, &centroids, &codec, normalized);
         let n_centroids = centroids.len() / codec.dim();
-        Self {
-            centroids,
-            stored,
-            normalized,
-            codec,
-            n_centroids,
-            id,
-            train,
-            source: None,
-            fixed: OnceLock::new(),
-            fixed_residuals: OnceLock::new(),
-            spare_scores: Mutex::new(Vec::new()),
-        }
+        Self { centroids, stored, normalized, codec, n_centroids, id, train, source: None }
     }
 
     /// Whether decoded tokens are L2-normalised (codebooks made by [`Codebook::imported`]).
@@ -346,19 +281,7 @@ impl Codebook {
             None => None,
         };
         let source = Some((path.to_path_buf(), file.into_file()));
-        Ok(Self {
-            centroids,
-            stored,
-            normalized,
-            codec,
-            n_centroids: k,
-            id,
-            train,
-            source,
-            fixed: OnceLock::new(),
-            fixed_residuals: OnceLock::new(),
-            spare_scores: Mutex::new(Vec::new()),
-        })
+        Ok(Self { centroids, stored, normalized, codec, n_centroids: k, id, train, source })
     }
 
     /// Writes the codebook file at `path` (which must not exist); returns `(bytes, crc32)`.
@@ -418,7 +341,7 @@ impl Codebook {
         let _ = std::fs::remove_file(&tmp);
         let written = self.write_file(&tmp).and_then(|_| {
             std::fs::rename(&tmp, &dest).map_err(io(&dest))?;
-            crate::manifest::sync_dir(dir)
+            crate::format::manifest::sync_dir(dir)
         });
         if written.is_err() {
             let _ = std::fs::remove_file(&tmp);
@@ -469,39 +392,6 @@ impl Codebook {
     /// Centroids, `n_centroids × dim`, row-major.
     pub fn centroids(&self) -> &[f32] {
         &self.centroids
-    }
-
-    /// The centroids in fixed point, quantised on first use.
-    pub(crate) fn fixed_centroids(&self) -> &FixedRows {
-        self.fixed.get_or_init(|| FixedRows::new(&self.centroids, self.dim()))
-    }
-
-    /// A buffer of `len` centroid scores, every one to be overwritten: one a search handed
-    /// back ([`Codebook::recycle_scores`]) when there is one. Zeroing a fresh MiB took 45–90
-    /// µs of a 1 ms query (synthetic 10k, 8,192 centroids × 32 tokens); a recycled buffer is
-    /// still in cache and needs no zeroing.
-    pub(crate) fn score_buffer(&self, len: usize) -> Vec<f32> {
-        let spare = self.spare_scores.lock().unwrap_or_else(PoisonError::into_inner).pop();
-        let mut v = spare.unwrap_or_default();
-        v.resize(len, 0.0);
-        v
-    }
-
-    /// Keeps a buffer of centroid scores for [`Codebook::score_buffer`]: one per thread of
-    /// the pool (a search in flight on each) and [`MAX_SPARE_SCORE_BYTES`] in all at most;
-    /// the rest are freed.
-    pub(crate) fn recycle_scores(&self, v: Vec<f32>) {
-        let mut spare = self.spare_scores.lock().unwrap_or_else(PoisonError::into_inner);
-        let bytes = |v: &Vec<f32>| v.capacity() * std::mem::size_of::<f32>();
-        let kept: usize = spare.iter().map(bytes).sum();
-        if spare.len() < rayon::current_num_threads() && kept + bytes(&v) <= MAX_SPARE_SCORE_BYTES {
-            spare.push(v);
-        }
-    }
-
-    /// The codec's residuals in fixed point, built on first use.
-    pub(crate) fn fixed_residuals(&self) -> &FixedResiduals {
-        self.fixed_residuals.get_or_init(|| FixedResiduals::new(&self.codec))
     }
 
     /// The residual codec.

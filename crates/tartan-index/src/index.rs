@@ -3,11 +3,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::codebook::{Codebook, CodebookId};
-use crate::container::{Container, FileKind};
+use crate::codebook::Codebook;
 use crate::error::{IndexError, Result};
 use crate::filter::Filter;
-use crate::manifest::Manifest;
+use crate::format::container::{Container, FileKind};
+use crate::format::manifest::Manifest;
+use crate::format::CodebookId;
+use crate::scorer::Scorer;
 use crate::segment::Segment;
 
 /// How often `open` follows a generation that moved on while it was opening.
@@ -18,7 +20,7 @@ const OPEN_ATTEMPTS: usize = 100;
 pub struct Index {
     pub(crate) dir: PathBuf,
     pub(crate) manifest: Manifest,
-    pub(crate) codebook: Arc<Codebook>,
+    pub(crate) scorer: Scorer,
     pub(crate) segments: Vec<Segment>,
     /// First global document number of each segment, plus the total at the end.
     pub(crate) doc_bases: Vec<u64>,
@@ -96,10 +98,16 @@ impl Index {
     /// one), which must be the one the index was encoded with: [`IndexError::CodebookMismatch`]
     /// otherwise. Saves reading and widening the index's own copy.
     pub fn open_with_codebook(dir: &Path, codebook: Arc<Codebook>) -> Result<Self> {
-        Self::open_inner(dir, Some(codebook))
+        Self::open_inner(dir, Some(Scorer::new(codebook)))
     }
 
-    fn open_inner(dir: &Path, shared: Option<Arc<Codebook>>) -> Result<Self> {
+    /// [`Index::open_with_codebook`] with the codebook's search tables too: indexes opened
+    /// with one [`Scorer`] (another index's, [`Index::scorer`]) make its tables once.
+    pub fn open_with_scorer(dir: &Path, scorer: Scorer) -> Result<Self> {
+        Self::open_inner(dir, Some(scorer))
+    }
+
+    fn open_inner(dir: &Path, shared: Option<Scorer>) -> Result<Self> {
         // A writer may publish a new generation and remove the old one's files between our
         // reading the manifest and opening them: then a file is missing and the manifest has
         // moved on, and we open the newer generation instead.
@@ -120,16 +128,14 @@ impl Index {
         }
     }
 
-    fn open_generation(
-        dir: &Path,
-        manifest: Manifest,
-        shared: Option<Arc<Codebook>>,
-    ) -> Result<Self> {
+    fn open_generation(dir: &Path, manifest: Manifest, shared: Option<Scorer>) -> Result<Self> {
         let stated = manifest.codebook_id.as_deref().and_then(CodebookId::from_hex);
-        let codebook = match shared {
-            Some(cb)
-                if stated.is_some() || cb.path() == Some(&dir.join(&manifest.codebook.file)) =>
+        let scorer = match shared {
+            Some(sc)
+                if stated.is_some()
+                    || sc.codebook().path() == Some(&dir.join(&manifest.codebook.file)) =>
             {
+                let cb = sc.codebook();
                 if stated.is_some_and(|id| id != cb.id()) {
                     return Err(IndexError::CodebookMismatch {
                         path: dir.to_path_buf(),
@@ -141,23 +147,27 @@ impl Index {
                     != (manifest.dim, manifest.n_centroids, manifest.nbits)
                 {
                     return Err(IndexError::Corrupt {
-                        path: dir.join(crate::manifest::META_FILE),
+                        path: dir.join(crate::format::manifest::META_FILE),
                         reason: "shape disagrees with its codebook id".into(),
                     });
                 }
-                cb
+                sc
             }
             // An index from before format 4 states no id: read its codebook to learn it.
             shared => {
                 let own = Self::open_codebook(dir, &manifest)?;
-                if let Some(cb) = shared.filter(|cb| cb.id() != own.id()) {
-                    return Err(IndexError::CodebookMismatch {
-                        path: dir.to_path_buf(),
-                        found: own.id().short(),
-                        expected: cb.id().short(),
-                    });
+                match shared {
+                    Some(sc) if sc.codebook().id() != own.id() => {
+                        return Err(IndexError::CodebookMismatch {
+                            path: dir.to_path_buf(),
+                            found: own.id().short(),
+                            expected: sc.codebook().id().short(),
+                        })
+                    }
+                    // The same codebook: its tables are shared too.
+                    Some(sc) => sc,
+                    None => Scorer::new(Arc::new(own)),
                 }
-                Arc::new(own)
             }
         };
         let segments = manifest
@@ -171,11 +181,11 @@ impl Index {
         }
         if *doc_bases.last().expect("non-empty") > u32::MAX as u64 {
             return Err(IndexError::Corrupt {
-                path: dir.join(crate::manifest::META_FILE),
+                path: dir.join(crate::format::manifest::META_FILE),
                 reason: "more than 2^32 - 1 documents".into(),
             });
         }
-        Ok(Self { dir: dir.to_path_buf(), manifest, codebook, segments, doc_bases })
+        Ok(Self { dir: dir.to_path_buf(), manifest, scorer, segments, doc_bases })
     }
 
     /// Opens the codebook file the manifest names and checks it against the manifest.
@@ -209,7 +219,7 @@ impl Index {
     /// Recomputes every checksum (each file's data checksum and the manifest's whole-file
     /// CRC) and checks every value that search relies on. O(index size).
     pub fn verify(&self) -> Result<()> {
-        let check_whole = |c: &crate::container::Container, want: u32| {
+        let check_whole = |c: &crate::format::container::Container, want: u32| {
             c.verify()?;
             if c.whole_crc() != want {
                 return Err(IndexError::Corrupt {
@@ -226,7 +236,7 @@ impl Index {
         // and the file's content has that id.
         let own = Self::open_codebook(&self.dir, &self.manifest)?;
         own.verify_id(&cb_path)?;
-        if own.id() != self.codebook.id() {
+        if own.id() != self.codebook().id() {
             return Err(IndexError::Corrupt {
                 path: cb_path,
                 reason: "the codebook file changed since the index was opened".into(),
@@ -274,12 +284,17 @@ impl Index {
     }
     /// Centroids, `n_centroids × dim` (L2-normalised).
     pub fn centroids(&self) -> &[f32] {
-        self.codebook.centroids()
+        self.scorer.codebook().centroids()
     }
     /// The codebook every segment is encoded with (shareable: build another index or shard
     /// with it through [`IndexParams::codebook`](crate::IndexParams::codebook)).
     pub fn codebook(&self) -> &Arc<Codebook> {
-        &self.codebook
+        self.scorer.codebook()
+    }
+    /// The codebook with its search tables, to open other indexes of the same codebook with
+    /// ([`Index::open_with_scorer`]) and to prepare queries ([`Scorer::prepare`]).
+    pub fn scorer(&self) -> &Scorer {
+        &self.scorer
     }
 
     /// Sizes and list statistics.

@@ -22,6 +22,15 @@
 //! the generation they opened. [`Filter`]s restrict search to documents whose metadata
 //! ([`Extras`]) matches.
 //!
+//! The crate is in layers, each using only those below it: `format` (the container every file
+//! shares, the manifest, a collection's shard list, the writer's lock; `docs/format.md`); the
+//! [`Codebook`] as a pure model of what codes mean, and beside it the [`Scorer`] that keeps
+//! what search derives from it (fixed-point tables, score buffers) for every index of that
+//! codebook; segments with their deletion bitmaps and [`Extras`] (texts and metadata, the
+//! payload stored beside the vectors); the opened [`Index`]; and above it `search` (queries,
+//! probing, approximate and exact scoring, the segment pool that runs PLAID's stages) and
+//! `write` (training, encoding, building, importing, [`IndexWriter`]).
+//!
 //! ```
 //! use ndarray::ArrayView2;
 //! use tartan_index::{Extras, Filter, Index, IndexParams, IndexWriter, NoProgress, SearchParams};
@@ -61,52 +70,48 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod approx;
+// Layers, bottom up: the format on disk; the codebook (a pure model) and its search tables;
+// segments and the payload stored beside them; the opened index; search and write above it.
 mod budget;
-mod build;
 mod codebook;
-mod collection;
-mod container;
-mod decode;
-mod deletes;
-mod encode;
 mod error;
-mod extras;
 mod filter;
-mod import;
+mod format;
 mod index;
-mod lock;
-mod manifest;
 mod params;
-mod plaid;
+mod payload;
+mod scorer;
 mod search;
 mod segment;
-mod train;
-mod writer;
+mod write;
 
 pub use budget::{DEFAULT_MEMORY, MIN_MEMORY};
-pub use codebook::{Codebook, CodebookId, TrainInfo, CODEBOOK_FILE};
-pub use collection::{
+pub use codebook::{Codebook, TrainInfo, CODEBOOK_FILE};
+pub use error::{IndexError, Result};
+pub use filter::{Filter, MAX_FILTER_DEPTH, MAX_FILTER_LEN};
+pub use format::collection::{
     relative_path, CollectionManifest, ShardEntry, ShardLocation, COLLECTION_FILE,
     COLLECTION_VERSION,
 };
-pub use container::FORMAT_VERSION;
-pub use error::{IndexError, Result};
-pub use extras::Extras;
-pub use filter::{Filter, MAX_FILTER_DEPTH, MAX_FILTER_LEN};
-pub use import::{EncodedDocs, TokenSink, TokenStream};
+pub use format::container::FORMAT_VERSION;
+pub use format::lock::{WriterLock, LOCK_FILE};
+pub use format::manifest::{BuildInfo, FileRef, Manifest, SegmentMeta, META_FILE};
+pub use format::CodebookId;
 pub use index::{Index, IndexStats};
-pub use lock::{WriterLock, LOCK_FILE};
-pub use manifest::{BuildInfo, FileRef, Manifest, SegmentMeta, META_FILE};
 pub use params::{
     default_n_centroids, default_sample_docs, IndexParams, ResolvedSearch, SearchParams,
+    DEFAULT_BUCKETS, DEFAULT_K, DEFAULT_KMEANS_ITERS, DEFAULT_NBITS, DEFAULT_SEED,
 };
-pub use plaid::{select_finalists, Candidate, ShardHit, ShardSet};
-pub use search::{check_query, PreparedQuery, SearchHit};
+pub use payload::Extras;
+pub use scorer::Scorer;
+pub use search::{
+    check_query, select_finalists, Candidate, PreparedQuery, SearchHit, ShardHit, ShardSet,
+};
 pub use tartan_codec::Buckets;
 pub use tartan_kmeans::Algorithm as KMeansAlgorithm;
 pub use tartan_kmeans::Assignment;
-pub use writer::{CommitStats, IndexWriter};
+pub use write::import::{EncodedDocs, TokenSink, TokenStream};
+pub use write::writer::{CommitStats, IndexWriter};
 
 /// Receives progress of long work. The library prints nothing; the CLI draws bars.
 pub trait Progress: Sync {

@@ -7,6 +7,17 @@ use crate::error::{IndexError, Result};
 use crate::filter::Filter;
 use tartan_codec::Buckets;
 
+/// Residual bits per dimension of a trained codebook, unless set.
+pub const DEFAULT_NBITS: u8 = 2;
+/// k-means passes, unless set.
+pub const DEFAULT_KMEANS_ITERS: usize = 4;
+/// Seed of sampling and k-means, unless set.
+pub const DEFAULT_SEED: u64 = 0;
+/// How residual buckets are placed, unless set.
+pub const DEFAULT_BUCKETS: Buckets = Buckets::LloydMax;
+/// Hits a search returns, unless set.
+pub const DEFAULT_K: usize = 10;
+
 /// Index build settings. Defaults (from [`IndexParams::new`]), following ColBERT/PLAID:
 ///
 /// | setting | default | meaning |
@@ -57,19 +68,19 @@ impl IndexParams {
         Self {
             codebook: None,
             centroids: None,
-            nbits: 2,
+            nbits: DEFAULT_NBITS,
             n_centroids: None,
-            kmeans_iters: 4,
+            kmeans_iters: DEFAULT_KMEANS_ITERS,
             max_points_per_centroid: 256,
             sample_docs: None,
-            seed: 0,
+            seed: DEFAULT_SEED,
             overwrite: false,
             kmeans_algorithm: tartan_kmeans::Algorithm::Blocked,
             assignment: None,
             probes: None,
             memory: crate::budget::DEFAULT_MEMORY,
             normalize_decoded: None,
-            buckets: Buckets::LloydMax,
+            buckets: DEFAULT_BUCKETS,
         }
     }
     /// Residual bits per dimension.
@@ -268,7 +279,7 @@ pub struct SearchParams {
 
 impl Default for SearchParams {
     fn default() -> Self {
-        Self::new(10)
+        Self::new(DEFAULT_K)
     }
 }
 

@@ -2,6 +2,7 @@
 //! memory-mapped read-only. Its layout is in `segment/layout.rs`, writing in
 //! `segment/write.rs`.
 
+pub(crate) mod deletes;
 mod layout;
 mod spill;
 mod write;
@@ -13,11 +14,12 @@ use std::sync::OnceLock;
 use tartan_codec::{bits_for, packed_len, UintReader};
 use tartan_ivf::IvfRef;
 
-use crate::container::{Container, FileKind};
-use crate::deletes::{self, Bitmap};
+use self::deletes::Bitmap;
+
 use crate::error::{IndexError, Result};
 use crate::filter::Filter;
-use crate::manifest::SegmentMeta;
+use crate::format::container::{Container, FileKind};
+use crate::format::manifest::SegmentMeta;
 use layout::*;
 pub(crate) use layout::{Codes, COMPONENTS};
 pub(crate) use spill::CodeSpill;
@@ -358,7 +360,7 @@ impl Segment {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::container::ContainerWriter;
+    use crate::format::container::ContainerWriter;
     use crate::{Index, IndexParams, NoProgress};
 
     /// A segment whose inverted file lists other documents than its codes say, with every
@@ -397,8 +399,10 @@ mod tests {
         let (bytes, crc32) = w.finish().unwrap();
         drop(good);
         std::fs::rename(&forged, &path).unwrap();
-        let meta =
-            SegmentMeta { file: crate::manifest::FileRef { bytes, crc32, ..meta.file }, ..meta };
+        let meta = SegmentMeta {
+            file: crate::format::manifest::FileRef { bytes, crc32, ..meta.file },
+            ..meta
+        };
         let seg = Segment::open(&p, &meta, dim, nbits, k).unwrap();
         let err = seg.verify().unwrap_err().to_string();
         assert!(err.contains("disagrees with the codes"), "{err}");

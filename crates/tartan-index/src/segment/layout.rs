@@ -6,8 +6,8 @@ use std::ops::Range;
 use tartan_codec::UintReader;
 use tartan_ivf::IvfRef;
 
-use crate::container::{Container, ContainerWriter};
 use crate::error::{IndexError, Result};
+use crate::format::container::{Container, ContainerWriter};
 
 pub(crate) const INFO: &[u8; 8] = b"SEGINFO ";
 pub(crate) const DOC_OFFSETS: &[u8; 8] = b"DOCOFFS ";

@@ -11,9 +11,9 @@ use super::layout::*;
 use super::spill::CodeSpill;
 use crate::budget::Budget;
 use crate::codebook::Codebook;
-use crate::container::{ContainerWriter, FileKind};
 use crate::error::{IndexError, Result};
-use crate::manifest::SegmentMeta;
+use crate::format::container::{ContainerWriter, FileKind};
+use crate::format::manifest::SegmentMeta;
 use crate::Progress;
 
 /// What writing a segment measured.
@@ -28,7 +28,7 @@ impl Written {
     pub(crate) fn meta(&self, id: u64, file: String, n_docs: u64, n_tokens: u64) -> SegmentMeta {
         SegmentMeta {
             id,
-            file: crate::manifest::FileRef { file, bytes: self.bytes, crc32: self.crc32 },
+            file: crate::format::manifest::FileRef { file, bytes: self.bytes, crc32: self.crc32 },
             n_docs,
             n_tokens,
             n_deleted: 0,

@@ -81,7 +81,7 @@ fn shards_of_one_codebook_share_it_and_others_are_refused() {
         shared.search(view(&q, 64), &params).unwrap(),
         b.search(view(&q, 64), &params).unwrap()
     );
-    let prepared = a.codebook().prepare(view(&q, 64), 0).unwrap();
+    let prepared = a.scorer().prepare(view(&q, 64), 0).unwrap();
     assert_eq!(
         shared.search_prepared(&prepared, &params).unwrap(),
         b.search(view(&q, 64), &params).unwrap()
@@ -93,13 +93,13 @@ fn shards_of_one_codebook_share_it_and_others_are_refused() {
         Err(IndexError::CodebookMismatch { .. }) => {}
         r => panic!("expected a codebook mismatch, got {r:?}"),
     }
-    let foreign = other.codebook().prepare(view(&q, 64), 0).unwrap();
+    let foreign = other.scorer().prepare(view(&q, 64), 0).unwrap();
     assert!(matches!(
         b.search_prepared(&foreign, &params),
         Err(IndexError::CodebookMismatch { .. })
     ));
     // A query of the wrong dimension is named.
-    let err = a.codebook().prepare(view(&q[..32], 32), 4).unwrap_err().to_string();
+    let err = a.scorer().prepare(view(&q[..32], 32), 4).unwrap_err().to_string();
     assert!(err.contains("query 4 has dimension 32"), "{err}");
 }
 
@@ -125,7 +125,7 @@ fn few_candidates_skip_approximate_scoring_with_the_same_hits() {
     let set = ShardSet::new(&[&a, &b]).unwrap();
     let qs = queries(&c.queries);
     let prepared: Vec<_> =
-        qs.iter().enumerate().map(|(i, q)| a.codebook().prepare(view(q, 64), i).unwrap()).collect();
+        qs.iter().enumerate().map(|(i, q)| a.scorer().prepare(view(q, 64), i).unwrap()).collect();
     let (mut few, mut many) = (0, 0);
     for (ncells, k, ndocs) in [(1, 10, 40), (1, 5, 200), (2, 10, 40), (4, 20, 80)] {
         let params = SearchParams::new(k).ncells(ncells).ndocs(ndocs);

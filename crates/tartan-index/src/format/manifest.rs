@@ -5,8 +5,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::container::FORMAT_VERSION;
 use crate::error::{IndexError, Result};
+use crate::format::container::FORMAT_VERSION;
 
 /// The manifest's file name.
 pub const META_FILE: &str = "meta.json";
@@ -248,7 +248,7 @@ impl Manifest {
             return Err("a segment id appears twice".into());
         }
         if let Some(id) = &self.codebook_id {
-            if crate::codebook::CodebookId::from_hex(id).is_none() {
+            if crate::format::CodebookId::from_hex(id).is_none() {
                 return Err(format!("codebook_id {id:?} is not 64 hex digits"));
             }
         }

@@ -2,11 +2,10 @@
 //! stage scores documents this way a tile at a time; `decompress` writes them out whole.
 
 use rayon::prelude::*;
-use tartan_codec::ResidualCodec;
-use tartan_kernels::{FixedTile, FixedWeights, NibbleTable};
+use tartan_kernels::NibbleTable;
 
+use super::query::PreparedQuery;
 use crate::error::{IndexError, Result};
-use crate::search::PreparedQuery;
 use crate::Index;
 
 /// Working memory of exact scoring, one per parallel task.
@@ -17,54 +16,9 @@ pub(crate) struct Scratch {
     best: Vec<f32>,
 }
 
-/// A codec's residuals decoded straight to 16-bit integers for
-/// [`tartan_kernels::fixed_max`]: its bucket weights in fixed point, and how to lay out rows.
-#[derive(Debug)]
-pub(crate) struct FixedResiduals {
-    weights: FixedWeights,
-    nbits: u8,
-    dim: usize,
-    /// A decoded row's length: the dimension rounded up to even.
-    k_pad: usize,
-}
-
-impl FixedResiduals {
-    pub(crate) fn new(codec: &ResidualCodec) -> Self {
-        let dim = codec.dim();
-        let weights = FixedWeights::new(codec.weights(), dim);
-        Self { weights, nbits: codec.nbits(), dim, k_pad: dim.div_ceil(2) * 2 }
-    }
-
-    /// Decodes whole tokens of packed residuals into rows of `k_pad` integers.
-    fn decode<'a>(&self, packed: &[u8], out: &'a mut Vec<i16>) -> FixedTile<'a> {
-        let bpt = self.dim * self.nbits as usize / 8;
-        let n = packed.len() / bpt;
-        out.resize(n * self.k_pad, 0);
-        let rows = &mut out[..n * self.k_pad];
-        let w = self.weights.values();
-        if self.k_pad == self.dim {
-            tartan_kernels::decode_residual_i16(packed, self.nbits, w, rows);
-        } else {
-            // An odd dimension (8 bits): a row at a time, its last value left 0.
-            for (p, row) in packed.chunks_exact(bpt).zip(rows.chunks_exact_mut(self.k_pad)) {
-                tartan_kernels::decode_residual_i16(p, self.nbits, w, &mut row[..self.dim]);
-                row[self.dim] = 0;
-            }
-        }
-        FixedTile { rows, scale: self.weights.scale() }
-    }
-}
-
 /// Tokens decompressed at a time in exact scoring: 16 × dim 384 `i16` values is 12 KiB, so
 /// the tile is still in L1 when the product with the query reads it.
 const TILE: usize = 16;
-
-/// Residual widths scored from a [`NibbleTable`] rather than decoded. The table costs
-/// `dim · nbits / 4` row loads per token against `dim` multiply-adds per register of query
-/// tokens plus the decoding, but its rows come from L2. Stage 4 (`stages`, synthetic 10k,
-/// one thread, AVX2): 1 bit 1.06–1.29 → 0.58–0.68 ms; 2 bits within noise (0.94–1.03 against
-/// 1.04–1.10, and no change at dim 384); 4 bits 2.8× slower (criterion `exact_100_docs_of_80`).
-pub(crate) const LUT_NBITS: [u8; 1] = [1];
 
 /// Documents per parallel task when computing a segment's inverse norms.
 const NORM_BLOCK: usize = 256;
@@ -86,7 +40,7 @@ impl Index {
         sc: &mut Scratch,
     ) -> Result<f32> {
         let (cs, nq) = (&q.cs[..], q.n_tokens());
-        let codec = &self.codebook.codec;
+        let codec = &self.codebook().codec;
         let bpt = codec.bytes_per_token();
         let seg = &self.segments[si];
         let resid = seg.residuals(d);
@@ -104,7 +58,7 @@ impl Index {
         best.resize(nq, f32::NEG_INFINITY);
         // A normalising codebook scales each token's products by its inverse norm, computed
         // once per segment (the norm needs the centroid, which this loop avoids reading).
-        let inv = if self.codebook.normalizes_decoded() {
+        let inv = if self.codebook().normalizes_decoded() {
             let start = seg.doc_offsets()[d] as usize;
             Some(&self.inv_norms(si)?[start..start + codes.len()])
         } else {
@@ -116,7 +70,7 @@ impl Index {
             tartan_kernels::lut_max(lut, resid, shifts, inv, best);
             return Ok(best.iter().sum());
         }
-        let fixed = self.codebook.fixed_residuals();
+        let fixed = self.scorer.fixed_residuals();
         for (ti, chunk) in codes.chunks(TILE).enumerate() {
             let n = chunk.len();
             let t = ti * TILE;
@@ -131,10 +85,10 @@ impl Index {
     }
 
     /// The table exact scoring sums residual products from instead of decoding them, where
-    /// that is faster (see [`LUT_NBITS`]: the query carries its `f32` layout only then).
+    /// that is faster (see [`LUT_NBITS`](super::query::LUT_NBITS): the query carries its `f32` layout only then).
     /// Built once per query and shared by every document scored for it.
     pub(crate) fn nibble_table(&self, q: &PreparedQuery) -> Option<NibbleTable> {
-        let codec = &self.codebook.codec;
+        let codec = &self.codebook().codec;
         q.qb.as_ref().map(|qb| NibbleTable::new(qb, codec.nbits(), codec.weights()))
     }
 
@@ -175,7 +129,7 @@ impl Index {
     /// Decompresses document `d` of segment `si` into `out` (`n_tokens × dim`).
     pub(crate) fn decompress_into(&self, si: usize, d: usize, out: &mut Vec<f32>) -> Result<()> {
         self.decompress_raw(si, d, out)?;
-        if self.codebook.normalizes_decoded() {
+        if self.codebook().normalizes_decoded() {
             out.chunks_exact_mut(self.dim()).for_each(normalize);
         }
         Ok(())
@@ -192,7 +146,7 @@ impl Index {
         let dim = self.dim();
         let k = self.manifest.n_centroids;
         let centroids = self.centroids();
-        let codec = &self.codebook.codec;
+        let codec = &self.codebook().codec;
         let bpt = codec.bytes_per_token();
         let seg = &self.segments[si];
         let resid = seg.residuals(d);

@@ -5,9 +5,9 @@
 
 use std::path::Path;
 
-use crate::container::{Container, ContainerWriter, FileKind};
 use crate::error::{IndexError, Result};
-use crate::manifest::SegmentMeta;
+use crate::format::container::{Container, ContainerWriter, FileKind};
+use crate::format::manifest::SegmentMeta;
 
 const INFO: &[u8; 8] = b"DELINFO ";
 const BITS: &[u8; 8] = b"DELBITS ";

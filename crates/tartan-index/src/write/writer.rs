@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use tartan_embeddings::{Embeddings, EmbeddingsWriter, Kind, LoadOptions, Precision};
 
 use crate::budget::{Budget, DEFAULT_MEMORY};
-use crate::container::FORMAT_VERSION;
-use crate::deletes::{self, Bitmap};
 use crate::error::{IndexError, Result};
-use crate::lock::{collect_garbage, WriterLock};
-use crate::manifest::{sync_dir, FileRef, Manifest, SegmentMeta};
+use crate::format::container::FORMAT_VERSION;
+use crate::format::lock::{collect_garbage, WriterLock};
+use crate::format::manifest::{sync_dir, FileRef, Manifest, SegmentMeta};
+use crate::segment::deletes::{self, Bitmap};
 use crate::segment::{self, SegmentDocs};
 use crate::{Extras, Index, IndexParams, Progress};
 
@@ -96,7 +96,7 @@ impl IndexWriter {
     /// generation uses (leftovers of crashed writers, old generations no reader holds).
     pub fn open(dir: &Path) -> Result<Self> {
         // No lock file is created where there is no index.
-        if !dir.join(crate::manifest::META_FILE).is_file() {
+        if !dir.join(crate::format::manifest::META_FILE).is_file() {
             return Err(IndexError::NoIndex { path: dir.to_path_buf() });
         }
         let lock = WriterLock::acquire(dir)?;
@@ -207,11 +207,11 @@ impl IndexWriter {
         let path = self.dir.join(&name);
         // Only an unpublished leftover can have this name (ids are never reused).
         let _ = std::fs::remove_file(&path);
-        let written = match crate::encode::encode_segment(
+        let written = match crate::write::encode::encode_segment(
             &path,
             docs,
             extras,
-            &self.base.codebook,
+            self.base.codebook(),
             None,
             Budget::new(DEFAULT_MEMORY),
             progress,
@@ -365,7 +365,7 @@ impl IndexWriter {
             n_tokens: segments.iter().map(|s| s.n_tokens).sum(),
             n_deleted: segments.iter().map(|s| s.n_deleted).sum(),
             next_segment_id,
-            codebook_id: Some(self.base.codebook.id().to_hex()),
+            codebook_id: Some(self.base.codebook().id().to_hex()),
             codebook: old.codebook.clone(),
             segments,
             build: old.build.clone(),
@@ -381,7 +381,7 @@ impl IndexWriter {
             .fail(fail_point!(SyncAfter))
             .and_then(|()| sync_dir(&self.dir))
             .and_then(|()| self.fail(fail_point!(Reopen)))
-            .and_then(|()| Index::open_with_codebook(&self.dir, self.base.codebook.clone()));
+            .and_then(|()| Index::open_with_scorer(&self.dir, self.base.scorer().clone()));
         match after {
             Ok(index) => {
                 self.base = index;
@@ -499,8 +499,13 @@ impl IndexWriter {
         let path = self.dir.join(&name);
         let _ = std::fs::remove_file(&path);
         let budget = Budget::new(DEFAULT_MEMORY);
-        let written =
-            segment::write_segment(&path, &parts, &base.codebook, budget, progress, |w, spill| {
+        let written = segment::write_segment(
+            &path,
+            &parts,
+            base.codebook(),
+            budget,
+            progress,
+            |w, spill| {
                 progress.stage("compacting", live.len() as u64);
                 let mut codes = Vec::new();
                 let mut sum_sq = 0.0;
@@ -519,7 +524,8 @@ impl IndexWriter {
                     progress.advance(1);
                 }
                 Ok(sum_sq)
-            })?;
+            },
+        )?;
         let meta = written.meta(seg_id, name, live.len() as u64, n_tokens);
         self.publish(generation, vec![meta], seg_id + 1)?;
         self.finish_rewrite(generation, 0, removed_docs)
@@ -611,7 +617,7 @@ impl IndexWriter {
         }
         let m = &self.base.manifest;
         let (generation, seg_id, n) = (m.generation + 1, m.next_segment_id, m.n_live());
-        crate::build::build_into(
+        crate::write::build::build_into(
             &docs,
             &extras,
             &self.dir,

@@ -8,10 +8,10 @@ use tartan_embeddings::Embeddings;
 
 use crate::budget::Budget;
 use crate::codebook::Codebook;
-use crate::container::FORMAT_VERSION;
 use crate::error::{IndexError, Result};
-use crate::lock::{collect_garbage, WriterLock};
-use crate::manifest::{sync_dir, BuildInfo, FileRef, Manifest, META_FILE};
+use crate::format::container::FORMAT_VERSION;
+use crate::format::lock::{collect_garbage, WriterLock};
+use crate::format::manifest::{sync_dir, BuildInfo, FileRef, Manifest, META_FILE};
 use crate::params::IndexParams;
 use crate::{Extras, Index, Progress};
 
@@ -168,7 +168,7 @@ pub(crate) fn build_into(
     let cb_name = format!("codebook.{generation:06}.tcb");
     let (cb_bytes, cb_crc) = codebook.write_file(&work.join(&cb_name))?;
     let seg_name = format!("segment.{seg_id:06}.tseg");
-    let written = crate::encode::encode_segment(
+    let written = crate::write::encode::encode_segment(
         &work.join(&seg_name),
         docs,
         extras,
@@ -206,7 +206,7 @@ pub(crate) fn one_segment(
     codebook: &Codebook,
     codebook_file: FileRef,
     generation: u64,
-    segment: crate::manifest::SegmentMeta,
+    segment: crate::format::manifest::SegmentMeta,
     build: BuildInfo,
 ) -> Manifest {
     Manifest {

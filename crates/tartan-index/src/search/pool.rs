@@ -19,13 +19,14 @@ use ndarray::ArrayView2;
 use rayon::prelude::*;
 use tartan_maxsim::{top_sorted, Hit};
 
-use crate::approx::{ApproxScratch, ByteScores};
-use crate::codebook::CodebookId;
-use crate::decode::Scratch;
-use crate::deletes::Bitmap;
+use super::approx::{ApproxScratch, ByteScores};
+use super::exact::Scratch;
+use super::probe::{probe, scan_limit};
+use super::query::PreparedQuery;
 use crate::error::{IndexError, Result};
+use crate::format::CodebookId;
 use crate::params::{ResolvedSearch, SearchParams};
-use crate::search::{probe, scan_limit, PreparedQuery, SearchHit};
+use crate::segment::deletes::Bitmap;
 use crate::Index;
 
 /// Candidates scored from codes per parallel task.
@@ -39,6 +40,19 @@ const EXACT_BLOCK: usize = 4;
 /// How many candidates ahead stages 2 and 3 prefetch codes: a document's codes are a few
 /// cache lines at a random place, and reading one takes about as long as a miss.
 const PREFETCH_AHEAD: usize = 2;
+
+/// One result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchHit {
+    /// External document id.
+    pub id: String,
+    /// MaxSim of the query and the decompressed document, within a relative 1e-4 (typically
+    /// 1e-5): the products are taken in 16-bit fixed point ([`Scorer::prepare`]).
+    pub score: f32,
+    /// The document's position in this opened generation (for [`Index::text`]); not stable
+    /// across generations, unlike `id`.
+    pub doc: u64,
+}
 
 /// A document that survived the approximate passes, with both its scores.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -86,14 +100,14 @@ impl<'a> ShardSet<'a> {
             name: "shards",
             reason: "a shard set needs at least one index".into(),
         })?;
-        let codebook = first.codebook.id();
+        let codebook = first.codebook().id();
         let mut parts = Vec::new();
         let mut bases = vec![0u64];
         for (shard, index) in indexes.iter().enumerate() {
-            if index.codebook.id() != codebook {
+            if index.codebook().id() != codebook {
                 return Err(IndexError::CodebookMismatch {
                     path: index.dir.clone(),
-                    found: index.codebook.id().short(),
+                    found: index.codebook().id().short(),
                     expected: codebook.short(),
                 });
             }
@@ -177,15 +191,15 @@ impl<'a> ShardSet<'a> {
     ) -> Result<Vec<Vec<ShardHit>>> {
         let r = params.resolve()?;
         let allowed = self.allowed(params)?;
-        let codebook = &self.indexes[0].codebook;
+        let scorer = self.indexes[0].scorer();
         in_pool(|| {
             queries
                 .par_iter()
                 .enumerate()
                 .map(|(i, q)| {
-                    let q = codebook.prepare(q.view(), i)?;
+                    let q = scorer.prepare(q.view(), i)?;
                     let hits = self.search_one(&q, &r, allowed.as_ref());
-                    codebook.recycle_scores(q.cs);
+                    scorer.recycle_scores(q.cs);
                     hits
                 })
                 .collect()

@@ -6,11 +6,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::budget::Budget;
-use crate::build::{build_atomically, one_segment};
 use crate::codebook::Codebook;
 use crate::error::{IndexError, Result};
-use crate::manifest::{sync_dir, BuildInfo, FileRef};
+use crate::format::manifest::{sync_dir, BuildInfo, FileRef};
 use crate::segment::{write_segment, CodeSpill, SegmentDocs};
+use crate::write::build::{build_atomically, one_segment};
 use crate::{Extras, Index, Progress};
 
 /// Takes a batch of tokens: centroid ids and their packed residuals
@@ -121,7 +121,7 @@ fn copy_tokens(
     codebook: &Codebook,
     n_tokens: u64,
     tokens: &mut TokenStream<'_>,
-    w: &mut crate::container::ContainerWriter,
+    w: &mut crate::format::container::ContainerWriter,
     spill: &mut CodeSpill,
     progress: &dyn Progress,
 ) -> Result<f64> {

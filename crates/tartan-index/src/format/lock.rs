@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{IndexError, Result};
-use crate::manifest::{Manifest, META_FILE};
+use crate::format::manifest::{Manifest, META_FILE};
 
 /// The lock file's name. It is not part of any generation and is never removed.
 pub const LOCK_FILE: &str = "tartan.lock";

@@ -6,9 +6,9 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::codebook::CodebookId;
 use crate::error::{IndexError, Result};
-use crate::manifest::sync_dir;
+use crate::format::manifest::sync_dir;
+use crate::format::CodebookId;
 
 /// The collection manifest's file name.
 pub const COLLECTION_FILE: &str = "collection.json";
