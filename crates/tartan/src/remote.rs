@@ -4,41 +4,16 @@
 use std::time::Duration;
 
 use ndarray::ArrayView2;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::wire::{
-    self, BatchResponse, CandidatesResponse, ErrorBody, HitJson, ScoreRequest, ScoreResponse,
-    SearchRequest,
+    self, BatchResponse, CandidatesResponse, ErrorBody, Health, HitJson, ScoreRequest,
+    ScoreResponse, SearchRequest,
 };
 
 /// Queries per request to a remote shard (a server's batch limit is 256 by default).
 pub const REMOTE_BATCH: usize = 64;
-
-/// `GET /health`'s answer: what a server serves.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Health {
-    /// Always "ok" from a server that answers.
-    pub status: String,
-    /// "index" or "collection".
-    pub kind: String,
-    /// The generation served (an index's, or a collection's manifest's).
-    pub generation: u64,
-    /// Live documents.
-    pub n_docs: u64,
-    /// Vector dimension.
-    pub dim: usize,
-    /// Residual bits per dimension.
-    pub nbits: u8,
-    /// Centroids K.
-    pub n_centroids: usize,
-    /// The codebook's id (64 hex digits).
-    pub codebook_id: String,
-    /// Whether the server encodes text queries.
-    pub text: bool,
-    /// The tartan that serves.
-    pub version: String,
-}
 
 /// A shard served by `tartan serve` at a base URL.
 #[derive(Debug, Clone)]

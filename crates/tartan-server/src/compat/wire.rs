@@ -3,7 +3,6 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -289,85 +288,8 @@ pub struct GetMetadata {
     pub limit: Option<usize>,
 }
 
-/// A token matrix as next-plaid sends it: `{"embeddings": [[…], …]}` or
-/// `{"embeddings_b64": base64 little-endian float32, "shape": [n, dim]}` (or the bare nested
-/// array). `field` names it in errors; at most `max_rows` rows.
+/// A token matrix as next-plaid sends it ([`tartan::wire::decode_matrix`]), refused in
+/// next-plaid's error form.
 pub fn decode_matrix(v: &Value, field: &str, max_rows: usize) -> Result<Array2<f32>, NpError> {
-    let bad = |f: String, m: String| Err(NpError::from(WireError::new(f, m)));
-    let rows = match v {
-        Value::Object(o) if o.contains_key("embeddings_b64") => {
-            let Some(b64) = o.get("embeddings_b64").and_then(Value::as_str) else {
-                return bad(format!("{field}.embeddings_b64"), "expected a base64 string".into());
-            };
-            let shape: Option<Vec<u64>> = o
-                .get("shape")
-                .and_then(Value::as_array)
-                .and_then(|a| a.iter().map(Value::as_u64).collect());
-            let Some([n, d]) = shape.as_deref().and_then(|s| <[u64; 2]>::try_from(s).ok()) else {
-                return bad(format!("{field}.shape"), "expected [num_tokens, dim]".into());
-            };
-            if n == 0 || d == 0 || n > max_rows as u64 {
-                return bad(
-                    format!("{field}.shape"),
-                    format!("[{n}, {d}]: need 1 to {max_rows} tokens and dim ≥ 1"),
-                );
-            }
-            let bytes = base64::engine::general_purpose::STANDARD.decode(b64).map_err(|e| {
-                NpError::from(WireError::new(
-                    format!("{field}.embeddings_b64"),
-                    format!("not base64: {e}"),
-                ))
-            })?;
-            let want = (n * d * 4) as usize;
-            if bytes.len() != want {
-                return bad(
-                    format!("{field}.embeddings_b64"),
-                    format!("{} bytes, shape [{n}, {d}] of float32 needs {want}", bytes.len()),
-                );
-            }
-            let data: Vec<f32> = bytes
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
-                .collect();
-            Array2::from_shape_vec((n as usize, d as usize), data).expect("n·d values")
-        }
-        Value::Object(o) => match o.get("embeddings") {
-            Some(e) => return decode_matrix(e, &format!("{field}.embeddings"), max_rows),
-            None => {
-                return bad(field.into(), "expected embeddings or embeddings_b64 and shape".into())
-            }
-        },
-        Value::Array(rows) => {
-            if rows.is_empty() || rows.len() > max_rows {
-                return bad(field.into(), format!("{} tokens: need 1 to {max_rows}", rows.len()));
-            }
-            let mut data = Vec::new();
-            let mut dim = None;
-            for (i, row) in rows.iter().enumerate() {
-                let Some(row) = row.as_array() else {
-                    return bad(format!("{field}[{i}]"), "expected an array of numbers".into());
-                };
-                if *dim.get_or_insert(row.len()) != row.len() || row.is_empty() {
-                    return bad(
-                        format!("{field}[{i}]"),
-                        format!("{} values, token 0 has {}", row.len(), dim.unwrap_or(0)),
-                    );
-                }
-                for (j, x) in row.iter().enumerate() {
-                    match x.as_f64() {
-                        Some(x) => data.push(x as f32),
-                        None => return bad(format!("{field}[{i}][{j}]"), "not a number".into()),
-                    }
-                }
-            }
-            let dim = dim.unwrap_or(0);
-            Array2::from_shape_vec((rows.len(), dim), data).expect("rows·dim values")
-        }
-        _ => return bad(field.into(), "expected token embeddings".into()),
-    };
-    if let Some(i) = rows.iter().position(|x| !x.is_finite()) {
-        let d = rows.ncols();
-        return bad(format!("{field}[{}][{}]", i / d, i % d), "not a finite number".into());
-    }
-    Ok(rows)
+    Ok(tartan::wire::decode_matrix(v, field, max_rows)?)
 }
