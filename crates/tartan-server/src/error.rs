@@ -84,6 +84,9 @@ impl From<Error> for ApiError {
                 Self::new(StatusCode::BAD_GATEWAY, "shard_failed", e.to_string())
             }
             Error::Param { name, reason } => Self::field(name, reason),
+            Error::RemoteShard { .. } => {
+                Self::new(StatusCode::BAD_REQUEST, "remote_shard", e.to_string())
+            }
             Error::NoText(m) => Self::field("text", m),
             #[cfg(feature = "text")]
             Error::MissingText { .. } => Self::field("rerank", e.to_string()),

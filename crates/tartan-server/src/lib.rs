@@ -26,7 +26,6 @@
 
 mod compat;
 mod error;
-mod explain;
 mod routes;
 mod state;
 
@@ -39,12 +38,13 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 use ndarray::Array2;
+use routes::{documents, explain, search, shard, status};
 use tartan::wire::Limits;
 use tartan::ShardPolicy;
 
 pub use error::ApiError;
-pub use routes::{Changed, LimitsJson, ShardStats, Stats};
 pub use state::{Served, Snapshot};
+pub use tartan::wire::{Changed, LimitsJson, ShardStats, Stats};
 
 /// Every route: method and path (what docs/openapi.json must describe, no more, no less).
 pub const ROUTES: [(&str, &str); 11] = [
@@ -73,7 +73,7 @@ pub struct Config {
     pub policy: ShardPolicy,
     /// A model for text queries and documents.
     #[cfg(feature = "text")]
-    pub encoder: Option<tartan_encoder::Encoder>,
+    pub encoder: Option<tartan::Encoder>,
     /// A cross-encoder for requests that ask for a rerank.
     #[cfg(feature = "text")]
     pub reranker: Option<tartan::rerank::Reranker>,
@@ -88,7 +88,7 @@ pub(crate) struct AppState {
     pub(crate) limits: Limits,
     pub(crate) writing: Mutex<()>,
     #[cfg(feature = "text")]
-    encoder: Option<tartan_encoder::Encoder>,
+    encoder: Option<tartan::Encoder>,
     #[cfg(feature = "text")]
     reranker: Option<tartan::rerank::Reranker>,
 }
@@ -102,23 +102,14 @@ impl AppState {
     }
 
     #[cfg(feature = "text")]
-    pub(crate) fn encoder(
-        &self,
-        field: &str,
-        dim: usize,
-    ) -> Result<&tartan_encoder::Encoder, ApiError> {
+    pub(crate) fn encoder(&self, field: &str, dim: usize) -> Result<&tartan::Encoder, ApiError> {
         let enc = self.encoder.as_ref().ok_or_else(|| {
             ApiError::field(
                 field,
                 "this server has no model: start it with --model, or send token vectors",
             )
         })?;
-        if enc.dim() != dim {
-            return Err(ApiError::internal(format!(
-                "the model gives {}-dimensional vectors, the index holds {dim}",
-                enc.dim()
-            )));
-        }
+        tartan::text::check_model_dim(enc, dim).map_err(|e| ApiError::internal(e.to_string()))?;
         Ok(enc)
     }
 
@@ -276,16 +267,16 @@ fn listen(
 
 fn router(state: Arc<AppState>, max_body: usize) -> Router {
     Router::new()
-        .route("/health", get(routes::health))
-        .route("/stats", get(routes::stats))
-        .route("/ids", get(routes::ids))
-        .route("/search", post(routes::search))
-        .route("/search/batch", post(routes::search_batch))
-        .route("/search/candidates", post(routes::candidates))
-        .route("/search/score", post(routes::score))
+        .route("/health", get(status::health))
+        .route("/stats", get(status::stats))
+        .route("/ids", get(status::ids))
+        .route("/search", post(search::search))
+        .route("/search/batch", post(search::search_batch))
+        .route("/search/candidates", post(shard::candidates))
+        .route("/search/score", post(shard::score))
         .route("/explain", post(explain::explain))
-        .route("/documents", post(routes::add_documents).delete(routes::delete_documents))
-        .route("/compact", post(routes::compact))
+        .route("/documents", post(documents::add).delete(documents::delete))
+        .route("/compact", post(documents::compact))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))

@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use tartan::{Searcher, ShardPolicy};
@@ -22,27 +22,11 @@ pub struct Snapshot {
     pub id: u64,
     /// The searcher.
     pub searcher: Searcher,
-    /// The metadata fields of the local shards' documents, read on first use.
-    fields: OnceLock<Result<Vec<String>, String>>,
 }
 
 impl Snapshot {
     fn new(id: u64, searcher: Searcher) -> Self {
-        Self { id, searcher, fields: OnceLock::new() }
-    }
-
-    /// Every top-level metadata field of the local shards' documents, sorted.
-    pub fn metadata_fields(&self) -> Result<&[String], String> {
-        let fields = self.fields.get_or_init(|| {
-            let mut all = std::collections::BTreeSet::new();
-            for sh in self.searcher.shards() {
-                if let Some(i) = sh.index() {
-                    all.extend(i.metadata_fields().map_err(|e| e.to_string())?);
-                }
-            }
-            Ok(all.into_iter().collect())
-        });
-        fields.as_deref().map_err(Clone::clone)
+        Self { id, searcher }
     }
 }
 

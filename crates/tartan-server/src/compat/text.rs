@@ -15,18 +15,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tartan::wire::parse_body;
 
-use super::wire::{decode_matrix, NpError, ParamsRequest, SearchResponse};
-use super::{
-    blocking, body, check_batch, named, queue_documents, run_search, search_params, Compat,
+use super::shared::{
+    blocking, body, check_batch, named, queue_documents, run_search, search_params, Compat, Model,
     MAX_DOC_TOKENS,
 };
-
-/// The server's model.
-#[cfg(feature = "text")]
-pub(crate) type Model = Arc<tartan_encoder::Encoder>;
-/// Built without text support: there is never a model.
-#[cfg(not(feature = "text"))]
-pub(crate) type Model = std::convert::Infallible;
+use super::wire::{decode_matrix, NpError, ParamsRequest, SearchResponse};
 
 /// `POST /indices/{name}/search_with_encoding` and `/search/filtered_with_encoding`.
 #[derive(Debug, Deserialize)]
