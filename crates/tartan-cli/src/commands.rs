@@ -3,15 +3,14 @@
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use ndarray::ArrayView2;
-use tartan::{Codebook, Embeddings, Index, IndexParams, IngestOptions, Kind, LoadOptions};
-use tartan_eval::{overlap_at, Metrics, Qrels, Run};
+use tartan::eval::{overlap_at, Metrics, Qrels, Run};
+use tartan::{Codebook, Embeddings, Index, IngestOptions, Kind, LoadOptions};
 
 use crate::progress::Bars;
-use crate::{EvalArgs, ExactArgs, IndexArgs, KMeansImpl, TrainArgs};
+use crate::{EvalArgs, ExactArgs, IndexArgs, TrainArgs};
 
 /// Where encoded text is staged: beside the target, on its disk.
 fn scratch_near(target: &Path) -> std::path::PathBuf {
@@ -51,45 +50,11 @@ pub fn load_docs(
     Ok(docs)
 }
 
-/// The build settings shared by `index` and `train`.
-fn codebook_params(a: &IndexArgs) -> IndexParams {
-    let algorithm = match a.kmeans {
-        KMeansImpl::Blocked => tartan::KMeansAlgorithm::Blocked,
-        KMeansImpl::Linfa => tartan::KMeansAlgorithm::Linfa,
-    };
-    let mut p = IndexParams::new()
-        .nbits(a.nbits)
-        .kmeans_iters(a.kmeans_iters)
-        .kmeans_algorithm(algorithm)
-        .seed(a.seed)
-        .buckets(a.buckets.into())
-        .overwrite(a.overwrite);
-    if a.exact_assign {
-        p = p.assignment(tartan::Assignment::Exact);
-    }
-    if let Some(n) = a.probes {
-        p = p.probes(n);
-    }
-    if let Some(on) = a.normalize_decoded {
-        p = p.normalize_decoded(on);
-    }
-    if let Some(k) = a.centroids {
-        p = p.n_centroids(k);
-    }
-    if let Some(n) = a.sample_docs {
-        p = p.sample_docs(n);
-    }
-    if let Some(bytes) = a.memory {
-        p = p.memory(bytes);
-    }
-    p
-}
-
 pub fn index(a: &IndexArgs) -> Result<()> {
     let loaded =
         load_docs(&a.embeddings, &a.encoder, a.normalize, a.metadata.as_deref(), &a.index, a.part)?;
     let docs = &loaded.docs;
-    let mut p = codebook_params(a);
+    let mut p = a.codebook_settings.settings(a.overwrite).params();
     if let Some(from) = &a.centroids_from {
         let other = Index::open(from).with_context(|| format!("opening {}", from.display()))?;
         if other.dim() != docs.dim() {
@@ -125,16 +90,7 @@ pub fn index(a: &IndexArgs) -> Result<()> {
 pub fn train(a: &TrainArgs) -> Result<()> {
     let docs = Embeddings::open(&a.embeddings, Kind::Docs, LoadOptions { normalize: a.normalize })
         .with_context(|| format!("reading the documents in {}", a.embeddings.display()))?;
-    let mut p = IndexParams::new().nbits(a.nbits).kmeans_iters(a.kmeans_iters).seed(a.seed);
-    if let Some(k) = a.centroids {
-        p = p.n_centroids(k);
-    }
-    if let Some(n) = a.sample_docs {
-        p = p.sample_docs(n);
-    }
-    if let Some(bytes) = a.memory {
-        p = p.memory(bytes);
-    }
+    let p = a.settings.settings(false).params();
     let bars = Bars::default();
     let t = Instant::now();
     let cb = Codebook::train(&docs, &p, &bars);
@@ -172,7 +128,7 @@ pub fn exact(a: &ExactArgs) -> Result<()> {
     let toks: Vec<Vec<f32>> = (0..queries.n_docs()).map(|i| queries.doc(i)).collect();
     let refs: Vec<&[f32]> = toks.iter().map(Vec::as_slice).collect();
     let t = Instant::now();
-    let hits = tartan_maxsim::exact_search(&docs, &refs, a.k);
+    let hits = tartan::exact_search(&docs, &refs, a.k);
     let secs = t.elapsed().as_secs_f64();
     let mut run = Run::new();
     for (i, hs) in hits.into_iter().enumerate() {
@@ -253,20 +209,4 @@ pub fn human_bytes(b: u64) -> String {
     } else {
         format!("{v:.1} {}", U[i])
     }
-}
-
-/// Runs `search` on each query alone (one after the other); returns the results and the
-/// durations.
-pub fn timed_searches<T, E>(
-    views: &[ArrayView2<'_, f32>],
-    mut search: impl FnMut(ArrayView2<'_, f32>) -> std::result::Result<T, E>,
-) -> std::result::Result<(Vec<T>, Vec<Duration>), E> {
-    let mut out = Vec::with_capacity(views.len());
-    let mut times = Vec::with_capacity(views.len());
-    for v in views {
-        let t = Instant::now();
-        out.push(search(v.view())?);
-        times.push(t.elapsed());
-    }
-    Ok((out, times))
 }

@@ -5,20 +5,19 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use tartan::{Codebook, CollectionManifest, Index, ShardLocation, DRIFT_WARNING, META_FILE};
+use tartan::{Codebook, CollectionManifest, Found, Index, ShardLocation, DRIFT_WARNING};
 
 use crate::commands::human_bytes;
 
 pub fn inspect(path: &Path) -> Result<()> {
-    if CollectionManifest::exists(path) {
-        return inspect_collection(path);
-    }
-    if !path.join(META_FILE).exists() && path.exists() {
-        if let Ok(cb) = Codebook::open(path) {
-            return inspect_codebook(&cb);
+    match tartan::detect(path) {
+        Found::Collection => inspect_collection(path),
+        Found::Codebook => {
+            let cb = Codebook::open(path).with_context(|| format!("opening {}", path.display()))?;
+            inspect_codebook(&cb)
         }
+        Found::Index | Found::Nothing => inspect_index(path),
     }
-    inspect_index(path)
 }
 
 fn inspect_codebook(cb: &Codebook) -> Result<()> {
@@ -142,15 +141,15 @@ fn inspect_index(dir: &Path) -> Result<()> {
 
 pub fn verify(path: &Path) -> Result<()> {
     let t = Instant::now();
-    if CollectionManifest::exists(path) {
-        return verify_collection(path, t);
-    }
-    if !path.join(META_FILE).exists() && path.exists() {
-        if let Ok(cb) = Codebook::open(path) {
+    match tartan::detect(path) {
+        Found::Collection => return verify_collection(path, t),
+        Found::Codebook => {
+            let cb = Codebook::open(path).with_context(|| format!("opening {}", path.display()))?;
             cb.verify().with_context(|| format!("verifying {}", path.display()))?;
             outln!("ok: codebook {} verified ({})", path.display(), cb.id().short());
             return Ok(());
         }
+        Found::Index | Found::Nothing => {}
     }
     let index = Index::open(path).with_context(|| format!("opening {}", path.display()))?;
     index.verify().with_context(|| format!("verifying {}", path.display()))?;

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use tartan::{Committed, IndexParams, IndexWriter, Writer};
+use tartan::{Committed, IndexWriter, Writer};
 
 use crate::commands::{human_bytes, load_docs};
 use crate::progress::Bars;
@@ -60,10 +60,10 @@ pub struct RetrainArgs {
     #[arg(long)]
     pub centroids: Option<usize>,
     /// k-means passes.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = tartan::settings::DEFAULT_KMEANS_ITERS)]
     pub kmeans_iters: usize,
     /// Seed of sampling and k-means.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = tartan::settings::DEFAULT_SEED)]
     pub seed: u64,
 }
 
@@ -163,7 +163,7 @@ fn index_stats(w: &Writer) -> Option<tartan::IndexStats> {
 
 pub fn retrain(a: &RetrainArgs) -> Result<()> {
     let t = Instant::now();
-    if tartan::CollectionManifest::exists(&a.index) {
+    if tartan::detect(&a.index) == tartan::Found::Collection {
         bail!(
             "{} is a collection: retraining one shard would give it another codebook; train a new codebook (`tartan train`) and rebuild the shards with it",
             a.index.display()
@@ -172,13 +172,14 @@ pub fn retrain(a: &RetrainArgs) -> Result<()> {
     let mut w = IndexWriter::open(&a.index)
         .with_context(|| format!("opening {} for writing", a.index.display()))?;
     let drift = w.index().stats().codebook_drift();
-    let mut p = IndexParams::new()
-        .nbits(a.nbits.unwrap_or(w.index().manifest().nbits))
-        .kmeans_iters(a.kmeans_iters)
-        .seed(a.seed);
-    if let Some(k) = a.centroids {
-        p = p.n_centroids(k);
+    let p = tartan::settings::BuildSettings {
+        nbits: a.nbits.unwrap_or(w.index().manifest().nbits),
+        n_centroids: a.centroids,
+        kmeans_iters: a.kmeans_iters,
+        seed: a.seed,
+        ..Default::default()
     }
+    .params();
     let bars = Bars::default();
     let s = w.retrain(&p, &bars);
     bars.finish();

@@ -24,7 +24,6 @@ mod explain;
 mod import;
 mod inspect;
 mod live;
-mod plot;
 mod progress;
 mod search;
 mod serve;
@@ -34,6 +33,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use tartan::settings;
 
 /// PLAID-style compressed late-interaction (ColBERT) retrieval.
 #[derive(Parser, Debug)]
@@ -115,48 +115,12 @@ pub struct IndexArgs {
     pub embeddings: PathBuf,
     /// Index directory to create.
     pub index: PathBuf,
-    /// Residual bits per dimension: 1, 2, 4 or 8.
-    #[arg(long, default_value_t = 2)]
-    pub nbits: u8,
-    /// Number of centroids (default: 2^floor(log2(16·sqrt(tokens)))).
-    #[arg(long)]
-    pub centroids: Option<usize>,
-    /// k-means passes.
-    #[arg(long, default_value_t = 4)]
-    pub kmeans_iters: usize,
-    /// Documents sampled to train k-means and the codec (default: ColBERT's formula).
-    #[arg(long)]
-    pub sample_docs: Option<usize>,
-    /// Seed of sampling and k-means.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Memory budget of the build beside the codebook (e.g. 4GiB; default 2GiB). Chunks of
-    /// the input and output are sized from it, which changes no byte of the index; a k-means
-    /// sample larger than it is capped (`tartan inspect` shows the points used).
-    #[arg(long, value_parser = parse_size)]
-    pub memory: Option<u64>,
+    /// Codebook settings (unused with --codebook).
+    #[command(flatten)]
+    pub codebook_settings: CodebookArgs,
     /// L2-normalise vectors on load instead of rejecting non-unit ones.
     #[arg(long)]
     pub normalize: bool,
-    /// k-means implementation: tartan's blocked one, or linfa-clustering's (small corpora only).
-    #[arg(long, value_enum, default_value_t = KMeansImpl::Blocked)]
-    pub kmeans: KMeansImpl,
-    /// Compare every token with every centroid (k-means and encoding) instead of the default
-    /// coarse-to-fine search over groups of centroids (used from 4,096 centroids on).
-    #[arg(long)]
-    pub exact_assign: bool,
-    /// Groups of centroids each token is compared with by the coarse-to-fine search (default
-    /// 8): fewer is faster and finds the nearest centroid less often.
-    #[arg(long, conflicts_with = "exact_assign")]
-    pub probes: Option<usize>,
-    /// L2-normalise decoded tokens (a codebook flag; no extra bytes per token) [default:
-    /// true for a trained codebook; a given codebook decides].
-    #[arg(long, value_name = "BOOL")]
-    pub normalize_decoded: Option<bool>,
-    /// How residual buckets are placed: Lloyd–Max (least squared error) or ColBERT's
-    /// quantiles.
-    #[arg(long, value_enum, default_value_t = BucketsArg::LloydMax)]
-    pub buckets: BucketsArg,
     /// Replace an existing index in INDEX (publishes a new generation atomically).
     #[arg(long)]
     pub overwrite: bool,
@@ -188,32 +152,83 @@ pub struct TrainArgs {
     pub embeddings: PathBuf,
     /// Codebook directory to write (codebook.tcb inside).
     pub codebook: PathBuf,
-    /// Residual bits per dimension: 1, 2, 4 or 8.
-    #[arg(long, default_value_t = 2)]
-    pub nbits: u8,
-    /// Number of centroids (default: 2^floor(log2(16·sqrt(tokens))) of these documents; give
-    /// it for the whole corpus when training on a sample).
-    #[arg(long)]
-    pub centroids: Option<usize>,
-    /// Documents sampled for training (default: ColBERT's formula).
-    #[arg(long)]
-    pub sample_docs: Option<usize>,
-    /// k-means passes.
-    #[arg(long, default_value_t = 4)]
-    pub kmeans_iters: usize,
-    /// Seed of sampling and k-means.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Memory budget of training (e.g. 4GiB; default 2GiB): a k-means sample larger than it
-    /// is capped.
-    #[arg(long, value_parser = parse_size)]
-    pub memory: Option<u64>,
+    /// Codebook settings.
+    #[command(flatten)]
+    pub settings: CodebookArgs,
     /// L2-normalise vectors on load instead of rejecting non-unit ones.
     #[arg(long)]
     pub normalize: bool,
     /// Replace a codebook already in the directory.
     #[arg(long)]
     pub overwrite: bool,
+}
+
+/// The codebook settings of `tartan index` and `tartan train`.
+#[derive(Args, Debug)]
+pub struct CodebookArgs {
+    /// Residual bits per dimension: 1, 2, 4 or 8.
+    #[arg(long, default_value_t = settings::DEFAULT_NBITS)]
+    pub nbits: u8,
+    /// Number of centroids (default: 2^floor(log2(16·sqrt(tokens))) of these documents; give
+    /// it for the whole corpus when training on a sample).
+    #[arg(long)]
+    pub centroids: Option<usize>,
+    /// k-means passes.
+    #[arg(long, default_value_t = settings::DEFAULT_KMEANS_ITERS)]
+    pub kmeans_iters: usize,
+    /// Documents sampled to train k-means and the codec (default: ColBERT's formula).
+    #[arg(long)]
+    pub sample_docs: Option<usize>,
+    /// Seed of sampling and k-means.
+    #[arg(long, default_value_t = settings::DEFAULT_SEED)]
+    pub seed: u64,
+    /// Memory budget beside the codebook (e.g. 4GiB; default 2GiB). Chunks of the input and
+    /// output are sized from it, which changes no byte of the index; a k-means sample larger
+    /// than it is capped (`tartan inspect` shows the points used).
+    #[arg(long, value_parser = parse_size)]
+    pub memory: Option<u64>,
+    /// k-means implementation: tartan's blocked one, or linfa-clustering's (small corpora only).
+    #[arg(long, value_enum, default_value_t = KMeansImpl::Blocked)]
+    pub kmeans: KMeansImpl,
+    /// Compare every token with every centroid (k-means and encoding) instead of the default
+    /// coarse-to-fine search over groups of centroids (used from 4,096 centroids on).
+    #[arg(long)]
+    pub exact_assign: bool,
+    /// Groups of centroids each token is compared with by the coarse-to-fine search (default
+    /// 8): fewer is faster and finds the nearest centroid less often.
+    #[arg(long, conflicts_with = "exact_assign")]
+    pub probes: Option<usize>,
+    /// L2-normalise decoded tokens (a codebook flag; no extra bytes per token) [default:
+    /// true for a trained codebook; a given codebook decides].
+    #[arg(long, value_name = "BOOL")]
+    pub normalize_decoded: Option<bool>,
+    /// How residual buckets are placed: Lloyd–Max (least squared error) or ColBERT's
+    /// quantiles.
+    #[arg(long, value_enum, default_value_t = settings::DEFAULT_BUCKETS.into())]
+    pub buckets: BucketsArg,
+}
+
+impl CodebookArgs {
+    /// The facade's build settings for these flags.
+    pub fn settings(&self, overwrite: bool) -> settings::BuildSettings {
+        settings::BuildSettings {
+            nbits: self.nbits,
+            n_centroids: self.centroids,
+            kmeans_iters: self.kmeans_iters,
+            sample_docs: self.sample_docs,
+            seed: self.seed,
+            memory: self.memory,
+            normalize_decoded: self.normalize_decoded,
+            buckets: self.buckets.into(),
+            kmeans: match self.kmeans {
+                KMeansImpl::Blocked => tartan::KMeansAlgorithm::Blocked,
+                KMeansImpl::Linfa => tartan::KMeansAlgorithm::Linfa,
+            },
+            exact_assign: self.exact_assign,
+            probes: self.probes,
+            overwrite,
+        }
+    }
 }
 
 /// `--kmeans`.
@@ -232,6 +247,15 @@ pub enum BucketsArg {
     LloydMax,
     /// ColBERT's: equally full buckets, weights at their medians.
     Quantiles,
+}
+
+impl From<tartan::Buckets> for BucketsArg {
+    fn from(b: tartan::Buckets) -> Self {
+        match b {
+            tartan::Buckets::LloydMax => BucketsArg::LloydMax,
+            tartan::Buckets::Quantiles => BucketsArg::Quantiles,
+        }
+    }
 }
 
 impl From<BucketsArg> for tartan::Buckets {
@@ -258,7 +282,7 @@ pub struct SearchArgs {
     /// The model that encodes --query.
     #[command(flatten)]
     pub encoder: EncoderArgs,
-    /// Hits per query (default 100; 10 with --query).
+    /// Hits per query [default: 100; 10 with --query].
     #[arg(long)]
     pub k: Option<usize>,
     /// Centroids probed per query token (default by k: 1, 2 or 4).
@@ -281,7 +305,7 @@ pub struct SearchArgs {
     #[arg(long)]
     pub normalize: bool,
     /// Collections with remote shards: how long each shard may take, in milliseconds.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = settings::DEFAULT_DEADLINE_MS)]
     pub deadline_ms: u64,
     /// Collections: fail instead of answering from the shards that answered in time.
     #[arg(long)]
@@ -306,7 +330,7 @@ pub struct RerankArgs {
     #[arg(long)]
     pub rerank: Option<String>,
     /// First-stage hits the cross-encoder reads.
-    #[arg(long, default_value_t = tartan::rerank::DEFAULT_RERANK_DEPTH, requires = "rerank")]
+    #[arg(long, default_value_t = tartan::settings::DEFAULT_RERANK_DEPTH, requires = "rerank")]
     pub rerank_depth: usize,
     /// Query + passage length in tokens for the cross-encoder (default 512, capped by the
     /// model).
@@ -324,7 +348,7 @@ pub struct ExactArgs {
     /// Embeddings directory with documents and queries.
     pub embeddings: PathBuf,
     /// Hits per query.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = settings::DEFAULT_RUN_K)]
     pub k: usize,
     /// TREC run to write.
     #[arg(long)]
@@ -472,13 +496,13 @@ pub struct SweepArgs {
     #[arg(long, default_value = "256,1024,4096")]
     pub ndocs: String,
     /// Hits per query (Recall@100 and recall@100 vs exact need 100).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = settings::DEFAULT_RUN_K)]
     pub k: usize,
     /// Use only the first N queries (sweeps are long; quality needs a few hundred).
     #[arg(long)]
     pub max_queries: Option<usize>,
     /// Seed of sampling and k-means.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = settings::DEFAULT_SEED)]
     pub seed: u64,
     /// L2-normalise vectors on load instead of rejecting non-unit ones.
     #[arg(long)]

@@ -3,16 +3,18 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use ndarray::{Array2, ArrayView2};
+use tartan::eval::{Qrels, Run};
 use tartan::rerank::{RerankSpec, Reranked, Reranker};
-use tartan::{Filter, Latency, SearchOptions, SearchParams, Searcher, ShardPolicy};
-use tartan_eval::{Qrels, Run};
+use tartan::settings::{shard_policy, DEFAULT_K, DEFAULT_RUN_K};
+use tartan::{Latency, SearchOptions, SearchParams, Searcher};
 
-use crate::commands::{print_metrics, timed_searches, write_run};
+use crate::commands::{print_metrics, write_run};
 use crate::{RerankArgs, SearchArgs};
+use tartan::timed_searches;
 
 /// Characters of a hit's text shown (and in `--json`, given as its snippet).
 const SNIPPET_CHARS: usize = 200;
@@ -41,21 +43,14 @@ impl RerankArgs {
 }
 
 fn search_params(a: &SearchArgs, default_k: usize) -> Result<SearchParams> {
-    let mut params = SearchParams::new(a.k.unwrap_or(default_k));
-    if let Some(n) = a.ncells {
-        params = params.ncells(n);
-    }
-    if let Some(n) = a.ndocs {
-        params = params.ndocs(n);
-    }
-    if let Some(t) = a.threshold {
-        params = params.centroid_score_threshold(t);
-    }
-    if let Some(f) = &a.filter {
-        params = params.filter(Filter::parse(f).context("--filter")?);
-    }
-    params.resolve()?;
-    Ok(params)
+    let settings = tartan::settings::QuerySettings {
+        k: a.k,
+        ncells: a.ncells,
+        ndocs: a.ndocs,
+        centroid_score_threshold: a.threshold,
+        filter: a.filter.clone(),
+    };
+    Ok(settings.params(default_k)?)
 }
 
 /// Queries of a batch run: ids, token matrices, texts where known, judgements where found.
@@ -70,7 +65,7 @@ struct Queries {
 /// directory (the test split and its qrels) or a `queries.jsonl` file, encoded here.
 fn load_queries(a: &SearchArgs, dir: &Path, dim: usize) -> Result<Queries> {
     let texts_by_id = |path: &Path| -> Result<HashMap<String, String>> {
-        let items = tartan_eval::load_query_texts(path)
+        let items = tartan::eval::load_query_texts(path)
             .with_context(|| format!("reading query texts from {}", path.display()))?;
         Ok(items.into_iter().map(|q| (q.id, q.text)).collect())
     };
@@ -104,14 +99,12 @@ fn load_queries(a: &SearchArgs, dir: &Path, dim: usize) -> Result<Queries> {
         return Ok(Queries { ids, matrices, texts, qrels });
     }
     let enc = a.encoder.load()?.context("text queries need --model")?;
-    if enc.dim() != dim {
-        bail!("the model gives {}-dimensional vectors, the index holds {dim}", enc.dim());
-    }
+    tartan::text::check_model_dim(&enc, dim)?;
     let (items, qrels) = if dir.is_dir() {
-        let (items, qrels) = tartan_eval::load_queries(dir, "test")?;
+        let (items, qrels) = tartan::eval::load_queries(dir, "test")?;
         (items, Some(qrels))
     } else {
-        (tartan_eval::load_query_texts(dir)?, None)
+        (tartan::eval::load_query_texts(dir)?, None)
     };
     let matrices = items
         .iter()
@@ -122,15 +115,14 @@ fn load_queries(a: &SearchArgs, dir: &Path, dim: usize) -> Result<Queries> {
 }
 
 pub fn search(a: &SearchArgs) -> Result<()> {
-    let policy =
-        ShardPolicy { deadline: Duration::from_millis(a.deadline_ms), require_all: a.require_all };
+    let policy = shard_policy(a.deadline_ms, a.require_all)?;
     let searcher = Searcher::open_with(&a.index, policy)
         .with_context(|| format!("opening {}", a.index.display()))?;
     let reranker = a.rerank.load()?;
     if let Some(text) = &a.query {
         return search_text(&searcher, text, a, reranker.as_ref());
     }
-    let params = search_params(a, 100)?;
+    let params = search_params(a, DEFAULT_RUN_K)?;
     let (Some(queries_dir), Some(out)) = (&a.queries, &a.out) else {
         bail!("give --queries and --out, or --query with --model");
     };
@@ -233,15 +225,9 @@ fn search_text(
     a: &SearchArgs,
     reranker: Option<&Reranker>,
 ) -> Result<()> {
-    let params = search_params(a, 10)?;
+    let params = search_params(a, DEFAULT_K)?;
     let enc = a.encoder.load()?.context("--query needs --model")?;
-    if enc.dim() != searcher.dim() {
-        bail!(
-            "the model gives {}-dimensional vectors, the index holds {}",
-            enc.dim(),
-            searcher.dim()
-        );
-    }
+    tartan::text::check_model_dim(&enc, searcher.dim())?;
     let q = tartan::text::encode_query(&enc, text)?;
     let t = Instant::now();
     let (hits, coverage) = match reranker {

@@ -2,12 +2,10 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
 use tartan::wire::Limits;
-use tartan::ShardPolicy;
 use tartan_server::{Config, Server};
 
 use crate::{EncoderArgs, RerankArgs};
@@ -45,7 +43,7 @@ pub struct ServeArgs {
     pub max_body_mib: usize,
     /// Collections with remote shards: how long each may take, in milliseconds (a request may
     /// set its own).
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = tartan::settings::DEFAULT_DEADLINE_MS)]
     pub deadline_ms: u64,
     /// Collections: fail a search unless every shard answers.
     #[arg(long)]
@@ -65,10 +63,7 @@ pub fn run(a: &ServeArgs) -> Result<()> {
     };
     let config = Config {
         limits,
-        policy: ShardPolicy {
-            deadline: Duration::from_millis(a.deadline_ms),
-            require_all: a.require_all,
-        },
+        policy: tartan::settings::shard_policy(a.deadline_ms, a.require_all)?,
         encoder: a.encoder.load()?,
         reranker: a.rerank.load()?,
         http_threads: None,

@@ -83,6 +83,15 @@ fn add_delete_filter_compact_retrain_inspect_verify() {
     let bad =
         tartan(&["search", i, "--queries", s(&base), "--filter", "shard =", "--out", s(&run)]);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("at byte 7"));
+    // A field no document has is refused by the library, as the server and Python refuse it.
+    let typo =
+        tartan(&["search", i, "--queries", s(&base), "--filter", "shrad = 1", "--out", s(&run)]);
+    let err = String::from_utf8_lossy(&typo.stderr);
+    assert!(!typo.status.success(), "{err}");
+    assert!(
+        err.contains(r#"no document has the metadata field "shrad" (fields: id, shard)"#),
+        "{err}"
+    );
 
     let out = ok(&["inspect", i]);
     // The upsert deleted all of the first added segment, so it left the manifest.

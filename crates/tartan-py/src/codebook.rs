@@ -1,16 +1,18 @@
-//! `tartan.Codebook`: centroids and residual codec shared by indexes; `train_codebook`,
-//! `build`, and the settings they share.
+//! `tartan.Codebook`: centroids and residual codec shared by indexes; `train_codebook`, and
+//! the codebook settings it shares with `build`.
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
-use tartan::{Codebook as RsCodebook, Index as RsIndex, IndexParams, NoProgress};
+use tartan::settings::{
+    BuildSettings, DEFAULT_BUCKETS, DEFAULT_KMEANS_ITERS, DEFAULT_NBITS, DEFAULT_SEED,
+};
+use tartan::{Codebook as RsCodebook, IndexParams, NoProgress};
 
 use crate::convert::{with_threads, DocArgs};
 use crate::errors::IntoPy;
-use crate::index::Index;
 
 /// Pickles as `cls.open(path)`: live objects hold maps and locks, paths travel.
 pub(crate) fn reduce_by_path<'py>(
@@ -110,105 +112,46 @@ pub(crate) enum Memory {
 }
 
 /// Codebook settings of a build or a training, as the Python functions take them.
-struct CodebookArgs {
-    nbits: u8,
-    n_centroids: Option<usize>,
-    kmeans_iters: usize,
-    sample_docs: Option<usize>,
-    seed: u64,
-    memory: Option<Memory>,
-    normalize_decoded: Option<bool>,
-    buckets: String,
+pub(crate) struct CodebookArgs {
+    pub(crate) nbits: u8,
+    pub(crate) n_centroids: Option<usize>,
+    pub(crate) kmeans_iters: usize,
+    pub(crate) sample_docs: Option<usize>,
+    pub(crate) seed: u64,
+    pub(crate) memory: Option<Memory>,
+    pub(crate) normalize_decoded: Option<bool>,
+    pub(crate) buckets: String,
 }
 
 impl CodebookArgs {
-    fn params(self) -> PyResult<IndexParams> {
+    pub(crate) fn params(self) -> PyResult<IndexParams> {
         let buckets = self
             .buckets
             .parse::<tartan::Buckets>()
             .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("buckets: {e}")))?;
-        let mut p = IndexParams::new()
-            .nbits(self.nbits)
-            .kmeans_iters(self.kmeans_iters)
-            .seed(self.seed)
-            .buckets(buckets);
-        // Only an explicit choice is passed on: otherwise a given codebook decides.
-        if let Some(on) = self.normalize_decoded {
-            p = p.normalize_decoded(on);
-        }
-        if let Some(k) = self.n_centroids {
-            p = p.n_centroids(k);
-        }
-        if let Some(n) = self.sample_docs {
-            p = p.sample_docs(n);
-        }
-        match self.memory {
-            Some(Memory::Bytes(b)) => p = p.memory(b),
-            Some(Memory::Text(t)) => p = p.memory(tartan::parse_bytes(&t).py_err()?),
-            None => {}
-        }
-        Ok(p)
+        let memory = match self.memory {
+            Some(Memory::Bytes(b)) => Some(b),
+            Some(Memory::Text(t)) => Some(tartan::parse_bytes(&t).py_err()?),
+            None => None,
+        };
+        let settings = BuildSettings {
+            nbits: self.nbits,
+            n_centroids: self.n_centroids,
+            kmeans_iters: self.kmeans_iters,
+            sample_docs: self.sample_docs,
+            seed: self.seed,
+            memory,
+            normalize_decoded: self.normalize_decoded,
+            buckets,
+            ..BuildSettings::default()
+        };
+        Ok(settings.params())
     }
-}
-
-/// Builds an index of `docs` in `path` and opens it. `docs`: one `[tokens, dim]` array with
-/// `lengths`, a list of `[n_i, dim]` arrays, or the path of an embeddings directory (with
-/// `part=(i, n)`, only its part i of n, as `tartan index --part i/n`). With `codebook` (a
-/// Codebook or a path) no codebook is trained and the codebook settings do not apply.
-/// `memory` (bytes, or a size such as `"4GiB"`) is the build's memory budget;
-/// `normalize_decoded` (default: on for a trained codebook) L2-normalises decoded tokens; `buckets`
-/// (`"lloyd-max"` or ColBERT's `"quantiles"`) places the residual buckets.
-#[pyfunction]
-#[pyo3(signature = (path, docs, lengths=None, ids=None, *, nbits=2, n_centroids=None, kmeans_iters=4, sample_docs=None, seed=0, memory=None, codebook=None, texts=None, metadata=None, normalize=false, normalize_decoded=None, buckets="lloyd-max".to_string(), part=None, overwrite=false, threads=None))]
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn build(
-    py: Python<'_>,
-    path: PathBuf,
-    docs: &Bound<'_, PyAny>,
-    lengths: Option<&Bound<'_, PyAny>>,
-    ids: Option<Vec<String>>,
-    nbits: u8,
-    n_centroids: Option<usize>,
-    kmeans_iters: usize,
-    sample_docs: Option<usize>,
-    seed: u64,
-    memory: Option<Memory>,
-    codebook: Option<&Bound<'_, PyAny>>,
-    texts: Option<Vec<String>>,
-    metadata: Option<&Bound<'_, PyAny>>,
-    normalize: bool,
-    normalize_decoded: Option<bool>,
-    buckets: String,
-    part: Option<(usize, usize)>,
-    overwrite: bool,
-    threads: Option<usize>,
-) -> PyResult<Index> {
-    let (emb, extras) =
-        DocArgs { docs, lengths, ids, texts, metadata, normalize, part }.load(py)?;
-    let cb = CodebookArgs {
-        nbits,
-        n_centroids,
-        kmeans_iters,
-        sample_docs,
-        seed,
-        memory,
-        normalize_decoded,
-        buckets,
-    };
-    let mut p = cb.params()?.overwrite(overwrite);
-    if let Some(cb) = codebook_arg(py, codebook)? {
-        p = p.codebook(cb);
-    }
-    py.detach(|| {
-        with_threads(threads, || RsIndex::build_with(&emb, &extras, &path, &p, &NoProgress))
-    })?
-    .py_err()?;
-    Index::open(py, path)
 }
 
 /// Trains a codebook on `docs` (a sample of the corpus), saved to `path` when given.
 #[pyfunction]
-#[pyo3(signature = (docs, lengths=None, ids=None, *, path=None, nbits=2, n_centroids=None, kmeans_iters=4, sample_docs=None, seed=0, memory=None, normalize=false, normalize_decoded=None, buckets="lloyd-max".to_string(), part=None, overwrite=false, threads=None))]
+#[pyo3(signature = (docs, lengths=None, ids=None, *, path=None, nbits=DEFAULT_NBITS, n_centroids=None, kmeans_iters=DEFAULT_KMEANS_ITERS, sample_docs=None, seed=DEFAULT_SEED, memory=None, normalize=false, normalize_decoded=None, buckets=DEFAULT_BUCKETS.to_string(), part=None, overwrite=false, threads=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn train_codebook(
     py: Python<'_>,

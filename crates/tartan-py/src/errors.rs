@@ -74,6 +74,7 @@ pub(crate) fn to_py(e: Error) -> PyErr {
         Error::Embeddings(_)
         | Error::Metadata { .. }
         | Error::Param { .. }
+        | Error::RemoteShard { .. }
         | Error::NoText(_)
         | Error::MissingText { .. } => InvalidInputError::new_err(msg),
         _ => TartanError::new_err(msg),

@@ -6,9 +6,8 @@ use std::sync::{Arc, Mutex};
 use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
-use tartan::{
-    CollectionManifest, Filter, Results, SearchOptions, SearchParams, Searcher, ShardSpec,
-};
+use tartan::settings::{shard_policy, QuerySettings, DEFAULT_DEADLINE_MS, DEFAULT_K};
+use tartan::{Results, SearchOptions, SearchParams, Searcher, ShardSpec};
 
 use crate::codebook::{codebook_arg, reduce_by_path, Codebook};
 use crate::convert::{matrix, queries as queries_of, with_threads};
@@ -149,21 +148,14 @@ fn params(
     threshold: Option<f32>,
     filter: Option<&str>,
 ) -> PyResult<SearchParams> {
-    let mut p = SearchParams::new(k);
-    if let Some(n) = ncells {
-        p = p.ncells(n);
-    }
-    if let Some(n) = ndocs {
-        p = p.ndocs(n);
-    }
-    if let Some(t) = threshold {
-        p = p.centroid_score_threshold(t);
-    }
-    if let Some(f) = filter {
-        p = p.filter(Filter::parse(f).py_err()?);
-    }
-    p.resolve().py_err()?;
-    Ok(p)
+    let settings = QuerySettings {
+        k: Some(k),
+        ncells,
+        ndocs,
+        centroid_score_threshold: threshold,
+        filter: filter.map(str::to_string),
+    };
+    settings.params(DEFAULT_K).py_err()
 }
 
 /// An index, opened read-only: search it. `Index.open(path)`; a collection opens as
@@ -188,7 +180,7 @@ impl Index {
     /// Opens the index at `path` (read-only; never writes to it).
     #[staticmethod]
     pub(crate) fn open(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
-        if CollectionManifest::exists(&path) {
+        if tartan::detect(&path) == tartan::Found::Collection {
             return Err(invalid(format!(
                 "{} is a collection: use Collection.open",
                 path.display()
@@ -199,7 +191,7 @@ impl Index {
     }
 
     /// Searches one query (a `[tokens, dim]` float16/float32 array).
-    #[pyo3(signature = (query, k=10, *, ncells=None, ndocs=None, threshold=None, filter=None, with_text=false, threads=None))]
+    #[pyo3(signature = (query, k=DEFAULT_K, *, ncells=None, ndocs=None, threshold=None, filter=None, with_text=false, threads=None))]
     #[allow(clippy::too_many_arguments)]
     fn search(
         &self,
@@ -266,7 +258,7 @@ impl Index {
     /// `[tokens, dim]` array with `lengths`. One `Hits` per query; with `arrays=True`, a pair
     /// `(ids, scores)`: ids as a list of lists, scores as a float32 `[queries, k]` array padded
     /// with `-inf` where a query has fewer than k hits.
-    #[pyo3(signature = (queries, lengths=None, k=10, *, ncells=None, ndocs=None, threshold=None, filter=None, with_text=false, threads=None, arrays=false))]
+    #[pyo3(signature = (queries, lengths=None, k=DEFAULT_K, *, ncells=None, ndocs=None, threshold=None, filter=None, with_text=false, threads=None, arrays=false))]
     #[allow(clippy::too_many_arguments)]
     fn search_batch<'py>(
         &self,
@@ -421,17 +413,14 @@ pub(crate) struct Collection {}
 impl Collection {
     /// Opens the collection at `path`.
     #[staticmethod]
-    #[pyo3(signature = (path, deadline_ms=10000, require_all=false))]
+    #[pyo3(signature = (path, deadline_ms=DEFAULT_DEADLINE_MS, require_all=false))]
     fn open(
         py: Python<'_>,
         path: PathBuf,
         deadline_ms: u64,
         require_all: bool,
     ) -> PyResult<Py<Collection>> {
-        let policy = tartan::ShardPolicy {
-            deadline: std::time::Duration::from_millis(deadline_ms),
-            require_all,
-        };
+        let policy = shard_policy(deadline_ms, require_all).py_err()?;
         let s = py.detach(|| Searcher::open_with(&path, policy)).py_err()?;
         if s.collection().is_none() {
             return Err(invalid(format!("{} is an index: use Index.open", path.display())));
@@ -481,8 +470,8 @@ impl Collection {
 /// Opens an index or a collection.
 #[pyfunction]
 pub(crate) fn open(py: Python<'_>, path: PathBuf) -> PyResult<Py<PyAny>> {
-    if CollectionManifest::exists(&path) {
-        return Ok(Collection::open(py, path, 10_000, false)?.into_any());
+    if tartan::detect(&path) == tartan::Found::Collection {
+        return Ok(Collection::open(py, path, DEFAULT_DEADLINE_MS, false)?.into_any());
     }
     Ok(Py::new(py, Index::open(py, path)?)?.into_any())
 }
@@ -500,5 +489,5 @@ pub(crate) fn create_collection(
     let cb = codebook_arg(py, codebook)?.map(|c| c.id());
     let specs: Vec<ShardSpec> = shards.iter().map(|s| ShardSpec::parse(s)).collect();
     py.detach(|| tartan::create_collection(&path, cb, &specs)).py_err()?;
-    Collection::open(py, path, 10_000, false)
+    Collection::open(py, path, DEFAULT_DEADLINE_MS, false)
 }

@@ -21,7 +21,7 @@ impl CrossEncoder {
     /// Loads a model directory (or a hub id on a machine online). `depth`: hits `rerank`
     /// reads by default; `corpus`: a BEIR directory or corpus .jsonl for hits without texts.
     #[new]
-    #[pyo3(signature = (model, *, max_length=None, batch_size=None, depth=tartan::rerank::DEFAULT_RERANK_DEPTH, corpus=None))]
+    #[pyo3(signature = (model, *, max_length=None, batch_size=None, depth=tartan::settings::DEFAULT_RERANK_DEPTH, corpus=None))]
     fn new(
         py: Python<'_>,
         model: String,

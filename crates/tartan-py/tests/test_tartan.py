@@ -386,3 +386,39 @@ def test_normalize_decoded_builds_decode_unit_tokens(tmp_path, corpus):
     cb = tartan.train_codebook(flat, lens, ids, n_centroids=16, normalize_decoded=True)
     shard = tartan.build(tmp_path / "s", flat, lens, ids, codebook=cb)
     assert shard.codebook.id == cb.id
+
+
+def test_a_filter_on_a_field_no_document_has_is_refused(tmp_path, corpus):
+    # The check lives in the library: Python refuses the typo as the CLI and the server do.
+    ids, docs, flat, lens = corpus
+    meta = [{"parity": i % 2} for i in range(400)]
+    index = tartan.build(tmp_path / "i", flat, lens, ids, n_centroids=64, metadata=meta)
+    assert index.search(docs[1], k=3, filter="parity = 1").ids[0] == "d1"
+    with pytest.raises(tartan.InvalidInputError, match=r'no document has the metadata field "parrity" \(fields: parity\)'):
+        index.search(docs[1], k=3, filter="parrity = 1")
+    with pytest.raises(tartan.InvalidInputError, match="parrity"):
+        index.search_batch([docs[1]], k=3, filter="parity = 1 and parrity = 0")
+
+
+def test_sweep_matches_the_cli(tmp_path, tartan_bin):
+    ids, docs, flat, lens = clustered(200, dim=16, seed=7)
+    qs = [docs[i][:5] for i in range(0, 200, 25)]
+    qids = [f"q{i}" for i in range(len(qs))]
+    emb = write_embeddings(tmp_path / "emb", ids, flat, lens,
+                           (qids, np.concatenate(qs), np.array([len(q) for q in qs])))
+    settings = dict(nbits=[2], centroids=[32], ncells=[1, 2], ndocs=[64], k=20, seed=3)
+    got = tartan.sweep(emb, tmp_path / "py", threads=1, **settings)
+    subprocess.run([tartan_bin, "sweep", str(emb), "--out", str(tmp_path / "cli"), "--nbits", "2",
+                    "--centroids", "32", "--ncells", "1,2", "--ndocs", "64", "--k", "20",
+                    "--seed", "3"], check=True, capture_output=True)
+    cli = json.loads((tmp_path / "cli" / "sweep.json").read_text())
+    assert json.loads((tmp_path / "py" / "sweep.json").read_text())["rows"] == got["rows"]
+    # float32 input: exact, float16, bi-encoder, then one row per (ncells, ndocs).
+    assert [r["system"] for r in got["rows"]] == ["exact", "float16", "bi-encoder", "tartan", "tartan"]
+    assert got["quality"] == cli["quality"] == "recall@10 vs exact"
+    # Everything but the timings is the same measurement.
+    same = ["system", "n_centroids", "nbits", "ncells", "ndocs", "bytes_per_token",
+            "recall_10_vs_exact", "recall_100_vs_exact"]
+    assert [{f: r[f] for f in same} for r in got["rows"]] == [{f: r[f] for f in same} for r in cli["rows"]]
+    with pytest.raises(tartan.InvalidInputError, match="nbits"):
+        tartan.sweep(emb, tmp_path / "bad", nbits=[3])

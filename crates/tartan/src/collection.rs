@@ -58,22 +58,24 @@ impl ShardSpec {
 /// `tartan train` or [`Codebook::save`]), an index (its codebook), or a collection (its first
 /// local shard's, which every shard shares).
 pub fn open_codebook(path: &Path) -> Result<std::sync::Arc<tartan_index::Codebook>> {
-    if path.join(tartan_index::META_FILE).exists() {
-        return Ok(Index::open(path)?.codebook().clone());
-    }
-    if CollectionManifest::exists(path) {
-        let m = CollectionManifest::load(path)?;
-        for e in &m.shards {
-            if let ShardLocation::Local(dir) = e.resolve(path) {
-                return Ok(Index::open(&dir)?.codebook().clone());
+    match crate::detect(path) {
+        crate::Found::Index => Ok(Index::open(path)?.codebook().clone()),
+        crate::Found::Collection => {
+            let m = CollectionManifest::load(path)?;
+            for e in &m.shards {
+                if let ShardLocation::Local(dir) = e.resolve(path) {
+                    return Ok(Index::open(&dir)?.codebook().clone());
+                }
             }
+            Err(Error::Param {
+                name: "codebook",
+                reason: format!("{} has no local shard to read the codebook from", path.display()),
+            })
         }
-        return Err(Error::Param {
-            name: "codebook",
-            reason: format!("{} has no local shard to read the codebook from", path.display()),
-        });
+        crate::Found::Codebook | crate::Found::Nothing => {
+            Ok(std::sync::Arc::new(tartan_index::Codebook::open(path)?))
+        }
     }
-    Ok(std::sync::Arc::new(tartan_index::Codebook::open(path)?))
 }
 
 /// How long collection management waits for a remote shard's health and ids.

@@ -67,6 +67,14 @@ pub enum Error {
         /// What went wrong (timeout, refused, HTTP status and the server's message).
         reason: String,
     },
+    /// Something only local shards can do was asked of a searcher with a remote shard.
+    #[error("shard {shard} is remote: {reason}")]
+    RemoteShard {
+        /// The remote shard's name.
+        shard: String,
+        /// What could not be done.
+        reason: &'static str,
+    },
     /// No shard answered, or not every shard answered and the search required all of them.
     #[error("{answered} of {shards} shards answered{}: {failures}", if *answered > 0 { " and every shard was required" } else { "" })]
     Incomplete {
@@ -91,6 +99,14 @@ pub enum Error {
         /// The file at fault.
         path: PathBuf,
         /// What is wrong with it.
+        reason: String,
+    },
+    /// A plot could not be drawn.
+    #[error("drawing {}: {reason}", path.display())]
+    Plot {
+        /// The SVG file.
+        path: PathBuf,
+        /// What failed.
         reason: String,
     },
     /// A hit to rerank has no text: its index stores none and no corpus holds its id.

@@ -20,7 +20,10 @@
 //! * **Explain** ([`explain`]): a document's score token by token, and what quantisation
 //!   cost it.
 //! * **Import** ([`import`]): a next-plaid index as a tartan index, without re-encoding.
-//! * **Measurement** ([`Latency`]): percentiles computed one way everywhere.
+//! * **Settings** ([`settings`]): every default a front end shows, and the mapping from
+//!   user-given options to [`IndexParams`] and [`SearchParams`], stated once.
+//! * **Measurement** ([`Latency`], [`sweep`]): percentiles computed one way everywhere, and
+//!   the storage/quality/latency trade-off of a corpus, reference points beside it.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -53,18 +56,22 @@
 #![deny(missing_docs)]
 
 mod collection;
+mod detect;
 mod error;
+mod exact_rank;
 pub mod explain;
 pub mod import;
 mod ingest;
 mod measure;
 pub mod named;
-mod rank;
+mod protocol;
 mod remote;
 #[cfg(feature = "text")]
 pub mod rerank;
 mod searcher;
+pub mod settings;
 mod size;
+pub mod sweep;
 #[cfg(feature = "text")]
 pub mod text;
 pub mod wire;
@@ -74,22 +81,35 @@ pub use collection::{
     add_shard, create_collection, open_codebook, remove_shard, CollectionCommit, CollectionWriter,
     ShardSpec, COLLECTION_LOCK,
 };
+pub use detect::{detect, Found};
 pub use error::{Error, Result};
+pub use exact_rank::maxsim_rank;
 pub use ingest::{load_documents, load_queries, read_metadata, Documents, IngestOptions, Part};
-pub use measure::Latency;
-pub use rank::maxsim_rank;
-pub use remote::{Health, RemoteShard};
-pub use searcher::{Coverage, Hit, Results, SearchOptions, Searcher, Shard, ShardPolicy};
+pub use measure::{timed_searches, Latency};
+pub use protocol::ShardCandidates;
+pub use remote::RemoteShard;
+pub use searcher::{Coverage, Hit, Results, SearchOptions, Searcher, Shard};
+pub use settings::ShardPolicy;
 pub use size::parse_bytes;
+pub use wire::Health;
 pub use writer::{Committed, Writer};
 
 pub use tartan_embeddings::{EmbError, Embeddings, Kind, LoadOptions, Precision};
+#[cfg(feature = "text")]
+pub use tartan_encoder::{Encoder, EncoderParams, Mode};
+/// Qrels, TREC runs, nDCG/recall/MRR and BEIR directories ([`tartan_eval`]).
+pub use tartan_eval as eval;
 pub use tartan_index::{
     select_finalists, Assignment, Buckets, Candidate, Codebook, CodebookId, CollectionManifest,
     Extras, Filter, Index, IndexError, IndexParams, IndexStats, IndexWriter, KMeansAlgorithm,
-    NoProgress, PreparedQuery, Progress, SearchParams, ShardEntry, ShardLocation, ShardSet,
+    NoProgress, PreparedQuery, Progress, Scorer, SearchParams, ShardEntry, ShardLocation, ShardSet,
     DEFAULT_MEMORY, META_FILE,
 };
+/// Exact MaxSim over every document: the oracle PLAID's results are measured against.
+pub use tartan_maxsim::exact_search;
+/// Seeded synthetic corpora ([`tartan_synth`]): clustered, or drawn from a real corpus's
+/// profile.
+pub use tartan_synth as synth;
 
 /// Codebook drift above which an index should be retrained: tokens 25% farther (in squared
 /// distance) from their centroids than the codebook's training tokens lose noticeably more to

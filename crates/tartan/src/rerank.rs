@@ -12,9 +12,7 @@ use tartan_index::SearchParams;
 use crate::error::{Error, Result};
 use crate::searcher::{Coverage, Hit, SearchOptions, Searcher};
 
-/// How many first-stage hits a rerank reads by default: enough to lift a relevant passage
-/// from the second page, few enough for a CPU cross-encoder per query.
-pub const DEFAULT_RERANK_DEPTH: usize = 50;
+pub use crate::settings::DEFAULT_RERANK_DEPTH;
 
 /// Which cross-encoder reranks and how.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -4,36 +4,19 @@
 //! deadline), and the per-shard top-k lists are merged.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
 
 use ndarray::ArrayView2;
 
 use tartan_index::{
     select_finalists, Candidate, Codebook, CodebookId, CollectionManifest, Index, Manifest,
-    PreparedQuery, SearchParams, ShardLocation, ShardSet,
+    PreparedQuery, Scorer, SearchParams, ShardLocation, ShardSet,
 };
 
 use crate::error::{Error, Result};
 use crate::remote::{RemoteShard, REMOTE_BATCH};
+use crate::settings::ShardPolicy;
 use crate::wire::{CandidatesResponse, HitJson, SearchRequest};
-
-/// What to do about remote shards. Defaults: 10 s per shard, partial answers allowed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ShardPolicy {
-    /// How long a remote shard may take to answer each request, connection included. A search
-    /// asks a remote shard twice (candidates, then exact scores), so it waits at most twice
-    /// this for a shard that answers slowly.
-    pub deadline: Duration,
-    /// Fail with [`Error::Incomplete`] instead of answering from the shards that answered.
-    pub require_all: bool,
-}
-
-impl Default for ShardPolicy {
-    fn default() -> Self {
-        Self { deadline: Duration::from_secs(10), require_all: false }
-    }
-}
 
 /// Per search: the policy (default: the searcher's) and whether hits carry their texts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -153,11 +136,14 @@ impl Shard {
 pub struct Searcher {
     path: PathBuf,
     collection: Option<CollectionManifest>,
-    codebook: Option<Arc<Codebook>>,
+    /// The local shards' codebook with its search tables (`None` when every shard is remote).
+    scorer: Option<Scorer>,
     codebook_id: CodebookId,
     dim: usize,
     shards: Vec<Shard>,
     policy: ShardPolicy,
+    /// The local shards' metadata fields, read on the first filtered search.
+    fields: OnceLock<Vec<String>>,
 }
 
 /// The name a lone index's shard goes by: its directory name.
@@ -176,14 +162,14 @@ impl Searcher {
     /// health within the deadline, and refused if it serves another codebook (one that does
     /// not answer is kept and reported in each answer's coverage until it does).
     pub fn open_with(path: &Path, policy: ShardPolicy) -> Result<Self> {
-        if CollectionManifest::exists(path) {
-            return Self::open_collection(path, policy, None);
-        }
-        if !path.join(tartan_index::META_FILE).exists() {
-            return Err(Error::NotFound { path: path.to_path_buf() });
+        match crate::detect(path) {
+            crate::Found::Collection => return Self::open_collection(path, policy, None),
+            crate::Found::Index => {}
+            _ => return Err(Error::NotFound { path: path.to_path_buf() }),
         }
         let index = Index::open(path)?;
-        let codebook = index.codebook().clone();
+        let scorer = index.scorer().clone();
+        let codebook = scorer.codebook().clone();
         let shard = Shard {
             name: dir_name(path),
             n_docs: index.n_docs(),
@@ -194,24 +180,25 @@ impl Searcher {
             collection: None,
             codebook_id: codebook.id(),
             dim: codebook.dim(),
-            codebook: Some(codebook),
+            scorer: Some(scorer),
             shards: vec![shard],
             policy,
+            fields: OnceLock::new(),
         })
     }
 
     fn open_collection(path: &Path, policy: ShardPolicy, reuse: Option<&Self>) -> Result<Self> {
         let manifest = CollectionManifest::load(path)?;
         let want = manifest.codebook();
-        let mut codebook: Option<Arc<Codebook>> =
-            reuse.and_then(|r| r.codebook.clone()).filter(|cb| cb.id() == want);
+        let mut scorer: Option<Scorer> =
+            reuse.and_then(|r| r.scorer.clone()).filter(|sc| sc.codebook().id() == want);
         let mut shards = Vec::with_capacity(manifest.shards.len());
         for entry in &manifest.shards {
             let shard_err = |reason: String| Error::Shard { shard: entry.name.clone(), reason };
             match entry.resolve(path) {
                 ShardLocation::Local(dir) => {
-                    let index = match &codebook {
-                        Some(cb) => Index::open_with_codebook(&dir, cb.clone())?,
+                    let index = match &scorer {
+                        Some(sc) => Index::open_with_scorer(&dir, sc.clone())?,
                         None => Index::open(&dir)?,
                     };
                     if index.codebook().id() != want {
@@ -221,7 +208,7 @@ impl Searcher {
                             want.short()
                         )));
                     }
-                    codebook.get_or_insert_with(|| index.codebook().clone());
+                    scorer.get_or_insert_with(|| index.scorer().clone());
                     shards.push(Shard {
                         name: entry.name.clone(),
                         n_docs: index.n_docs(),
@@ -258,9 +245,10 @@ impl Searcher {
             codebook_id: want,
             dim: manifest.dim,
             collection: Some(manifest),
-            codebook,
+            scorer,
             shards,
             policy,
+            fields: OnceLock::new(),
         })
     }
 
@@ -289,12 +277,13 @@ impl Searcher {
         if self.collection.is_some() {
             return Self::open_collection(&self.path, self.policy, Some(self));
         }
-        let cb = self.codebook.clone().expect("an index has its codebook");
-        let index = match Index::open_with_codebook(&self.path, cb) {
+        let sc = self.scorer.clone().expect("an index has its codebook");
+        let index = match Index::open_with_scorer(&self.path, sc) {
             Err(tartan_index::IndexError::CodebookMismatch { .. }) => Index::open(&self.path)?,
             other => other?,
         };
-        let codebook = index.codebook().clone();
+        let scorer = index.scorer().clone();
+        let codebook = scorer.codebook().clone();
         let shard = Shard {
             name: dir_name(&self.path),
             n_docs: index.n_docs(),
@@ -303,11 +292,12 @@ impl Searcher {
         Ok(Self {
             codebook_id: codebook.id(),
             dim: codebook.dim(),
-            codebook: Some(codebook),
+            scorer: Some(scorer),
             shards: vec![shard],
             collection: None,
             path: self.path.clone(),
             policy: self.policy,
+            fields: OnceLock::new(),
         })
     }
 
@@ -325,7 +315,11 @@ impl Searcher {
     }
     /// The codebook shared by the local shards (`None` when every shard is remote).
     pub fn codebook(&self) -> Option<&Arc<Codebook>> {
-        self.codebook.as_ref()
+        self.scorer.as_ref().map(Scorer::codebook)
+    }
+    /// The local shards' codebook with its search tables, to prepare queries with.
+    pub fn scorer(&self) -> Option<&Scorer> {
+        self.scorer.as_ref()
     }
     /// The codebook id every shard shares.
     pub fn codebook_id(&self) -> CodebookId {
@@ -337,7 +331,7 @@ impl Searcher {
     }
     /// Residual bits per dimension and centroids K of the codebook.
     pub fn shape(&self) -> (u8, usize) {
-        match (&self.collection, &self.codebook) {
+        match (&self.collection, self.codebook()) {
             (Some(m), _) => (m.nbits, m.n_centroids),
             (None, Some(cb)) => (cb.nbits(), cb.n_centroids()),
             (None, None) => (0, 0),
@@ -358,6 +352,42 @@ impl Searcher {
     /// The policy for remote shards.
     pub fn policy(&self) -> ShardPolicy {
         self.policy
+    }
+
+    /// Every top-level metadata field of the local shards' documents, sorted: what a filter
+    /// can match on. Read once per opened generation.
+    pub fn metadata_fields(&self) -> Result<&[String]> {
+        if let Some(f) = self.fields.get() {
+            return Ok(f);
+        }
+        let mut all = std::collections::BTreeSet::new();
+        for i in self.shards.iter().filter_map(Shard::index) {
+            all.extend(i.metadata_fields()?);
+        }
+        Ok(self.fields.get_or_init(|| all.into_iter().collect()))
+    }
+
+    /// Refuses a filter that names a metadata field no document has: a typo would otherwise
+    /// match nothing, silently. With a remote shard the fields are not all known here, so any
+    /// filter passes.
+    pub fn check_filter(&self, params: &SearchParams) -> Result<()> {
+        let Some(f) = params.filter_expr() else { return Ok(()) };
+        if self.shards.iter().any(|s| s.index().is_none()) {
+            return Ok(());
+        }
+        let known = self.metadata_fields()?;
+        for field in f.fields() {
+            if known.binary_search_by(|k| k.as_str().cmp(field)).is_err() {
+                let list = if known.is_empty() { "none".to_string() } else { known.join(", ") };
+                return Err(Error::Param {
+                    name: "filter",
+                    reason: format!(
+                        "no document has the metadata field {field:?} (fields: {list})"
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The stored text of a hit from a local shard, if its index stores texts.
@@ -395,6 +425,7 @@ impl Searcher {
         opts: &SearchOptions,
     ) -> Result<Vec<Results>> {
         let r = params.resolve()?;
+        self.check_filter(params)?;
         let policy = opts.policy.unwrap_or(self.policy);
         let local: Vec<(usize, &Index)> = self
             .shards
@@ -473,8 +504,8 @@ impl Searcher {
         queries: &[ArrayView2<'_, f32>],
         first: usize,
     ) -> Result<Option<Vec<PreparedQuery>>> {
-        let Some(cb) = &self.codebook else { return Ok(None) };
-        let prepared = queries.iter().enumerate().map(|(i, q)| cb.prepare(q.view(), first + i));
+        let Some(sc) = &self.scorer else { return Ok(None) };
+        let prepared = queries.iter().enumerate().map(|(i, q)| sc.prepare(q.view(), first + i));
         Ok(Some(prepared.collect::<tartan_index::Result<_>>()?))
     }
 

@@ -129,6 +129,20 @@ pub fn encode_beir(
     Ok(EncodedBeir { docs: corpus.len(), doc_tokens, queries: queries.len(), query_tokens })
 }
 
+/// Refuses a model whose vectors do not have the index's dimension `dim`.
+pub fn check_model_dim(enc: &Encoder, dim: usize) -> Result<()> {
+    if enc.dim() != dim {
+        return Err(Error::Param {
+            name: "model",
+            reason: format!(
+                "the model gives {}-dimensional vectors, the index holds {dim}",
+                enc.dim()
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Encodes one query text into its token matrix (`n_tokens × dim`).
 pub fn encode_query(enc: &Encoder, text: &str) -> Result<Array2<f32>> {
     let v = enc.encode_queries(&[text])?.remove(0);
@@ -146,16 +160,7 @@ pub fn explain_text(
     text: &str,
     id: &str,
 ) -> Result<crate::explain::Explanation> {
-    if enc.dim() != searcher.dim() {
-        return Err(Error::Param {
-            name: "model",
-            reason: format!(
-                "it gives {}-dimensional vectors, the index holds {}",
-                enc.dim(),
-                searcher.dim()
-            ),
-        });
-    }
+    check_model_dim(enc, searcher.dim())?;
     let q = encode_query(enc, text)?;
     let (shard, pos) = crate::explain::locate(searcher, id)?;
     let mut e = crate::explain::Explanation::at(searcher, q.view(), id, (shard, pos))?;

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use tartan_embeddings::Embeddings;
-use tartan_index::{CollectionManifest, Extras, IndexWriter, Progress};
+use tartan_index::{Extras, IndexWriter, Progress};
 
 use crate::collection::CollectionWriter;
 use crate::error::Result;
@@ -31,7 +31,7 @@ pub struct Committed {
 impl Writer {
     /// Opens the writer of the index or collection at `path`.
     pub fn open(path: &Path) -> Result<Self> {
-        if CollectionManifest::exists(path) {
+        if crate::detect(path) == crate::Found::Collection {
             Ok(Self::Collection(CollectionWriter::open(path)?))
         } else {
             Ok(Self::Index(Box::new(IndexWriter::open(path)?)))
