@@ -7,8 +7,8 @@ use anyhow::{Context, Result};
 use ndarray::ArrayView2;
 use tartan::{Index, IndexParams, Latency, NoProgress, SearchParams};
 
-use crate::commands::timed_searches;
-use tartan_synth::SynthParams;
+use tartan::synth::SynthParams;
+use tartan::timed_searches;
 
 use crate::DemoArgs;
 
@@ -31,7 +31,7 @@ pub fn run(a: &DemoArgs) -> Result<()> {
     let toks: Vec<Vec<f32>> = (0..queries.n_docs()).map(|i| queries.doc(i)).collect();
     let refs: Vec<&[f32]> = toks.iter().map(Vec::as_slice).collect();
     let t = Instant::now();
-    let exact = tartan_maxsim::exact_search(docs, &refs, k);
+    let exact = tartan::exact_search(docs, &refs, k);
     let exact_ms = t.elapsed().as_secs_f64() * 1e3 / queries.n_docs() as f64;
     let exact_ids: Vec<HashSet<&str>> =
         exact.iter().map(|hits| hits.iter().map(|h| docs.id(h.doc as usize)).collect()).collect();
@@ -88,21 +88,19 @@ pub fn synth(a: &crate::SynthArgs) -> Result<()> {
         anyhow::bail!("--mean-doc-len must be a number of at least 1");
     }
     let t = std::time::Instant::now();
-    let precision =
-        if a.f32 { tartan_embeddings::Precision::F32 } else { tartan_embeddings::Precision::F16 };
+    let precision = if a.f32 { tartan::Precision::F32 } else { tartan::Precision::F16 };
     let stats = match &a.like {
-        None => tartan_synth::SynthParams::new(a.docs)
+        None => tartan::synth::SynthParams::new(a.docs)
             .dim(a.dim)
             .n_queries(a.queries)
             .mean_doc_len(a.mean_doc_len)
             .seed(a.seed)
             .write(&a.out, precision)?,
         Some(real) => {
-            let opts = tartan_embeddings::LoadOptions::default();
-            let open = |kind| tartan_embeddings::Embeddings::open(real, kind, opts);
-            let (docs, queries) =
-                (open(tartan_embeddings::Kind::Docs)?, open(tartan_embeddings::Kind::Queries)?);
-            let mut params = tartan_synth::ProfileParams::new().dim(a.dim).seed(a.seed);
+            let opts = tartan::LoadOptions::default();
+            let open = |kind| tartan::Embeddings::open(real, kind, opts);
+            let (docs, queries) = (open(tartan::Kind::Docs)?, open(tartan::Kind::Queries)?);
+            let mut params = tartan::synth::ProfileParams::new().dim(a.dim).seed(a.seed);
             if let Some(k) = a.clusters {
                 params = params.n_clusters(k);
             }
@@ -125,7 +123,7 @@ pub fn synth(a: &crate::SynthArgs) -> Result<()> {
             if a.project {
                 return write_projected(&profile, (&docs, &queries), real, &a.out, precision);
             }
-            let mut params = tartan_synth::RealisticParams::new(a.docs)
+            let mut params = tartan::synth::RealisticParams::new(a.docs)
                 .n_queries(a.queries)
                 .mean_doc_len(Some(a.mean_doc_len))
                 .seed(a.seed);
@@ -158,11 +156,11 @@ pub fn synth(a: &crate::SynthArgs) -> Result<()> {
 /// `tartan synth --like REAL --project`: the real corpus through the profile's projection,
 /// with the real qrels.
 fn write_projected(
-    profile: &tartan_synth::Profile,
-    (docs, queries): (&tartan_embeddings::Embeddings, &tartan_embeddings::Embeddings),
+    profile: &tartan::synth::Profile,
+    (docs, queries): (&tartan::Embeddings, &tartan::Embeddings),
     real: &std::path::Path,
     out: &std::path::Path,
-    precision: tartan_embeddings::Precision,
+    precision: tartan::Precision,
 ) -> Result<()> {
     let stats = profile.write_projected(docs, queries, out, precision)?;
     let qrels = real.join("qrels.tsv");

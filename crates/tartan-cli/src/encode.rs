@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use tartan::text::ModelSpec;
-use tartan_encoder::{Encoder, Mode};
+use tartan::{Encoder, Mode};
 
 use crate::progress::Bars;
 use crate::{EncodeArgs, EncoderArgs};

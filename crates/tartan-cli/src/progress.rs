@@ -17,7 +17,7 @@ impl Bars {
     }
 }
 
-impl tartan_index::Progress for Bars {
+impl tartan::Progress for Bars {
     fn stage(&self, name: &'static str, total: u64) {
         let mut cur = self.current.lock().expect("progress lock");
         if let Some(bar) = cur.take() {

@@ -7,7 +7,7 @@ use crate::errors::{invalid, IntoPy};
 /// A BERT or ColBERT checkpoint that encodes text (the wheel's `text` feature).
 #[pyclass(module = "tartan._tartan", frozen)]
 pub(crate) struct Encoder {
-    inner: tartan_encoder::Encoder,
+    inner: tartan::Encoder,
 }
 
 #[pymethods]
@@ -55,7 +55,7 @@ impl Encoder {
 }
 
 impl Encoder {
-    pub(crate) fn inner(&self) -> &tartan_encoder::Encoder {
+    pub(crate) fn inner(&self) -> &tartan::Encoder {
         &self.inner
     }
 

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod build;
 mod codebook;
 mod convert;
 #[cfg(feature = "text")]
@@ -16,6 +17,7 @@ mod errors;
 mod index;
 #[cfg(feature = "text")]
 mod rerank;
+mod sweep;
 mod writer;
 
 use pyo3::prelude::*;
@@ -33,10 +35,11 @@ fn _tartan(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<encoder::Encoder>()?;
     #[cfg(feature = "text")]
     m.add_class::<rerank::CrossEncoder>()?;
-    m.add_function(wrap_pyfunction!(codebook::build, m)?)?;
+    m.add_function(wrap_pyfunction!(build::build, m)?)?;
     m.add_function(wrap_pyfunction!(codebook::train_codebook, m)?)?;
     m.add_function(wrap_pyfunction!(index::open, m)?)?;
     m.add_function(wrap_pyfunction!(index::create_collection, m)?)?;
+    m.add_function(wrap_pyfunction!(sweep::sweep, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("text_support", cfg!(feature = "text"))?;
     Ok(())

@@ -74,7 +74,7 @@ fn best_matches(query: ArrayView2<'_, f32>, doc: ArrayView2<'_, f32>) -> Vec<(us
 }
 
 fn check_matrix(m: ArrayView2<'_, f32>, dim: usize, what: &str) -> Result<()> {
-    crate::rank::check_matrix(m, dim, "explain", what)
+    crate::exact_rank::check_matrix(m, dim, "explain", what)
 }
 
 /// The local shard and position holding the live document `id`.

@@ -43,6 +43,22 @@ impl Latency {
     }
 }
 
+/// Runs `search` on each query alone, one after the other; returns the results and each
+/// query's duration (what latency percentiles are taken over).
+pub fn timed_searches<T, E>(
+    views: &[ndarray::ArrayView2<'_, f32>],
+    mut search: impl FnMut(ndarray::ArrayView2<'_, f32>) -> Result<T, E>,
+) -> Result<(Vec<T>, Vec<Duration>), E> {
+    let mut out = Vec::with_capacity(views.len());
+    let mut times = Vec::with_capacity(views.len());
+    for v in views {
+        let t = std::time::Instant::now();
+        out.push(search(v.view())?);
+        times.push(t.elapsed());
+    }
+    Ok((out, times))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,6 +30,7 @@ from ._tartan import (  # noqa: F401
     build,
     create_collection,
     open,
+    sweep,
     text_support,
     train_codebook,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "build",
     "create_collection",
     "open",
+    "sweep",
     "text_support",
     "train_codebook",
 ] + (["CrossEncoder", "Encoder"] if text_support else [])

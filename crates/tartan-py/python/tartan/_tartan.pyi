@@ -222,6 +222,22 @@ def train_codebook(
     threads: Optional[int] = None,
 ) -> Codebook: ...
 def open(path: _Path) -> Union[Index, Collection]: ...
+def sweep(
+    embeddings: _Path,
+    out: _Path,
+    *,
+    nbits: Optional[Sequence[int]] = None,
+    centroids: Optional[Sequence[int]] = None,
+    ncells: Optional[Sequence[int]] = None,
+    ndocs: Optional[Sequence[int]] = None,
+    k: Optional[int] = None,
+    max_queries: Optional[int] = None,
+    seed: Optional[int] = None,
+    normalize: bool = False,
+    keep_indexes: bool = False,
+    write: bool = True,
+    threads: Optional[int] = None,
+) -> dict[str, Any]: ...
 def create_collection(
     path: _Path, shards: Sequence[str], codebook: Optional[Union[Codebook, _Path]] = None
 ) -> Collection: ...

@@ -3,12 +3,13 @@
 
 use std::path::Path;
 
-use anyhow::{anyhow, Result};
 use plotters::prelude::*;
+
+use crate::error::{Error, Result};
 
 /// One point of a trade-off plot.
 #[derive(Debug, Clone)]
-pub struct Point {
+pub(crate) struct Point {
     /// Cost (log axis).
     pub x: f64,
     /// Quality.
@@ -33,8 +34,9 @@ const SERIES: [(&str, RGBColor); 8] = [
 
 /// Draws `points` as quality (`y`, named `quality`) against cost (`x`, log scale, named
 /// `x_label`) into an SVG at `path`.
-pub fn tradeoff(path: &Path, points: &[Point], quality: &str, x_label: &str) -> Result<()> {
-    let err = |e: &dyn std::fmt::Display| anyhow!("drawing {}: {e}", path.display());
+pub(crate) fn tradeoff(path: &Path, points: &[Point], quality: &str, x_label: &str) -> Result<()> {
+    let err =
+        |e: &dyn std::fmt::Display| Error::Plot { path: path.to_path_buf(), reason: e.to_string() };
     let xs: Vec<f64> = points.iter().map(|p| p.x.max(1e-3)).collect();
     let ys: Vec<f64> = points.iter().map(|p| p.y).collect();
     let (x_lo, x_hi) = xs.iter().fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
