@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use ndarray::ArrayView2;
+use ndarray::{Array2, ArrayView2};
 use serde_json::json;
 use tartan::wire::{self, SearchRequest};
 use tartan::{
@@ -136,12 +136,8 @@ fn split(args: &[String]) -> Result<()> {
     let docs = Embeddings::open(&emb, Kind::Docs, LoadOptions::default())?;
     let queries = tartan::load_queries(&emb, false)?;
     let qrels = Qrels::load(&emb.join("qrels.tsv")).ok();
-    let dim = docs.dim();
-    let toks: Vec<Vec<f32>> = (0..queries.n_docs()).map(|i| queries.doc(i)).collect();
-    let views: Vec<ArrayView2<'_, f32>> = toks
-        .iter()
-        .map(|q| ArrayView2::from_shape((q.len() / dim, dim), q).expect("rows"))
-        .collect();
+    let toks: Vec<Array2<f32>> = (0..queries.n_docs()).map(|i| queries.doc_matrix(i)).collect();
+    let views: Vec<ArrayView2<'_, f32>> = toks.iter().map(Array2::view).collect();
     let ids: Vec<String> = queries.ids().to_vec();
 
     let cb_dir = work.join("codebook");
@@ -243,13 +239,11 @@ fn load(args: &[String]) -> Result<()> {
     let k: usize = arg(args, "--k").map_or(Ok(10), |s| s.parse())?;
     let out = arg(args, "--out").unwrap_or_else(|| "load.json".into());
     let queries = tartan::load_queries(&emb, false)?;
-    let dim = queries.dim();
     let bodies: Vec<Vec<u8>> = (0..queries.n_docs())
         .map(|i| {
-            let q = queries.doc(i);
-            let v = ArrayView2::from_shape((q.len() / dim, dim), &q).expect("rows");
+            let v = queries.doc_matrix(i);
             let req = SearchRequest {
-                query: Some(wire::encode_query(&v)),
+                query: Some(wire::encode_query(&v.view())),
                 k: Some(k),
                 ..SearchRequest::default()
             };

@@ -7,7 +7,6 @@
 #![allow(clippy::print_stdout)] // a measurement program reports
 
 use anyhow::{Context, Result};
-use ndarray::ArrayView2;
 use std::path::PathBuf;
 use std::time::Instant;
 use tartan_embeddings::{Embeddings, Kind, LoadOptions};
@@ -49,16 +48,15 @@ fn main() -> Result<()> {
     let queries = Embeddings::open(&emb, Kind::Queries, LoadOptions::default())?;
     let set = ShardSet::new(&[&index])?;
     // Warm-up, timed: the first search computes per-segment state (inverse norms) once.
-    let q0 = queries.doc(0);
-    let q0 = ArrayView2::from_shape((q0.len() / queries.dim(), queries.dim()), &q0)?;
+    let q0 = queries.doc_matrix(0);
     let t = Instant::now();
-    index.search(q0, &params)?;
+    index.search(q0.view(), &params)?;
     let first = t.elapsed().as_secs_f64() * 1e3;
     let (mut prep, mut cand, mut exact, mut total) = (vec![], vec![], vec![], vec![]);
     for _ in 0..rounds {
         for qi in 0..queries.n_docs() {
-            let v = queries.doc(qi);
-            let q = ArrayView2::from_shape((v.len() / queries.dim(), queries.dim()), &v)?;
+            let m = queries.doc_matrix(qi);
+            let q = m.view();
             let t0 = Instant::now();
             let p = index.scorer().prepare(q, qi)?;
             let t1 = Instant::now();

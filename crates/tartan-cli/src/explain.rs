@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use ndarray::Array2;
+
 use tartan::explain::Explanation;
 use tartan::{Embeddings, Kind, LoadOptions, Searcher};
 
@@ -43,14 +43,9 @@ pub struct ExplainArgs {
     pub json: bool,
 }
 
-fn matrix(v: Vec<f32>, dim: usize) -> Array2<f32> {
-    Array2::from_shape_vec((v.len() / dim, dim), v).expect("whole rows")
-}
-
 pub fn run(a: &ExplainArgs) -> Result<()> {
     let searcher =
         Searcher::open(&a.index).with_context(|| format!("opening {}", a.index.display()))?;
-    let dim = searcher.dim();
     let e = match (&a.query, &a.queries, &a.query_id) {
         (Some(text), _, _) => {
             let enc = a.encoder.load()?.context("--query needs --model")?;
@@ -61,7 +56,7 @@ pub fn run(a: &ExplainArgs) -> Result<()> {
             let Some(qi) = queries.ids().iter().position(|q| q == qid) else {
                 bail!("no query has the id {qid:?} in {}", dir.display());
             };
-            let q = matrix(queries.doc(qi), queries.dim());
+            let q = queries.doc_matrix(qi);
             let mut e = Explanation::of(&searcher, q.view(), &a.doc)?;
             if let Some(emb) = &a.embeddings {
                 let opts = LoadOptions { normalize: a.normalize };
@@ -70,7 +65,7 @@ pub fn run(a: &ExplainArgs) -> Result<()> {
                 let Some(di) = docs.ids().iter().position(|d| *d == a.doc) else {
                     bail!("no document has the id {:?} in {}", a.doc, emb.display());
                 };
-                let d = matrix(docs.doc(di), dim);
+                let d = docs.doc_matrix(di);
                 e = e.with_exact(q.view(), d.view())?;
             }
             e

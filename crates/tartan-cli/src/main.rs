@@ -34,6 +34,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use tartan::settings;
+use tartan::sweep::SweepParams;
 
 /// PLAID-style compressed late-interaction (ColBERT) retrieval.
 #[derive(Parser, Debug)]
@@ -484,16 +485,16 @@ pub struct SweepArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// Residual bits per dimension to build, comma-separated.
-    #[arg(long, default_value = "1,2,4")]
+    #[arg(long, default_value_t = list(&SweepParams::new().nbits))]
     pub nbits: String,
     /// Codebook sizes K to build, comma-separated (default: the formula's K only).
     #[arg(long)]
     pub centroids: Option<String>,
     /// Search settings: centroids probed per query token, comma-separated.
-    #[arg(long, default_value = "1,2,4")]
+    #[arg(long, default_value_t = list(&SweepParams::new().ncells))]
     pub ncells: String,
     /// Search settings: documents decompressed and scored exactly, comma-separated.
-    #[arg(long, default_value = "256,1024,4096")]
+    #[arg(long, default_value_t = list(&SweepParams::new().ndocs))]
     pub ndocs: String,
     /// Hits per query (Recall@100 and recall@100 vs exact need 100).
     #[arg(long, default_value_t = settings::DEFAULT_RUN_K)]
@@ -517,6 +518,11 @@ pub struct SweepArgs {
     /// The queries' texts by id (a queries.jsonl file or a BEIR directory), for --rerank.
     #[arg(long, requires = "rerank")]
     pub query_texts: Option<PathBuf>,
+}
+
+/// A comma-separated list, as the sweep's flags take them.
+fn list<T: std::fmt::Display>(values: &[T]) -> String {
+    values.iter().map(T::to_string).collect::<Vec<_>>().join(",")
 }
 
 /// `tartan demo`.

@@ -75,12 +75,7 @@ fn load_queries(a: &SearchArgs, dir: &Path, dim: usize) -> Result<Queries> {
             bail!("queries have dimension {}, the index {dim}", q.dim());
         }
         let ids: Vec<String> = (0..q.n_docs()).map(|i| q.id(i).to_string()).collect();
-        let matrices = (0..q.n_docs())
-            .map(|i| {
-                let v = q.doc(i);
-                Array2::from_shape_vec((v.len() / dim, dim), v).expect("whole rows")
-            })
-            .collect();
+        let matrices = (0..q.n_docs()).map(|i| q.doc_matrix(i)).collect();
         let texts = match &a.query_texts {
             None => None,
             Some(path) => {

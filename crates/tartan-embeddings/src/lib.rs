@@ -334,6 +334,12 @@ impl Embeddings {
         self.read_tokens(self.offsets[d] as usize, &mut v);
         v
     }
+    /// Document `d`'s tokens as an `n_tokens × dim` matrix: the one shape token vectors take
+    /// across tartan's front ends (queries decoded from JSON, encoder output, these).
+    pub fn doc_matrix(&self, d: usize) -> ndarray::Array2<f32> {
+        ndarray::Array2::from_shape_vec((self.doc_len(d), self.dim), self.doc(d))
+            .expect("doc_len · dim values")
+    }
     /// A map from external id to document index.
     pub fn id_map(&self) -> HashMap<&str, usize> {
         self.ids.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect()

@@ -356,6 +356,30 @@ impl Encoder {
         self.encode(texts, true, &mut |_| {})
     }
 
+    /// [`Encoder::encode_queries`] as `n_tokens × dim` matrices, the shape search takes.
+    pub fn encode_query_matrices(
+        &self,
+        texts: &[&str],
+    ) -> Result<Vec<ndarray::Array2<f32>>, EncoderError> {
+        Ok(self.matrices(self.encode_queries(texts)?))
+    }
+
+    /// [`Encoder::encode_docs`] as `n_tokens × dim` matrices.
+    pub fn encode_doc_matrices(
+        &self,
+        texts: &[&str],
+        on_batch: &mut dyn FnMut(usize),
+    ) -> Result<Vec<ndarray::Array2<f32>>, EncoderError> {
+        Ok(self.matrices(self.encode_docs(texts, on_batch)?))
+    }
+
+    fn matrices(&self, flat: Vec<Vec<f32>>) -> Vec<ndarray::Array2<f32>> {
+        let dim = self.dim();
+        flat.into_iter()
+            .map(|v| ndarray::Array2::from_shape_vec((v.len() / dim, dim), v).expect("whole rows"))
+            .collect()
+    }
+
     /// Encodes documents: one `n_tokens × dim` row-major vector per text. `on_batch` is
     /// called with the number of texts after every forward pass (for progress bars).
     pub fn encode_docs(

@@ -423,6 +423,16 @@ impl Index {
         Some(self.decompress_into(s, d, &mut out).map(|()| out))
     }
 
+    /// [`Index::decompress`] as an `n_tokens × dim` matrix.
+    pub fn decompress_matrix(&self, doc: u64) -> Option<Result<ndarray::Array2<f32>>> {
+        let dim = self.manifest.dim;
+        self.decompress(doc).map(|r| {
+            r.map(|v| {
+                ndarray::Array2::from_shape_vec((v.len() / dim, dim), v).expect("whole tokens")
+            })
+        })
+    }
+
     /// Segment and local document of a global document number.
     pub(crate) fn locate(&self, doc: u32) -> (usize, usize) {
         let s = self.doc_bases.partition_point(|&b| b <= doc as u64) - 1;

@@ -2,7 +2,7 @@
 use numpy::IntoPyArray;
 use pyo3::prelude::*;
 
-use crate::errors::{invalid, IntoPy};
+use crate::errors::IntoPy;
 
 /// A BERT or ColBERT checkpoint that encodes text (the wheel's `text` feature).
 #[pyclass(module = "tartan._tartan", frozen)]
@@ -39,8 +39,8 @@ impl Encoder {
         texts: Vec<String>,
     ) -> PyResult<Vec<Bound<'py, numpy::PyArray2<f32>>>> {
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let out = py.detach(|| self.inner.encode_queries(&refs)).py_err()?;
-        self.arrays(py, out)
+        let out = py.detach(|| self.inner.encode_query_matrices(&refs)).py_err()?;
+        Ok(out.into_iter().map(|a| a.into_pyarray(py)).collect())
     }
     /// Each document's `[tokens, dim]` float32 array.
     fn encode_docs<'py>(
@@ -49,28 +49,13 @@ impl Encoder {
         texts: Vec<String>,
     ) -> PyResult<Vec<Bound<'py, numpy::PyArray2<f32>>>> {
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let out = py.detach(|| self.inner.encode_docs(&refs, &mut |_| {})).py_err()?;
-        self.arrays(py, out)
+        let out = py.detach(|| self.inner.encode_doc_matrices(&refs, &mut |_| {})).py_err()?;
+        Ok(out.into_iter().map(|a| a.into_pyarray(py)).collect())
     }
 }
 
 impl Encoder {
     pub(crate) fn inner(&self) -> &tartan::Encoder {
         &self.inner
-    }
-
-    fn arrays<'py>(
-        &self,
-        py: Python<'py>,
-        vecs: Vec<Vec<f32>>,
-    ) -> PyResult<Vec<Bound<'py, numpy::PyArray2<f32>>>> {
-        let dim = self.inner.dim();
-        vecs.into_iter()
-            .map(|v| {
-                let a = ndarray::Array2::from_shape_vec((v.len() / dim, dim), v)
-                    .map_err(|e| invalid(e.to_string()))?;
-                Ok(a.into_pyarray(py))
-            })
-            .collect()
     }
 }

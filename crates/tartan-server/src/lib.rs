@@ -138,12 +138,7 @@ impl AppState {
     #[cfg(feature = "text")]
     pub(crate) fn encode_doc(&self, text: &str, dim: usize) -> Result<Array2<f32>, ApiError> {
         let enc = self.encoder("documents", dim)?;
-        let v = enc
-            .encode_docs(&[text], &mut |_| {})
-            .map_err(|e| ApiError::field("documents", e.to_string()))?
-            .remove(0);
-        Array2::from_shape_vec((v.len() / dim, dim), v)
-            .map_err(|e| ApiError::internal(e.to_string()))
+        tartan::text::encode_doc(enc, text).map_err(|e| ApiError::field("documents", e.to_string()))
     }
 
     #[cfg(not(feature = "text"))]

@@ -123,9 +123,8 @@ impl Explanation {
         check_matrix(query, dim, "the query")?;
         let shard = &searcher.shards()[shard];
         let index = shard.index().expect("located in a local shard");
-        let v = index.decompress(pos).expect("a listed document")?;
-        let doc = ArrayView2::from_shape((v.len() / dim, dim), &v).expect("whole rows");
-        let best = best_matches(query, doc);
+        let doc = index.decompress_matrix(pos).expect("a listed document")?;
+        let best = best_matches(query, doc.view());
         let score: f32 = best.iter().map(|b| b.1).sum();
         let tokens = best
             .into_iter()

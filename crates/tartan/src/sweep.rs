@@ -13,7 +13,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ndarray::ArrayView2;
+use ndarray::{Array2, ArrayView2};
 use tartan_embeddings::{Embeddings, Kind, LoadOptions, Precision};
 use tartan_eval::{Qrels, Run};
 use tartan_index::{Index, IndexParams, NoProgress, SearchParams};
@@ -153,7 +153,7 @@ pub fn sweep(
     let dim = docs.dim();
     let n_tokens = docs.n_tokens() as f64;
     std::fs::create_dir_all(out).map_err(|source| Error::Io { path: out.into(), source })?;
-    let toks: Vec<Vec<f32>> = (0..queries.n_docs()).map(|i| queries.doc(i)).collect();
+    let toks: Vec<Array2<f32>> = (0..queries.n_docs()).map(|i| queries.doc_matrix(i)).collect();
     let qrels_path = embeddings.join("qrels.tsv");
     let mut qrels = if qrels_path.exists() { Some(Qrels::load(&qrels_path)?) } else { None };
     if let Some(q) = &mut qrels {
@@ -199,10 +199,7 @@ pub fn sweep(
         push(&mut rows, Row { bytes_per_token: dim as f64 * stored_bytes, ..row });
     }
 
-    let views: Vec<ArrayView2<'_, f32>> = toks
-        .iter()
-        .map(|q| ArrayView2::from_shape((q.len() / dim, dim), q).expect("whole rows"))
-        .collect();
+    let views: Vec<ArrayView2<'_, f32>> = toks.iter().map(Array2::view).collect();
     for k_cent in &p.centroids {
         let mut centroids: Option<Vec<f32>> = None;
         for &b in &p.nbits {

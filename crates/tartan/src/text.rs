@@ -145,10 +145,12 @@ pub fn check_model_dim(enc: &Encoder, dim: usize) -> Result<()> {
 
 /// Encodes one query text into its token matrix (`n_tokens × dim`).
 pub fn encode_query(enc: &Encoder, text: &str) -> Result<Array2<f32>> {
-    let v = enc.encode_queries(&[text])?.remove(0);
-    let dim = enc.dim();
-    Array2::from_shape_vec((v.len() / dim, dim), v)
-        .map_err(|e| Error::Param { name: "query", reason: e.to_string() })
+    Ok(enc.encode_query_matrices(&[text])?.remove(0))
+}
+
+/// Encodes one document text into its token matrix (`n_tokens × dim`).
+pub fn encode_doc(enc: &Encoder, text: &str) -> Result<Array2<f32>> {
+    Ok(enc.encode_doc_matrices(&[text], &mut |_| {})?.remove(0))
 }
 
 /// Explains document `id`'s score for a text query, naming every token. When the index
@@ -176,13 +178,10 @@ pub fn explain_text(
         return Ok(e.with_query_texts(&q_tokens));
     };
     let d_tokens = enc.token_texts(&[doc_text], false)?.remove(0);
-    let v = enc.encode_docs(&[doc_text], &mut |_| {})?.remove(0);
-    let dim = enc.dim();
-    let doc = ndarray::ArrayView2::from_shape((v.len() / dim, dim), &v)
-        .map_err(|err| Error::Param { name: "text", reason: err.to_string() })?;
+    let doc = encode_doc(enc, doc_text)?;
     e = e.with_query_texts(&q_tokens).with_doc_texts(&d_tokens);
     if doc.nrows() == e.doc_tokens {
-        e = e.with_exact(q.view(), doc)?;
+        e = e.with_exact(q.view(), doc.view())?;
     }
     Ok(e)
 }

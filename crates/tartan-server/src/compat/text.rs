@@ -109,15 +109,12 @@ fn no_pooling(pool_factor: Option<usize>) -> Result<(), NpError> {
 #[cfg(feature = "text")]
 fn encode_texts(enc: &Model, texts: &[String], queries: bool) -> Result<Vec<Array2<f32>>, NpError> {
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let out = if queries { enc.encode_queries(&refs) } else { enc.encode_docs(&refs, &mut |_| {}) }
-        .map_err(|e| {
-            NpError::new(StatusCode::INTERNAL_SERVER_ERROR, "MODEL_ERROR", e.to_string())
-        })?;
-    let dim = enc.dim();
-    Ok(out
-        .into_iter()
-        .map(|v| Array2::from_shape_vec((v.len() / dim, dim), v).expect("whole tokens"))
-        .collect())
+    if queries {
+        enc.encode_query_matrices(&refs)
+    } else {
+        enc.encode_doc_matrices(&refs, &mut |_| {})
+    }
+    .map_err(|e| NpError::new(StatusCode::INTERNAL_SERVER_ERROR, "MODEL_ERROR", e.to_string()))
 }
 
 #[cfg(not(feature = "text"))]

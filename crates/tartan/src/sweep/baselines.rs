@@ -69,14 +69,14 @@ pub(crate) fn brute_force(
     corpus: &dyn Corpus,
     docs: &Embeddings,
     queries: &Embeddings,
-    toks: &[Vec<f32>],
+    toks: &[ndarray::Array2<f32>],
     k: usize,
 ) -> (Run, Vec<Duration>) {
     let mut run = Run::new();
     let mut times = Vec::with_capacity(toks.len());
     for (i, q) in toks.iter().enumerate() {
         let t = Instant::now();
-        let hits = exact_search(corpus, &[q.as_slice()], k).remove(0);
+        let hits = exact_search(corpus, &[q.as_slice().expect("standard layout")], k).remove(0);
         times.push(t.elapsed());
         run.insert(queries.id(i), to_ranking(docs, hits));
     }
