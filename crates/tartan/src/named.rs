@@ -237,13 +237,20 @@ impl NamedIndex {
                 .name(format!("tartan-named-{name}"))
                 .spawn(move || {
                     for (job, config) in rx {
-                        let outcome = worker::apply(&work_dir, &config, job).and_then(|()| {
-                            let index_dir = work_dir.join(INDEX_DIR);
-                            if index_dir.join(tartan_index::META_FILE).exists() {
-                                shared.published.store(Some(Arc::new(Index::open(&index_dir)?)));
-                            }
-                            Ok(())
-                        });
+                        let mut reply = None;
+                        let outcome =
+                            worker::apply(&work_dir, &config, job, &mut reply).and_then(|()| {
+                                let index_dir = work_dir.join(INDEX_DIR);
+                                if index_dir.join(tartan_index::META_FILE).exists() {
+                                    let index = Index::open(&index_dir)?;
+                                    shared.published.store(Some(Arc::new(index)));
+                                }
+                                Ok(())
+                            });
+                        // Answered only now: what the requester reads next is published.
+                        if let Some((done, answer)) = reply {
+                            let _ = done.send(answer);
+                        }
                         *shared.last_error.lock().expect("error lock") =
                             outcome.err().map(|e| e.to_string());
                         let mut pending = shared.pending.lock().expect("pending lock");

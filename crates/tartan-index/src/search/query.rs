@@ -34,7 +34,7 @@ pub struct PreparedQuery {
     pub(crate) qf: FixedB,
     /// Centroid-major scores: row c holds centroid c against every query token, so exact
     /// scoring reads a token's centroid scores as one contiguous row (approximate scoring
-    /// reads the same rows quantised to bytes, `approx.rs`).
+    /// reads the same rows quantised to bytes, `search/approx.rs`).
     pub(crate) cs: Vec<f32>,
     /// The smallest and largest of `cs`: the grid of the byte table approximate scoring
     /// quantises them to.

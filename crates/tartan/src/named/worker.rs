@@ -34,8 +34,12 @@ pub(crate) enum Job {
     },
 }
 
-/// Applies `job` to the named index in `dir`.
-pub(crate) fn apply(dir: &Path, config: &NamedConfig, job: Job) -> Result<()> {
+/// An answer a requester waits for, owed once the change it asked for is published (sent
+/// before, a read right after the answer could still see the old generation).
+pub(crate) type Reply = Option<(std::sync::mpsc::Sender<Result<usize>>, Result<usize>)>;
+
+/// Applies `job` to the named index in `dir`; an answer the job owes goes to `reply`.
+pub(crate) fn apply(dir: &Path, config: &NamedConfig, job: Job, reply: &mut Reply) -> Result<()> {
     match job {
         Job::Add { docs, metadata } => add(dir, config, docs, metadata)?,
         Job::Delete { filter } => {
@@ -55,7 +59,7 @@ pub(crate) fn apply(dir: &Path, config: &NamedConfig, job: Job) -> Result<()> {
         Job::Evict => {}
         Job::SetMetadata { filter, updates, done } => {
             // The requester waits for the answer; a failure is its error, not the queue's.
-            let _ = done.send(set_metadata(dir, &filter, &updates));
+            *reply = Some((done, set_metadata(dir, &filter, &updates)));
             return Ok(());
         }
     }
