@@ -16,7 +16,7 @@ fn best() -> ArgminFn {
 /// Every implementation this CPU can run, the scalar reference first, by name.
 pub fn argmin_impls() -> Vec<(&'static str, ArgminFn)> {
     let mut v: Vec<(&'static str, ArgminFn)> =
-        vec![("scalar", crate::scalar::argmin_shifted), ("lanes", lanes)];
+        vec![("scalar", crate::argmin::argmin_shifted_ref), ("lanes", lanes)];
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         v.push(("avx2", avx2::argmin_shifted));
@@ -91,6 +91,24 @@ mod avx2 {
     }
 }
 
+/// The smallest `norms[j] − 2·dots[j]` and the first `j` with that value, one element at a
+/// time; `(∞, usize::MAX)` for empty input.
+///
+/// # Panics
+/// If the lengths differ.
+pub fn argmin_shifted_ref(dots: &[f32], norms: &[f32]) -> (f32, usize) {
+    assert_eq!(dots.len(), norms.len(), "argmin_shifted of slices with different lengths");
+    let (mut best, mut pos) = (f32::INFINITY, usize::MAX);
+    for (j, (&d, &c)) in dots.iter().zip(norms).enumerate() {
+        let v = c - 2.0 * d;
+        if v < best {
+            best = v;
+            pos = j;
+        }
+    }
+    (best, pos)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,7 +128,7 @@ mod tests {
                     norms[k * 13] = norms[3];
                 }
             }
-            let want = crate::scalar::argmin_shifted(&dots, &norms);
+            let want = crate::argmin::argmin_shifted_ref(&dots, &norms);
             for (name, f) in argmin_impls() {
                 let got = f(&dots, &norms);
                 prop_assert_eq!(got.1, want.1, "{}", name);

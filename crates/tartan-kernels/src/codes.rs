@@ -19,7 +19,7 @@ type DecodeFn = fn(&[u8], u8, &[f32], &mut [f32]);
 
 /// Every implementation of [`unpack_uints`] this CPU can run, the scalar reference first.
 pub fn unpack_impls() -> Vec<(&'static str, UnpackFn)> {
-    let mut v: Vec<(&'static str, UnpackFn)> = vec![("scalar", crate::scalar::unpack_uints)];
+    let mut v: Vec<(&'static str, UnpackFn)> = vec![("scalar", crate::codes::unpack_uints_ref)];
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         v.push(("avx2", avx2::unpack_uints));
@@ -32,7 +32,7 @@ pub fn unpack_impls() -> Vec<(&'static str, UnpackFn)> {
 
 /// Every implementation of [`decode_residual`] this CPU can run, the scalar reference first.
 pub fn decode_impls() -> Vec<(&'static str, DecodeFn)> {
-    let mut v: Vec<(&'static str, DecodeFn)> = vec![("scalar", crate::scalar::decode_residual)];
+    let mut v: Vec<(&'static str, DecodeFn)> = vec![("scalar", crate::codes::decode_residual_ref)];
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         v.push(("avx2", avx2::decode_residual));
@@ -100,7 +100,7 @@ mod avx2 {
         super::check_unpack(bytes, width, first, out.len());
         if width > 25 {
             // A field at bit offset 7 would span more than the 4 bytes a lane gathers.
-            return crate::scalar::unpack_uints(bytes, width, first, out);
+            return crate::codes::unpack_uints_ref(bytes, width, first, out);
         }
         // SAFETY: the CPU has AVX2; `check_unpack` found every field's first byte inside
         // `bytes`, and the kernel loads 16 bytes straight from `bytes` only where they are
@@ -172,7 +172,7 @@ mod avx2 {
     pub(super) fn decode_residual(packed: &[u8], nbits: u8, weights: &[f32], out: &mut [f32]) {
         super::check_decode(packed, nbits, weights, out);
         if nbits == 8 || !out.len().is_multiple_of(8) {
-            return crate::scalar::decode_residual(packed, nbits, weights, out);
+            return crate::codes::decode_residual_ref(packed, nbits, weights, out);
         }
         // SAFETY: the CPU has AVX2; `check_decode` found `packed` holding exactly
         // `out.len()` fields of `nbits` ≤ 4 bits and `weights` 2^nbits ≤ 16 values.
@@ -260,7 +260,7 @@ mod avx512 {
         super::check_unpack(bytes, width, first, out.len());
         if width > 25 {
             // A field at bit offset 7 would span more than the 4 bytes a lane gathers.
-            return crate::scalar::unpack_uints(bytes, width, first, out);
+            return crate::codes::unpack_uints_ref(bytes, width, first, out);
         }
         // SAFETY: the CPU has the features (see above); `check_unpack` found every field's
         // first byte inside `bytes`, and the kernel reads bytes only through masked loads
@@ -312,7 +312,7 @@ mod avx512 {
     pub(super) fn decode_residual(packed: &[u8], nbits: u8, weights: &[f32], out: &mut [f32]) {
         super::check_decode(packed, nbits, weights, out);
         if nbits == 8 || !out.len().is_multiple_of(16) {
-            return crate::scalar::decode_residual(packed, nbits, weights, out);
+            return crate::codes::decode_residual_ref(packed, nbits, weights, out);
         }
         // SAFETY: the CPU has AVX-512F; `check_decode` found `packed` holding exactly
         // `out.len()` fields of `nbits` ≤ 4 bits and `weights` 2^nbits ≤ 16 values.
@@ -373,6 +373,39 @@ mod avx512 {
     }
 }
 
+/// Fields `first ..` of a stream of `width`-bit fields (least significant bit first), one
+/// 8-byte load, shift and mask per field; bits past the end of `bytes` read as zero.
+///
+/// # Panics
+/// As [`crate::unpack_uints`].
+pub fn unpack_uints_ref(bytes: &[u8], width: u32, first: usize, out: &mut [u32]) {
+    check_unpack(bytes, width, first, out.len());
+    let w = width as usize;
+    let mask = (1u64 << width) - 1;
+    for (i, o) in out.iter_mut().enumerate() {
+        let bit = (first + i) * w;
+        let byte = bit / 8;
+        let mut word = [0u8; 8];
+        let avail = (bytes.len() - byte).min(8);
+        word[..avail].copy_from_slice(&bytes[byte..byte + avail]);
+        *o = ((u64::from_le_bytes(word) >> (bit % 8)) & mask) as u32;
+    }
+}
+
+/// A token's residual, one table lookup per dimension: `out[j] = weights[field j]`.
+///
+/// # Panics
+/// As [`crate::decode_residual`].
+pub fn decode_residual_ref(packed: &[u8], nbits: u8, weights: &[f32], out: &mut [f32]) {
+    check_decode(packed, nbits, weights, out);
+    let nb = nbits as usize;
+    let mask = ((1u16 << nb) - 1) as u8;
+    for (j, o) in out.iter_mut().enumerate() {
+        let bit = j * nb;
+        *o = weights[((packed[bit / 8] >> (bit % 8)) & mask) as usize];
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -428,7 +461,7 @@ mod tests {
                 let packed: Vec<u8> = (0..dim * nbits as usize / 8).map(|_| rng.gen()).collect();
                 let weights: Vec<f32> = (0..1 << nbits).map(|i| i as f32 * 0.5 - 1.0).collect();
                 let mut want = vec![0f32; dim];
-                crate::scalar::decode_residual(&packed, nbits, &weights, &mut want);
+                crate::codes::decode_residual_ref(&packed, nbits, &weights, &mut want);
                 for (j, &w) in want.iter().enumerate() {
                     let bit = j * nbits as usize;
                     let code = (packed[bit / 8] >> (bit % 8)) & ((1u16 << nbits) - 1) as u8;

@@ -146,7 +146,7 @@ mod tests {
             scalar(&packed, nbits, &weights, &mut want);
             let wf: Vec<f32> = weights.iter().map(|&w| w as f32).collect();
             let mut f = vec![0f32; n];
-            crate::scalar::decode_residual(&packed, nbits, &wf, &mut f);
+            crate::codes::decode_residual_ref(&packed, nbits, &wf, &mut f);
             prop_assert!(want.iter().zip(&f).all(|(&a, &b)| a as f32 == b));
             for (name, imp) in decode_i16_impls() {
                 let mut got = vec![0i16; n];

@@ -6,14 +6,14 @@ type DotFn = fn(&[f32], &[f32]) -> f32;
 fn best() -> DotFn {
     static BEST: OnceLock<DotFn> = OnceLock::new();
     *BEST.get_or_init(|| {
-        *dot_impls().last().map(|(_, f)| f).unwrap_or(&(crate::scalar::dot as DotFn))
+        *dot_impls().last().map(|(_, f)| f).unwrap_or(&(crate::dot::dot_ref as DotFn))
     })
 }
 
 /// Every dot implementation this CPU can run, scalar first, by name. Tests and benches use it
 /// to compare each kernel with the scalar reference.
 pub fn dot_impls() -> Vec<(&'static str, DotFn)> {
-    let mut v: Vec<(&'static str, DotFn)> = vec![("scalar", crate::scalar::dot)];
+    let mut v: Vec<(&'static str, DotFn)> = vec![("scalar", crate::dot::dot_ref)];
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         v.push(("avx2", avx2::dot));
@@ -127,6 +127,15 @@ pub fn prefetch<T>(data: &[T]) {
     let _ = data;
 }
 
+/// Dot product of two equal-length slices, summed left to right.
+///
+/// # Panics
+/// If the lengths differ.
+pub fn dot_ref(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "dot of slices with different lengths");
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,7 +145,7 @@ mod tests {
         #[test]
         fn every_impl_matches_scalar(v in proptest::collection::vec((-1.0f32..1.0, -1.0f32..1.0), 0..300)) {
             let (a, b): (Vec<f32>, Vec<f32>) = v.into_iter().unzip();
-            let want = crate::scalar::dot(&a, &b);
+            let want = crate::dot::dot_ref(&a, &b);
             for (name, f) in dot_impls() {
                 let got = f(&a, &b);
                 prop_assert!((got - want).abs() <= 1e-4 * (1.0 + want.abs()), "{name}: {got} vs {want}");

@@ -45,6 +45,19 @@ pub fn matmul_nt(a: &[f32], b: &[f32], k: usize, c: &mut [f32]) {
     }
 }
 
+/// `C = A · Bᵀ` with three nested loops. `a` is `m × k`, `b` is `n × k`, `c` is `m × n`.
+///
+/// # Panics
+/// If the slice lengths do not fit `k`.
+pub fn matmul_nt_ref(a: &[f32], b: &[f32], k: usize, c: &mut [f32]) {
+    let (m, n) = shape(a, b, k, c);
+    for i in 0..m {
+        for j in 0..n {
+            c[i * n + j] = crate::dot::dot_ref(&a[i * k..(i + 1) * k], &b[j * k..(j + 1) * k]);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,7 +72,7 @@ mod tests {
             let mut got = vec![f32::NAN; m * n];
             let mut want = vec![0.0; m * n];
             matmul_nt(&a, &b, k, &mut got);
-            crate::scalar::matmul_nt(&a, &b, k, &mut want);
+            crate::matmul::matmul_nt_ref(&a, &b, k, &mut want);
             for (g, w) in got.iter().zip(&want) {
                 assert!((g - w).abs() < 1e-4, "{m}x{n}x{k}: {g} vs {w}");
             }

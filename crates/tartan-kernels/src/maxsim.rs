@@ -27,7 +27,7 @@ pub struct Shifts<'a> {
 /// [`crate::skinny_matmul`] then a plain loop, the choice where no fused kernel applies.
 pub fn skinny_max_impls() -> Vec<(&'static str, SkinnyMaxFn)> {
     let mut v: Vec<(&'static str, SkinnyMaxFn)> =
-        vec![("scalar", crate::scalar::skinny_max), ("unfused", unfused)];
+        vec![("scalar", crate::maxsim::skinny_max_ref), ("unfused", unfused)];
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         v.push(("avx2", avx2::skinny_max));
@@ -289,6 +289,25 @@ mod avx512 {
     }
 }
 
+/// The fused MaxSim tile, one step at a time: each row's products in the summation order of
+/// [`crate::skinny_matmul`] (one fused multiply-add chain over the dimensions), then shift,
+/// scale and maximum.
+///
+/// # Panics
+/// As [`crate::skinny_max`].
+pub fn skinny_max_ref(
+    a: &[f32],
+    b: &crate::SkinnyB,
+    shifts: crate::Shifts<'_>,
+    scale: Option<&[f32]>,
+    best: &mut [f32],
+) {
+    let rows = check(a, b, shifts, scale, best);
+    let mut prod = vec![0f32; rows * b.n];
+    crate::skinny::scalar(a, b, &mut prod);
+    fold_rows(&mut prod, b.n, shifts, scale, best);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,7 +334,7 @@ mod tests {
             let shifts = Shifts { table: &table, ids: &ids };
             let start: Vec<f32> = (0..n).map(|j| val(j + 3) * 3.0).collect();
             let mut want = start.clone();
-            crate::scalar::skinny_max(&a, &sb, shifts, scale, &mut want);
+            crate::maxsim::skinny_max_ref(&a, &sb, shifts, scale, &mut want);
             // The reference against the definition (within rounding: the definition sums in
             // another order).
             for (j, &w) in want.iter().enumerate() {

@@ -19,7 +19,7 @@ pub struct Grid {
 
 /// Every implementation of [`quantize_rows`] this CPU can run, the scalar reference first.
 pub fn quantize_impls() -> Vec<(&'static str, QuantizeFn)> {
-    let mut v: Vec<(&'static str, QuantizeFn)> = vec![("scalar", crate::scalar::quantize_rows)];
+    let mut v: Vec<(&'static str, QuantizeFn)> = vec![("scalar", crate::quant::quantize_rows_ref)];
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         v.push(("avx2", avx2::quantize_rows));
@@ -32,7 +32,7 @@ pub fn quantize_impls() -> Vec<(&'static str, QuantizeFn)> {
 
 /// Every implementation of [`min_max`] this CPU can run, the scalar reference first.
 pub fn min_max_impls() -> Vec<(&'static str, MinMaxFn)> {
-    let mut v: Vec<(&'static str, MinMaxFn)> = vec![("scalar", crate::scalar::min_max)];
+    let mut v: Vec<(&'static str, MinMaxFn)> = vec![("scalar", crate::quant::min_max_ref)];
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         v.push(("avx2", avx2::min_max));
@@ -132,7 +132,7 @@ mod avx2 {
                 _mm256_max_ps(_mm256_max_ps(hi[0], hi[1]), _mm256_max_ps(hi[2], hi[3])),
             );
         }
-        crate::scalar::min_max_from(l.into_iter().zip(h), blocks.remainder())
+        crate::quant::min_max_from(l.into_iter().zip(h), blocks.remainder())
     }
 
     /// Safe entry point; handed out by `quantize_impls` only after AVX2 was detected.
@@ -245,6 +245,38 @@ mod avx512 {
     }
 }
 
+/// The smallest and largest value, one comparison at a time.
+pub fn min_max_ref(values: &[f32]) -> (f32, f32) {
+    min_max_from(std::iter::empty(), values)
+}
+
+/// [`min_max`] of `values` together with `(lo, hi)` pairs already found (a vector kernel's
+/// lanes).
+pub(crate) fn min_max_from(pairs: impl Iterator<Item = (f32, f32)>, values: &[f32]) -> (f32, f32) {
+    let pick = |(lo, hi): (f32, f32), (l, h): (f32, f32)| {
+        (if l < lo { l } else { lo }, if h > hi { h } else { hi })
+    };
+    let start = pairs.fold((f32::INFINITY, f32::NEG_INFINITY), pick);
+    values.iter().fold(start, |acc, &v| pick(acc, (v, v)))
+}
+
+/// Rows of scores onto a byte grid, one value at a time, with each row's largest score.
+///
+/// # Panics
+/// As [`crate::quantize_rows`].
+pub fn quantize_rows_ref(
+    scores: &[f32],
+    n: usize,
+    grid: crate::Grid,
+    out: &mut [u8],
+    maxes: &mut [f32],
+) {
+    let w = check(scores, n, out, maxes);
+    for ((row, o), m) in scores.chunks_exact(n).zip(out.chunks_exact_mut(w)).zip(maxes) {
+        *m = finish_row(row, &mut o[..n], grid, f32::NEG_INFINITY);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,7 +285,7 @@ mod tests {
     proptest! {
         #[test]
         fn every_min_max_matches_scalar(values in prop::collection::vec(-1e3f32..1e3, 0..200)) {
-            let want = crate::scalar::min_max(&values);
+            let want = crate::quant::min_max_ref(&values);
             let naive = values.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
             prop_assert_eq!(want, naive);
             for (name, f) in min_max_impls() {
@@ -278,7 +310,7 @@ mod tests {
             let w = n + pad;
             let mut want = vec![7u8; rows * w];
             let mut want_max = vec![0f32; rows];
-            crate::scalar::quantize_rows(&scores, n, grid, &mut want, &mut want_max);
+            crate::quant::quantize_rows_ref(&scores, n, grid, &mut want, &mut want_max);
             for (r, row) in scores.chunks_exact(n).enumerate() {
                 prop_assert_eq!(want_max[r], row.iter().copied().fold(f32::NEG_INFINITY, f32::max));
                 for (j, &s) in row.iter().enumerate() {

@@ -13,14 +13,14 @@ type MaxRowsFn = fn(&[u8], &[u32], &mut [u8]) -> bool;
 fn best() -> MaxRowsFn {
     static BEST: OnceLock<MaxRowsFn> = OnceLock::new();
     *BEST.get_or_init(|| {
-        *max_rows_impls().last().map(|(_, f)| f).unwrap_or(&(crate::scalar::max_rows_u8 as _))
+        *max_rows_impls().last().map(|(_, f)| f).unwrap_or(&(crate::rows::max_rows_u8_ref as _))
     })
 }
 
 /// Every implementation this CPU can run, the scalar reference first, by name. Each behaves
 /// as [`max_rows_u8`].
 pub fn max_rows_impls() -> Vec<(&'static str, MaxRowsFn)> {
-    let mut v: Vec<(&'static str, MaxRowsFn)> = vec![("scalar", crate::scalar::max_rows_u8)];
+    let mut v: Vec<(&'static str, MaxRowsFn)> = vec![("scalar", crate::rows::max_rows_u8_ref)];
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         v.push(("avx2", avx2::max_rows_u8));
@@ -61,7 +61,7 @@ mod avx2 {
         let w = acc.len();
         if w < 32 {
             // No whole register per row; the scalar loop is as good.
-            return crate::scalar::max_rows_u8(table, ids, acc);
+            return crate::rows::max_rows_u8_ref(table, ids, acc);
         }
         assert!(
             table.len().is_multiple_of(w),
@@ -119,6 +119,25 @@ mod avx2 {
     }
 }
 
+/// For each id, `acc[i] = max(acc[i], table[id·w + i])` with `w = acc.len()`, one byte at a
+/// time; `false`, with `acc` unchanged, if an id is past the table.
+///
+/// # Panics
+/// If `acc` is empty or `table.len()` is not a multiple of `acc.len()`.
+pub fn max_rows_u8_ref(table: &[u8], ids: &[u32], acc: &mut [u8]) -> bool {
+    let w = acc.len();
+    if checked_rows(table, ids, w).is_none() {
+        return false;
+    }
+    for &id in ids {
+        let row = &table[id as usize * w..(id as usize + 1) * w];
+        for (a, &r) in acc.iter_mut().zip(row) {
+            *a = (*a).max(r);
+        }
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,7 +157,7 @@ mod tests {
             let ids: Vec<u32> = (0..n_ids).map(|_| rng.gen_range(0..rows as u32)).collect();
             let start: Vec<u8> = (0..w).map(|_| rng.gen_range(0..64)).collect();
             let mut want = start.clone();
-            prop_assert!(crate::scalar::max_rows_u8(&table, &ids, &mut want));
+            prop_assert!(crate::rows::max_rows_u8_ref(&table, &ids, &mut want));
             for (name, f) in max_rows_impls() {
                 let mut got = start.clone();
                 prop_assert!(f(&table, &ids, &mut got));
@@ -160,7 +179,7 @@ mod tests {
     fn scalar_reference_is_the_columnwise_max() {
         let table = [1u8, 9, 4, 7, 3, 8];
         let mut acc = [2u8, 2];
-        assert!(crate::scalar::max_rows_u8(&table, &[0, 2], &mut acc));
+        assert!(crate::rows::max_rows_u8_ref(&table, &[0, 2], &mut acc));
         assert_eq!(acc, [3, 9]);
     }
 

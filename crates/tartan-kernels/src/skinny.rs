@@ -367,7 +367,7 @@ mod tests {
             let a: Vec<f32> = (0..rows * k).map(val).collect();
             let b: Vec<f32> = (0..n * k).map(|i| val(i + 7919)).collect();
             let mut want = vec![0f32; rows * n];
-            crate::scalar::matmul_nt(&a, &b, k, &mut want);
+            crate::matmul::matmul_nt_ref(&a, &b, k, &mut want);
             let sb = SkinnyB::new(&b, k);
             for (name, f) in skinny_impls() {
                 let mut got = vec![f32::NAN; rows * n];
