@@ -23,6 +23,7 @@ mod encode;
 mod explain;
 mod import;
 mod inspect;
+mod keys;
 mod live;
 mod progress;
 mod search;
@@ -106,6 +107,9 @@ enum Command {
     /// Import another engine's index without re-encoding the corpus.
     #[command(subcommand)]
     Import(import::ImportCommand),
+    /// API keys for `tartan serve --api-keys`.
+    #[command(subcommand)]
+    Keys(keys::KeysCmd),
 }
 
 /// `tartan index`.
@@ -583,6 +587,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => serve::run(&a),
         Command::Explain(a) => explain::run(&a),
         Command::Import(c) => import::run(&c),
+        Command::Keys(c) => keys::run(&c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 use tartan::wire::Limits;
-use tartan_server::{Config, Server};
+use tartan_server::{Access, Config, Keys, Scope, Server};
 
 use crate::{EncoderArgs, RerankArgs};
 
@@ -48,6 +48,34 @@ pub struct ServeArgs {
     /// Collections: fail a search unless every shard answers.
     #[arg(long)]
     pub require_all: bool,
+    /// API keys: a file of `NAME SCOPE sha256:HEX` lines (`tartan keys new` writes them),
+    /// read again when it changes or on SIGHUP. TARTAN_API_KEY (an admin key) and
+    /// TARTAN_READ_API_KEY (a read key) in the environment add keys given in plain text.
+    #[arg(long, value_name = "FILE")]
+    pub api_keys: Option<PathBuf>,
+    /// Serve only what a read key may do: searches, explain, stats (changes get 403).
+    #[arg(long)]
+    pub read_only: bool,
+    /// Listen on a non-loopback address without keys (anyone who reaches it can change or
+    /// delete data).
+    #[arg(long)]
+    pub insecure_no_auth: bool,
+}
+
+/// Keys from `--api-keys` and the environment.
+fn access(a: &ServeArgs) -> Result<Access> {
+    let mut keys = Keys::new();
+    for (var, scope) in [("TARTAN_API_KEY", Scope::Admin), ("TARTAN_READ_API_KEY", Scope::Read)] {
+        if let Ok(key) = std::env::var(var) {
+            keys = keys.with_plain(var, scope, &key).with_context(|| format!("${var}"))?;
+        }
+    }
+    Ok(Access {
+        key_file: a.api_keys.clone(),
+        keys,
+        read_only: a.read_only,
+        insecure_no_auth: a.insecure_no_auth,
+    })
 }
 
 pub fn run(a: &ServeArgs) -> Result<()> {
@@ -67,6 +95,7 @@ pub fn run(a: &ServeArgs) -> Result<()> {
         encoder: a.encoder.load()?,
         reranker: a.rerank.load()?,
         http_threads: None,
+        access: access(a)?,
     };
     let (server, what) = match (&a.index, &a.indices) {
         (Some(index), _) => (Server::bind(index, a.addr, config), index.display().to_string()),

@@ -18,10 +18,10 @@ from conftest import clustered
 npc = pytest.importorskip("next_plaid_client") if not os.environ.get("CI") else __import__("next_plaid_client")
 
 
-def start(tartan_bin, data):
+def start(tartan_bin, data, *extra):
     """`tartan serve --indices DATA` on an ephemeral port: (process, url)."""
     proc = subprocess.Popen(
-        [tartan_bin, "serve", "--indices", str(data), "--addr", "127.0.0.1:0"],
+        [tartan_bin, "serve", "--indices", str(data), "--addr", "127.0.0.1:0", *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -229,5 +229,27 @@ def test_text_routes_with_the_shared_model(tmp_path, tartan_bin):
         assert [r.score for r in rr.results] == sorted((r.score for r in rr.results), reverse=True)
         with pytest.raises(npc.ValidationError):
             client.add("txt", ["x"], pool_factor=2)
+    finally:
+        stop(proc)
+
+
+def test_the_client_sends_a_key_as_a_header(tmp_path, tartan_bin):
+    # next-plaid's client takes headers=...: that is how it reaches a server with keys.
+    keys = tmp_path / "keys.txt"
+    made = subprocess.run([tartan_bin, "keys", "new", str(keys), "--name", "py", "--scope", "write"],
+                          check=True, capture_output=True, text=True)
+    key = made.stdout.strip()
+    proc, url = start(tartan_bin, tmp_path / "data", "--api-keys", str(keys))
+    try:
+        with pytest.raises(npc.NextPlaidError) as refused:
+            npc.NextPlaidClient(url).list_indices()
+        assert refused.value.status_code == 401
+        with pytest.raises(npc.NextPlaidError) as wrong:
+            npc.NextPlaidClient(url, headers={"Authorization": "Bearer not-the-key-at-all"}).list_indices()
+        assert wrong.value.status_code == 401
+        client = npc.NextPlaidClient(url, headers={"Authorization": f"Bearer {key}"})
+        assert client.list_indices() == []
+        client.create_index("k", npc.IndexConfig(nbits=2))
+        assert client.list_indices() == ["k"]
     finally:
         stop(proc)

@@ -23,11 +23,42 @@ use tartan::named::{NamedInfo, Registry};
 use tartan::wire::{parse_body, Limits};
 use tartan::Filter;
 
+use crate::auth::Scope;
 use shared::{
     blocking, body, check_batch, named, queue_documents, run_search, search_params, Answer, Compat,
     Model, MAX_DOC_TOKENS,
 };
 use wire::*;
+
+/// Every next-plaid route with the scope a key needs: searches, reads of indices and
+/// metadata, encoding and reranking are `read`; creating, configuring, deleting and
+/// updating indices, documents and metadata are `write`.
+pub const ROUTES: [(&str, &str, Scope); 24] = [
+    ("get", "/", Scope::Read),
+    ("get", "/health", Scope::Read),
+    ("get", "/indices", Scope::Read),
+    ("post", "/indices", Scope::Write),
+    ("get", "/indices/{name}", Scope::Read),
+    ("delete", "/indices/{name}", Scope::Write),
+    ("put", "/indices/{name}/config", Scope::Write),
+    ("post", "/indices/{name}/update", Scope::Write),
+    ("post", "/indices/{name}/documents", Scope::Write),
+    ("delete", "/indices/{name}/documents", Scope::Write),
+    ("post", "/indices/{name}/search", Scope::Read),
+    ("post", "/indices/{name}/search/filtered", Scope::Read),
+    ("get", "/indices/{name}/metadata", Scope::Read),
+    ("get", "/indices/{name}/metadata/count", Scope::Read),
+    ("post", "/indices/{name}/metadata/check", Scope::Read),
+    ("post", "/indices/{name}/metadata/query", Scope::Read),
+    ("post", "/indices/{name}/metadata/get", Scope::Read),
+    ("post", "/indices/{name}/metadata/update", Scope::Write),
+    ("post", "/indices/{name}/search_with_encoding", Scope::Read),
+    ("post", "/indices/{name}/search/filtered_with_encoding", Scope::Read),
+    ("post", "/indices/{name}/update_with_encoding", Scope::Write),
+    ("post", "/encode", Scope::Read),
+    ("post", "/rerank", Scope::Read),
+    ("post", "/rerank_with_encoding", Scope::Read),
+];
 
 /// The next-plaid routes over the named indices of `dir`.
 pub(crate) fn router(dir: &Path, limits: Limits, encoder: Option<Model>) -> tartan::Result<Router> {

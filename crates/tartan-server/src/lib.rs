@@ -24,8 +24,10 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod auth;
 mod compat;
 mod error;
+mod guard;
 mod routes;
 mod state;
 
@@ -42,23 +44,28 @@ use routes::{documents, explain, search, shard, status};
 use tartan::wire::Limits;
 use tartan::ShardPolicy;
 
+pub use auth::{KeyError, Keys, Scope};
+/// next-plaid's routes on `tartan serve --indices`, with the scope each needs.
+pub use compat::ROUTES as NEXT_PLAID_ROUTES;
 pub use error::ApiError;
+pub use guard::Access;
 pub use state::{Served, Snapshot};
 pub use tartan::wire::{Changed, LimitsJson, ShardStats, Stats};
 
-/// Every route: method and path (what docs/openapi.json must describe, no more, no less).
-pub const ROUTES: [(&str, &str); 11] = [
-    ("get", "/health"),
-    ("get", "/stats"),
-    ("get", "/ids"),
-    ("post", "/search"),
-    ("post", "/search/batch"),
-    ("post", "/search/candidates"),
-    ("post", "/search/score"),
-    ("post", "/explain"),
-    ("post", "/documents"),
-    ("delete", "/documents"),
-    ("post", "/compact"),
+/// Every route: method, path (what docs/openapi.json must describe, no more, no less) and the
+/// scope a key needs for it. A route missing here is refused on a server with keys.
+pub const ROUTES: [(&str, &str, Scope); 11] = [
+    ("get", "/health", Scope::Read),
+    ("get", "/stats", Scope::Read),
+    ("get", "/ids", Scope::Read),
+    ("post", "/search", Scope::Read),
+    ("post", "/search/batch", Scope::Read),
+    ("post", "/search/candidates", Scope::Read),
+    ("post", "/search/score", Scope::Read),
+    ("post", "/explain", Scope::Read),
+    ("post", "/documents", Scope::Write),
+    ("delete", "/documents", Scope::Write),
+    ("post", "/compact", Scope::Write),
 ];
 
 /// How often the server looks for a newly published generation.
@@ -80,6 +87,8 @@ pub struct Config {
     /// Worker threads of the HTTP runtime (default: the cores; searches run on the blocking
     /// pool and rayon).
     pub http_threads: Option<usize>,
+    /// Keys, their scopes, read-only.
+    pub access: Access,
 }
 
 /// What every handler shares.
@@ -159,12 +168,15 @@ pub struct Server {
     app: Router,
     /// The served index or collection (none when serving named indices).
     state: Option<Arc<AppState>>,
+    /// The access check, whose key file is read again while the server runs.
+    guard: Arc<guard::Guard>,
     addr: SocketAddr,
 }
 
 impl Server {
     /// Opens the index or collection at `path` and binds `addr` (port 0: any free port).
     pub fn bind(path: &Path, addr: SocketAddr, config: Config) -> tartan::Result<Self> {
+        let guard = open_guard(&config.access, addr, &ROUTES, guard::Shape::Tartan)?;
         let served = Served::open(path, config.policy)?;
         let (runtime, listener, addr) = listen(addr, config.http_threads)?;
         let state = Arc::new(AppState {
@@ -176,21 +188,24 @@ impl Server {
             #[cfg(feature = "text")]
             reranker: config.reranker,
         });
-        let app = router(state.clone(), config.limits.max_body_bytes);
-        Ok(Self { runtime, listener, app, state: Some(state), addr })
+        let app = router(state.clone(), config.limits.max_body_bytes)
+            .route_layer(axum::middleware::from_fn_with_state(guard.clone(), guard::check));
+        Ok(Self { runtime, listener, app, state: Some(state), guard, addr })
     }
 
     /// Serves next-plaid's REST API over the named indices of the data directory `dir`
     /// (created if missing) and binds `addr`. See docs/next-plaid-compat.md.
     pub fn bind_named(dir: &Path, addr: SocketAddr, config: Config) -> tartan::Result<Self> {
+        let guard = open_guard(&config.access, addr, &compat::ROUTES, guard::Shape::NextPlaid)?;
         let (runtime, listener, addr) = listen(addr, config.http_threads)?;
         #[cfg(feature = "text")]
         let encoder = config.encoder.map(Arc::new);
         #[cfg(not(feature = "text"))]
         let encoder = None;
         let app = compat::router(dir, config.limits, encoder)?
+            .route_layer(axum::middleware::from_fn_with_state(guard.clone(), guard::check))
             .layer(DefaultBodyLimit::max(config.limits.max_body_bytes));
-        Ok(Self { runtime, listener, app, state: None, addr })
+        Ok(Self { runtime, listener, app, state: None, guard, addr })
     }
 
     /// The address bound.
@@ -209,10 +224,11 @@ impl Server {
         self,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> tartan::Result<()> {
-        let Self { runtime, listener, app, state, addr } = self;
+        let Self { runtime, listener, app, state, guard, addr } = self;
         if let Some(state) = state {
             runtime.spawn(reload_loop(state));
         }
+        runtime.spawn(guard::reload_keys(vec![guard]));
         runtime
             .block_on(async move { axum::serve(listener, app).with_graceful_shutdown(stop).await })
             .map_err(|source| tartan::Error::Io { path: addr.to_string().into(), source })
@@ -242,6 +258,40 @@ pub(crate) async fn blocking<T: Send + 'static, E: Internal>(
         }
         Err(e) => Err(E::internal(e.to_string())),
     }
+}
+
+/// The access check of a server on `addr`. Without keys a server listens on loopback only,
+/// unless told otherwise: anyone who reaches the port could change or delete data.
+fn open_guard(
+    access: &Access,
+    addr: SocketAddr,
+    table: guard::Table,
+    shape: guard::Shape,
+) -> tartan::Result<Arc<guard::Guard>> {
+    let g = guard::Guard::new(access, table, shape)
+        .map_err(|e| tartan::Error::Param { name: "keys", reason: error_chain(&e) })?;
+    if !g.keyed() && !addr.ip().is_loopback() && !access.insecure_no_auth {
+        return Err(tartan::Error::Param {
+            name: "addr",
+            reason: format!(
+                "{addr} is not a loopback address and the server has no keys: anyone who \
+                 reaches it could change or delete data. Give keys (--api-keys FILE, or \
+                 TARTAN_API_KEY), listen on 127.0.0.1, or pass --insecure-no-auth"
+            ),
+        });
+    }
+    Ok(Arc::new(g))
+}
+
+/// An error with its causes, for a message that names the file and what went wrong.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        msg = format!("{msg}: {s}");
+        src = s.source();
+    }
+    msg
 }
 
 /// A runtime and a listener on `addr`.
