@@ -167,12 +167,8 @@ pub(crate) async fn check(
     if !g.keyed {
         return next.run(req).await;
     }
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+    let presented =
+        req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer);
     let Some(presented) = presented else {
         return g.refuse(
             StatusCode::UNAUTHORIZED,
@@ -190,6 +186,13 @@ pub(crate) async fn check(
         ),
         Some(_) => next.run(req).await,
     }
+}
+
+/// The credentials of an `Authorization: Bearer KEY` value (the scheme's case is free, as
+/// HTTP says).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, rest) = value.trim_start().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim()).filter(|k| !k.is_empty())
 }
 
 /// Reads the key file again when it changes, and on SIGHUP.
@@ -220,5 +223,20 @@ pub(crate) async fn reload_keys(guards: Vec<Arc<Guard>>) {
             // A bad file keeps the keys as they were; the next change is tried again.
             let _ = g.reload(forced);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer;
+
+    #[test]
+    fn bearer_credentials_in_any_case() {
+        assert_eq!(bearer("Bearer abc"), Some("abc"));
+        assert_eq!(bearer("bearer  abc "), Some("abc"));
+        assert_eq!(bearer("BEARER abc"), Some("abc"));
+        assert_eq!(bearer("Basic abc"), None);
+        assert_eq!(bearer("Bearer "), None);
+        assert_eq!(bearer("Bearerabc"), None);
     }
 }
