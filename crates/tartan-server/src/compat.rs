@@ -4,7 +4,7 @@
 
 mod shared;
 mod text;
-mod wire;
+pub(crate) mod wire;
 
 use std::collections::HashSet;
 use std::path::Path;

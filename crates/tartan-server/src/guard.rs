@@ -11,9 +11,10 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 
 use crate::auth::{KeyError, Keys, Scope};
+use crate::compat::wire::NpError;
+use crate::error::ApiError;
 
 /// How often a key file is looked at for changes.
 const KEY_FILE_POLL: Duration = Duration::from_secs(1);
@@ -57,9 +58,6 @@ pub(crate) struct Guard {
     stamp: Mutex<Option<SystemTime>>,
     /// `fixed` and the file's keys together.
     current: ArcSwap<Keys>,
-    /// Whether the server has keys at all (any later reload keeps it keyed: a key file that
-    /// empties does not open the server).
-    keyed: bool,
 }
 
 impl Guard {
@@ -73,15 +71,15 @@ impl Guard {
             file: access.key_file.clone(),
             stamp: Mutex::new(None),
             current: ArcSwap::from_pointee(access.keys.clone()),
-            keyed: !access.keys.is_empty() || access.key_file.is_some(),
         };
         g.reload(true)?;
         Ok(g)
     }
 
-    /// Whether requests need keys.
+    /// Whether requests need keys: with a key file they always do, even when it holds none
+    /// (a key file that empties does not open the server).
     pub(crate) fn keyed(&self) -> bool {
-        self.keyed
+        !self.fixed.is_empty() || self.file.is_some()
     }
 
     /// Reads the key file again if it changed (or always, with `force`). A file that cannot be
@@ -110,22 +108,18 @@ impl Guard {
         self.table.iter().find(|(m, p, _)| *m == method && *p == path).map(|r| r.2)
     }
 
+    /// A refusal in the API's own error form.
     fn refuse(&self, status: StatusCode, code: &'static str, message: String) -> Response {
-        let np_code = match status {
-            StatusCode::UNAUTHORIZED => "UNAUTHORIZED",
-            StatusCode::FORBIDDEN => "FORBIDDEN",
-            _ => "INTERNAL_ERROR",
-        };
         let mut r = match self.shape {
-            Shape::Tartan => {
-                (status, Json(serde_json::json!({"error": {"code": code, "message": message}})))
-                    .into_response()
+            Shape::Tartan => ApiError::new(status, code, message).into_response(),
+            Shape::NextPlaid => {
+                let np_code = match status {
+                    StatusCode::UNAUTHORIZED => "UNAUTHORIZED",
+                    StatusCode::FORBIDDEN => "FORBIDDEN",
+                    _ => "INTERNAL_ERROR",
+                };
+                NpError::new(status, np_code, message).into_response()
             }
-            Shape::NextPlaid => (
-                status,
-                Json(serde_json::json!({"code": np_code, "message": message, "error": message})),
-            )
-                .into_response(),
         };
         if status == StatusCode::UNAUTHORIZED {
             r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -164,7 +158,7 @@ pub(crate) async fn check(
             format!("this server is read-only: {what} changes data"),
         );
     }
-    if !g.keyed {
+    if !g.keyed() {
         return next.run(req).await;
     }
     let presented =
