@@ -42,7 +42,7 @@ pub(crate) fn sweep(
         seed: seed.unwrap_or(d.seed),
         normalize,
         keep_indexes,
-        ..SweepParams::new()
+        ..d
     };
     let json = py
         .detach(|| {
@@ -51,17 +51,7 @@ pub(crate) fn sweep(
                 if write {
                     s.write(&out)?;
                 }
-                Ok(serde_json::json!({
-                    "embeddings": s.embeddings,
-                    "n_docs": s.n_docs,
-                    "n_tokens": s.n_tokens,
-                    "dim": s.dim,
-                    "n_queries": s.n_queries,
-                    "k": s.k,
-                    "quality": s.quality,
-                    "rows": s.rows,
-                })
-                .to_string())
+                Ok(serde_json::to_string(&s).expect("rows serialise"))
             })
         })?
         .py_err()?;

@@ -252,6 +252,7 @@ pub fn sweep(
         dim,
         n_queries: queries.n_docs(),
         k: p.k,
+        threads: rayon::current_num_threads(),
         quality: if judge.qrels.is_some() { "nDCG@10" } else { report::RECALL_VS_EXACT },
         rows,
     })

@@ -78,8 +78,8 @@ impl Row {
     }
 }
 
-/// A sweep's rows and what they were measured on.
-#[derive(Debug, Clone)]
+/// A sweep's rows and what they were measured on; serialised, what `sweep.json` holds.
+#[derive(Debug, Clone, Serialize)]
 pub struct Sweep {
     /// The embeddings directory.
     pub embeddings: String,
@@ -93,23 +93,12 @@ pub struct Sweep {
     pub n_queries: usize,
     /// Hits per query.
     pub k: usize,
+    /// Threads the searches ran on.
+    pub threads: usize,
     /// The quality axis: `nDCG@10` with qrels, else `recall@10 vs exact`.
     pub quality: &'static str,
     /// Every row, reference points first, with their places on the Pareto fronts.
     pub rows: Vec<Row>,
-}
-
-#[derive(Serialize)]
-struct Report<'a> {
-    embeddings: String,
-    n_docs: usize,
-    n_tokens: usize,
-    dim: usize,
-    n_queries: usize,
-    k: usize,
-    threads: usize,
-    quality: &'static str,
-    rows: &'a [Row],
 }
 
 /// Marks the rows no other row beats on both quality and cost (lower `cost`, higher
@@ -172,18 +161,7 @@ impl Sweep {
             );
         }
         write(&out.join("sweep.csv"), csv.as_bytes())?;
-        let report = Report {
-            embeddings: self.embeddings.clone(),
-            n_docs: self.n_docs,
-            n_tokens: self.n_tokens,
-            dim: self.dim,
-            n_queries: self.n_queries,
-            k: self.k,
-            threads: rayon::current_num_threads(),
-            quality: self.quality,
-            rows,
-        };
-        let json = serde_json::to_string_pretty(&report).expect("rows serialise");
+        let json = serde_json::to_string_pretty(self).expect("rows serialise");
         write(&out.join("sweep.json"), json.as_bytes())?;
         let mut written = vec!["sweep.csv".to_string(), "sweep.json".to_string()];
         let rows_ref: Vec<&Row> = rows.iter().collect();
