@@ -29,25 +29,27 @@ impl Searcher {
     /// The local shards as one pool; a searcher with a remote shard cannot answer as a shard
     /// of another (its documents are not all here).
     fn local_pool(&self) -> Result<ShardSet<'_>> {
-        let mut local: Vec<&Index> = Vec::with_capacity(self.shards().len());
-        for sh in self.shards() {
-            local.push(sh.index().ok_or_else(|| Error::RemoteShard {
-                shard: sh.name().to_string(),
-                reason: "a collection with remote shards cannot be a shard of another",
-            })?);
-        }
+        let local =
+            self.all_local("a collection with remote shards cannot be a shard of another")?;
         Ok(ShardSet::new(&local)?)
+    }
+
+    /// Every shard's index, in shard order; the first remote shard is refused with `reason`.
+    fn all_local(&self, reason: &'static str) -> Result<Vec<&Index>> {
+        self.shards()
+            .iter()
+            .map(|sh| {
+                sh.index()
+                    .ok_or_else(|| Error::RemoteShard { shard: sh.name().to_string(), reason })
+            })
+            .collect()
     }
 
     /// Every live id of the local shards, in shard order (what collection management asks a
     /// server that is a shard).
     pub fn local_ids(&self) -> Result<Vec<String>> {
         let mut out = Vec::new();
-        for sh in self.shards() {
-            let index = sh.index().ok_or_else(|| Error::RemoteShard {
-                shard: sh.name().to_string(),
-                reason: "ask its server",
-            })?;
+        for index in self.all_local("ask its server")? {
             out.extend(index.ids()?.into_iter().map(str::to_string));
         }
         Ok(out)
@@ -87,20 +89,13 @@ impl Searcher {
     ) -> Result<Vec<Vec<HitJson>>> {
         let pool = self.local_pool()?;
         let lists = pool.score_batch(&self.prepare_all(queries)?, docs)?;
-        let shards = self.shards();
         lists
             .into_iter()
             .map(|hits| {
                 hits.into_iter()
                     .map(|h| {
-                        let text = match with_text {
-                            true => shards[h.shard]
-                                .index()
-                                .and_then(|i| i.text(h.hit.doc))
-                                .transpose()?
-                                .map(str::to_string),
-                            false => None,
-                        };
+                        let text =
+                            if with_text { self.stored_text(h.shard, h.hit.doc)? } else { None };
                         Ok(HitJson {
                             rerank_score: None,
                             id: h.hit.id,

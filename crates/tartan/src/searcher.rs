@@ -536,13 +536,14 @@ impl Searcher {
     }
 
     fn local_hit(&self, si: usize, h: tartan_index::SearchHit, with_text: bool) -> Result<Hit> {
-        let text = match with_text {
-            true => {
-                self.shards[si].index().and_then(|i| i.text(h.doc)).transpose()?.map(str::to_string)
-            }
-            false => None,
-        };
+        let text = if with_text { self.stored_text(si, h.doc)? } else { None };
         Ok(Hit { id: h.id, score: h.score, shard: si, doc: Some(h.doc), text })
+    }
+
+    /// The stored text of document `doc` of local shard `si`, if its index stores texts.
+    pub(crate) fn stored_text(&self, si: usize, doc: u64) -> Result<Option<String>> {
+        let text = self.shards[si].index().and_then(|i| i.text(doc)).transpose()?;
+        Ok(text.map(str::to_string))
     }
 
     /// Round 1 everywhere (local pool and remote shards at once), the choice of finalists over
