@@ -35,8 +35,8 @@ pub fn run(c: &KeysCmd) -> Result<()> {
             }
             let mut bytes = [0u8; 32];
             rand::rngs::OsRng.fill_bytes(&mut bytes);
-            let key: String =
-                "tartan_".chars().chain(bytes.iter().flat_map(|b| hex(*b))).collect::<String>();
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let key = format!("tartan_{hex}");
             let line = Keys::line(name, scope, &key)?;
             let mut f = open_private(file)?;
             writeln!(f, "{line}").with_context(|| format!("writing {}", file.display()))?;
@@ -49,11 +49,6 @@ pub fn run(c: &KeysCmd) -> Result<()> {
             Ok(())
         }
     }
-}
-
-fn hex(b: u8) -> [char; 2] {
-    const D: &[u8; 16] = b"0123456789abcdef";
-    [D[(b >> 4) as usize] as char, D[(b & 15) as usize] as char]
 }
 
 /// Opens `path` for appending, created readable and writable by its owner only.

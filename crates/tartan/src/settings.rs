@@ -10,12 +10,10 @@
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use tartan_index::{
-    Assignment, Buckets, Filter, IndexParams, KMeansAlgorithm, SearchParams, DEFAULT_MEMORY,
-};
+use tartan_index::{Assignment, Buckets, Filter, IndexParams, KMeansAlgorithm, SearchParams};
 
 pub use tartan_index::{
-    DEFAULT_BUCKETS, DEFAULT_K, DEFAULT_KMEANS_ITERS, DEFAULT_NBITS, DEFAULT_SEED,
+    DEFAULT_BUCKETS, DEFAULT_K, DEFAULT_KMEANS_ITERS, DEFAULT_MEMORY, DEFAULT_NBITS, DEFAULT_SEED,
 };
 
 /// How many first-stage hits a rerank reads by default: enough to lift a relevant passage
@@ -28,9 +26,6 @@ pub const DEFAULT_RUN_K: usize = 100;
 
 /// How long each request to a remote shard may take, in milliseconds.
 pub const DEFAULT_DEADLINE_MS: u64 = 10_000;
-
-/// The build's memory budget beside the codebook, in bytes (2 GiB).
-pub const DEFAULT_BUILD_MEMORY: u64 = DEFAULT_MEMORY;
 
 /// The default [`ShardPolicy::deadline`].
 pub const DEFAULT_DEADLINE: Duration = Duration::from_millis(DEFAULT_DEADLINE_MS);
@@ -66,7 +61,7 @@ pub struct BuildSettings {
     pub sample_docs: Option<usize>,
     /// Seed of sampling and k-means.
     pub seed: u64,
-    /// The build's memory budget in bytes (default [`DEFAULT_BUILD_MEMORY`]).
+    /// The build's memory budget in bytes (default [`DEFAULT_MEMORY`], 2 GiB).
     pub memory: Option<u64>,
     /// L2-normalise decoded tokens (default: on for a trained codebook; a given one decides).
     pub normalize_decoded: Option<bool>,
